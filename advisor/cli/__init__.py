@@ -1,0 +1,1 @@
+"""Command-line interface (typer app in `main`, terminal rendering in `render`)."""

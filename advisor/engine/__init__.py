@@ -1,0 +1,1 @@
+"""The rule engine: validated knowledge from `rules/` walked into a recommendation."""

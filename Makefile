@@ -7,11 +7,11 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: install demo test lint
 
+# torch first, pinned: on our machines pip takes this pair from local disk (a plain `torch`
+# would pull several GB, and torch 2.13's CPU wheel breaks PyPI's torchvision).
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	# torch first, pinned: on our machines pip takes this pair from local disk (a plain
-	# `torch` would pull several GB, and torch 2.13's CPU wheel breaks PyPI's torchvision).
 	$(VENV)/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(VENV)/bin/pip install --quiet -e ".[zoo,dev]"
 	touch $@

@@ -6,7 +6,7 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import typer
 from pydantic import ValidationError
@@ -18,7 +18,7 @@ from advisor.profile import Hardware, Modality, Priority, Similarity, Task
 app = typer.Typer(
     name="advisor",
     help="Transfer-learning strategy advisor: explained recommendations from the tutorial's decision tree.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     rich_markup_mode="rich",
 )
@@ -47,6 +47,23 @@ def _validation_message(exc: ValidationError) -> str:
         where = ".".join(str(p) for p in err["loc"]) or "profile"
         parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
+
+
+@app.callback()
+def _default(ctx: typer.Context) -> None:
+    """With no command, open the questionnaire (the Textual TUI)."""
+    if ctx.invoked_subcommand is None:
+        from advisor.tui.app import run_tui
+
+        run_tui()
+
+
+@app.command()
+def tui() -> None:
+    """Open the questionnaire: answer a few questions, read the explained recommendation, run it."""
+    from advisor.tui.app import run_tui
+
+    run_tui()
 
 
 @app.command()
@@ -109,6 +126,155 @@ def schema() -> None:
     from advisor.recommendation import Recommendation
 
     sys.stdout.write(json.dumps(Recommendation.model_json_schema(), indent=2) + "\n")
+
+
+PrunerChoice = _choices("PrunerChoice", Literal["hyperband", "successive_halving", "median", "none"])
+DeviceChoice = _choices("DeviceChoice", Literal["auto", "cpu", "cuda"])
+
+
+@app.command()
+def auto(
+    data: Annotated[Path, typer.Argument(help="Image folder (a sub-folder per class) or CSV/JSONL with text, label.")],
+    out: Annotated[Path, typer.Option(help="Output folder: study.db, report.json/.md, plots, model/.")],
+    budget_minutes: Annotated[float, typer.Option(help="Wall clock for the whole search.")] = 30.0,
+    trials: Annotated[int | None, typer.Option(help="Stop after this many finished trials.")] = None,
+    backbone: Annotated[str | None, typer.Option(help="timm / Hugging Face / offline-zoo name.")] = None,
+    weights: Annotated[str | None, typer.Option(help="Local weights file or folder.")] = None,
+    similarity: Annotated[SimilarityChoice | None, typer.Option(help="Domain similarity (default: similar).")] = None,  # type: ignore[valid-type]
+    priority: Annotated[PriorityChoice, typer.Option(help="What matters most.")] = "balanced",  # type: ignore[valid-type]
+    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default sqlite:///OUT/study.db).")] = None,
+    study_name: Annotated[str, typer.Option(help="Study name; the same name and storage resume.")] = "advisor",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the sampler.")] = 0,
+    device: Annotated[DeviceChoice, typer.Option(help="Where trials train.")] = "auto",  # type: ignore[valid-type]
+    pruner: Annotated[PrunerChoice, typer.Option(help="How weak trials are stopped early.")] = "hyperband",  # type: ignore[valid-type]
+    max_epochs_per_stage: Annotated[int, typer.Option(help="Most epochs a trial may train per stage.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 32,
+    text_column: Annotated[str, typer.Option(help="Text column of a CSV/JSONL.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Label column of a CSV/JSONL.")] = "label",
+    workers: Annotated[int, typer.Option(help="Local worker processes sharing the study.")] = 1,
+    heartbeat_seconds: Annotated[int, typer.Option(help="How often a running trial reports it is alive.")] = 10,
+    grace_seconds: Annotated[int, typer.Option(help="Silence after which a running trial is failed and retried.")] = 30,
+) -> None:
+    """Search unfreeze depth and learning rates with real fine-tuning trials; write the best model and a report."""
+    from advisor.auto.config import TuneConfig
+
+    try:
+        config = TuneConfig(
+            data=data,
+            out=out,
+            budget_minutes=budget_minutes,
+            trials=trials,
+            backbone=backbone,
+            weights=weights,
+            similarity=_value(similarity),
+            priority=_value(priority),
+            storage=storage,
+            study_name=study_name,
+            seed=seed,
+            device=_value(device),
+            pruner=_value(pruner),
+            max_epochs_per_stage=max_epochs_per_stage,
+            batch_size=batch_size,
+            text_column=text_column,
+            label_column=label_column,
+            workers=workers,
+            heartbeat_seconds=heartbeat_seconds,
+            grace_seconds=grace_seconds,
+        )
+    except ValidationError as exc:
+        raise _fail(_validation_message(exc)) from None
+    _search(config, worker=0)
+
+
+def _search(config: Any, worker: int) -> None:
+    """Run the search with a live progress line; map expected failures to one-line errors (exit 2)."""
+    import optuna
+
+    from advisor.auto.progress import TerminalProgress
+    from advisor.auto.search import run_search
+    from advisor.auto.storage import StorageError
+    from advisor.cli.render import render_report
+    from runners.errors import BackboneError, DataError, RunnerError
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress lines say it better
+    console = Console()
+    try:
+        report = run_search(
+            config,
+            worker=worker,
+            events_factory=lambda n_blocks, deadline: TerminalProgress(console, n_blocks, deadline),
+        )
+    except (DataError, BackboneError, RunnerError, StorageError) as exc:
+        raise _fail(str(exc)) from None
+    render_report(report, console, config.out)
+    if report.interrupted:
+        raise typer.Exit(code=130)
+
+
+@app.command()
+def worker(
+    storage: Annotated[str, typer.Option(envvar="ADVISOR_STORAGE", help="Optuna storage URL of the study.")],
+    study_name: Annotated[str, typer.Option(help="Name of a study started by `advisor auto`.")] = "advisor",
+    budget_minutes: Annotated[
+        float | None, typer.Option(help="This worker's wall clock (default: the study's).")
+    ] = None,
+    index: Annotated[int, typer.Option(help="Worker number; offsets the sampler seed.")] = 1,
+    trials: Annotated[int | None, typer.Option(help="Stop when the study has this many finished trials.")] = None,
+) -> None:
+    """Join a search: data, search space and settings come from the study itself."""
+    from advisor.auto.storage import StorageError
+    from advisor.auto.workers import stored_config
+
+    try:
+        config = stored_config(storage, study_name, budget_minutes=budget_minutes, trials=trials)
+    except (StorageError, KeyError) as exc:
+        raise _fail(str(exc).strip("'\"")) from None
+    except ValidationError as exc:
+        raise _fail(f"the study's stored settings no longer validate here: {_validation_message(exc)}") from None
+    _search(config, worker=index)
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder written by advisor auto (OUT/model).")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files/folders, text files, CSV/JSONL files, or texts.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print predictions as JSON lines.")] = False,
+) -> None:
+    """Predict labels with a trained model; prints label and confidence per input (and accuracy if labelled)."""
+    from advisor.predicting import PredictionError, predict_inputs
+
+    try:
+        rows, accuracy = predict_inputs(model_dir, inputs)
+    except PredictionError as exc:
+        raise _fail(str(exc)) from None
+    console = Console()
+    for row in rows:
+        if as_json:
+            sys.stdout.write(json.dumps(row) + "\n")
+        else:
+            truth = f"  (true: {row['true_label']})" if row.get("true_label") is not None else ""
+            console.print(f"{row['input']}\t[bold]{row['label']}[/]\t{row['confidence']:.3f}{truth}", highlight=False)
+    if accuracy is not None and not as_json:
+        console.print(f"accuracy {accuracy:.4f} on {len(rows)} labelled inputs", highlight=False)
+
+
+@app.command()
+def example(
+    name: Annotated[str, typer.Argument(help="elpv, elpv4 or bbc.")],
+    target: Annotated[Path, typer.Argument(help="Folder to write the example into.")],
+    limit: Annotated[int | None, typer.Option(help="Keep a class-stratified subset of about this size.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the subset.")] = 0,
+) -> None:
+    """Write an offline example dataset (needs the `zoo` extra) and print the path to pass to `advisor auto`."""
+    from advisor.examples import EXAMPLES, write_example
+
+    if name not in EXAMPLES:
+        raise _fail(f"unknown example {name!r}; choose one of: " + ", ".join(f"{k} ({v})" for k, v in EXAMPLES.items()))
+    try:
+        path = write_example(name, target, limit=limit, seed=seed)
+    except ModuleNotFoundError as exc:
+        raise _fail(f"{exc}; install the offline data with: pip install 'advisor[zoo]'") from None
+    sys.stdout.write(f"{path}\n")
 
 
 def _value(choice: Any) -> Any:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -89,3 +92,30 @@ def render_recommendation(rec: Recommendation, console: Console) -> None:
     for fired in rec.rationale:
         reasons.add_row(fired.rule, fired.reason, fired.section)
     console.print(reasons)
+
+
+def render_report(report: Any, console: Console, out: Path) -> None:
+    """Summary of a finished (or interrupted) search."""
+    lines = Text()
+    if report.best is None:
+        lines.append("No trial finished within the budget: the rule plan is the recommendation.\n", style="bold yellow")
+    else:
+        lines.append(f"Best trial {report.best.number}: val accuracy {report.best.value:.4f}", style="bold green")
+        if report.test_accuracy is not None:
+            lines.append(f", test accuracy {report.test_accuracy:.4f}", style="bold green")
+        lines.append("\n")
+        if report.baseline is not None and report.baseline.value is not None:
+            lines.append(
+                f"Rule plan (trial {report.baseline.number}): {report.baseline.value:.4f} "
+                f"→ improvement {report.improvement_over_baseline:+.4f}\n"
+            )
+    lines.append(
+        f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed "
+        f"in {report.elapsed_seconds:.0f} s\n"
+    )
+    for note in report.notes:
+        lines.append(f"⚠ {note}\n", style="yellow")
+    lines.append(f"Report: {out / 'report.md'}  ·  model: {report.model_dir or '—'}")
+    if report.interrupted:
+        lines.append("\nInterrupted: run the same command again to resume.", style="bold yellow")
+    console.print(Panel(lines, title="advisor auto", expand=False))

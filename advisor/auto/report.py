@@ -1,0 +1,144 @@
+"""The search's report: `report.json` (pydantic), `report.md` for people, built from the Optuna study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.auto.objective import RULE_PLAN_ATTR
+
+_FROZEN = ConfigDict(frozen=True)
+
+
+class TrialRecord(BaseModel):
+    """One trial as the report shows it, learning curve included."""
+
+    model_config = _FROZEN
+
+    number: int
+    state: str = Field(description="Optuna state: COMPLETE, PRUNED, FAIL, RUNNING.")
+    status: str | None = Field(None, description="The runner's status: complete, diverged, stopped, failed.")
+    rule_plan: bool = False
+    params: dict[str, Any]
+    value: float | None
+    test_accuracy: float | None = None
+    seconds: float | None = None
+    pruned_at_epoch: int | None = None
+    stopped_by_budget: bool = False
+    diagnoses: list[str] = []
+    error: str | None = None
+    curve: list[dict[str, Any]] = []
+
+
+class BestTrial(BaseModel):
+    model_config = _FROZEN
+
+    number: int
+    value: float
+    params: dict[str, Any]
+    test_accuracy: float | None
+
+
+class Report(BaseModel):
+    """What `advisor auto` hands back, also written to `OUT/report.json`."""
+
+    model_config = _FROZEN
+
+    study_name: str
+    storage: str
+    data: str
+    modality: str
+    backbone: str
+    backbone_note: str | None = None
+    n_blocks: int
+    recommendation: dict[str, Any]
+    best: BestTrial | None
+    baseline: TrialRecord | None
+    improvement_over_baseline: float | None
+    test_accuracy: float | None
+    n_trials: int
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    elapsed_seconds: float
+    budget_minutes: float
+    interrupted: bool = False
+    model_dir: str | None
+    notes: list[str] = []
+    trials: list[TrialRecord]
+
+
+def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    attrs = trial.user_attrs
+    return TrialRecord(
+        number=trial.number,
+        state=trial.state.name,
+        status=attrs.get("status"),
+        rule_plan=bool(attrs.get(RULE_PLAN_ATTR, False)),
+        params=trial.params,
+        value=trial.value,
+        test_accuracy=attrs.get("test_accuracy"),
+        seconds=attrs.get("seconds"),
+        pruned_at_epoch=attrs.get("pruned_at_epoch"),
+        stopped_by_budget=bool(attrs.get("stopped_by_budget", False)),
+        diagnoses=list(attrs.get("diagnoses", [])),
+        error=attrs.get("error") or (trial.system_attrs.get("fail_reason") if trial.state.name == "FAIL" else None),
+        curve=list(attrs.get("curve", [])),
+    )
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return max(complete, key=lambda t: (t.value if t.value is not None else -1.0, -t.number), default=None)
+
+
+def write_markdown(report: Report, path: Path) -> None:
+    """A short human report: outcome, baseline comparison, diagnoses, trial table."""
+    lines = [f"# advisor auto: {report.study_name}", ""]
+    lines.append(f"Data `{report.data}` ({report.modality}), backbone `{report.backbone}` ({report.n_blocks} blocks).")
+    if report.backbone_note:
+        lines.append(f"\n> {report.backbone_note}")
+    rec = report.recommendation
+    lines += [
+        "",
+        f"Rule plan: **{rec.get('strategy')}**, train {rec.get('trainable_fraction', 0):.0%} of the backbone.",
+    ]
+    if report.best is None:
+        lines += [
+            "",
+            "**No trial finished within the budget**: follow the rule plan above, or give the search more time.",
+        ]
+    else:
+        lines += ["", f"Best trial **{report.best.number}**: validation accuracy **{report.best.value:.4f}**"]
+        if report.test_accuracy is not None:
+            lines.append(f"; held-out test accuracy **{report.test_accuracy:.4f}**.")
+        if report.baseline is not None and report.baseline.value is not None:
+            lines.append(
+                f"\nRule plan (trial {report.baseline.number}): {report.baseline.value:.4f}; the search improved on it by "
+                f"{report.improvement_over_baseline:+.4f}."
+            )
+        lines.append(f"\nModel: `{report.model_dir}` (use `advisor predict {report.model_dir} INPUT…`).")
+    lines += [
+        "",
+        f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed, "
+        f"in {report.elapsed_seconds:.0f} s (budget {report.budget_minutes:g} min)"
+        + (" — interrupted, run the same command again to resume." if report.interrupted else "."),
+    ]
+    lines += [f"- {note}" for note in report.notes]
+    lines += [
+        "",
+        "| trial | state | val acc | test acc | epochs | params | diagnosis |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in report.trials:
+        params = ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+        state = t.state.lower() + (" (rule plan)" if t.rule_plan else "")
+        value = f"{t.value:.4f}" if t.value is not None else "—"
+        test = f"{t.test_accuracy:.4f}" if t.test_accuracy is not None else "—"
+        diagnosis = "; ".join(t.diagnoses) or (t.error or "")
+        lines.append(f"| {t.number} | {state} | {value} | {test} | {len(t.curve)} | {params} | {diagnosis} |")
+    lines += ["", "Plots: `optimization_history.png`, `param_importances.png`, `learning_curves.png`."]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,244 @@
+"""`advisor auto` end to end: profile → recommendation → search space → trials → report and model."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from pydantic import BaseModel, ConfigDict
+
+from advisor.auto.config import TuneConfig
+from advisor.auto.objective import RULE_PLAN_ATTR, Objective, SearchEvents, TrialFailed, trial_spec
+from advisor.auto.plots import write_plots
+from advisor.auto.progress import SilentProgress
+from advisor.auto.report import BestTrial, Report, best_trial, trial_record, write_markdown
+from advisor.auto.space import SearchSpace, TrialPlan, rule_plan_params, space_for
+from advisor.auto.study import (
+    CONFIG_ATTR,
+    FINISHED_STATES,
+    RECOMMENDATION_ATTR,
+    SPACE_ATTR,
+    finished_trials,
+    open_study,
+)
+from advisor.auto.workers import start_local_workers, wait_for_workers
+from advisor.engine.loader import RuleBook, load_rulebook
+from advisor.engine.recommend import recommend
+from advisor.profile import DatasetProfile
+from advisor.recommendation import Recommendation
+
+ELAPSED_ATTR = "advisor_elapsed_seconds"
+
+
+class SearchSetup(BaseModel):
+    """What a search needs before its first trial; built once, shared with workers through the study."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    config: TuneConfig
+    profile: DatasetProfile
+    recommendation: Recommendation
+    backbone: str
+    backbone_note: str | None
+    space: SearchSpace
+    augment: bool
+
+
+def profile_for_search(config: TuneConfig, runner: Any) -> DatasetProfile:
+    """Count the labelled examples the runner will see (unreadable files are skipped, as in trials)."""
+    import torch
+
+    probe = trial_spec(
+        TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=1, weight_decay=0.0),
+        config,
+        "probe",
+        config.out,
+        augment=False,
+    )
+    data = runner.load_data(probe)
+    counts = Counter(data.labels)
+    return DatasetProfile(
+        modality=config.data_modality,
+        n_examples=len(data.labels),
+        n_classes=len(counts),
+        smallest_class=min(counts.values()),
+        largest_class=max(counts.values()),
+        similarity=config.similarity or "similar",
+        priority=config.priority,
+        hardware="gpu" if config.device != "cpu" and torch.cuda.is_available() else "cpu",
+    )
+
+
+def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
+    """Profile the data, ask the rules for a plan, resolve the backbone and derive the search space."""
+    from runners import resolve_backbone
+
+    profile = profile_for_search(config, runner)
+    rec = recommend(profile, rules=book)
+    requested = config.backbone or rec.backbone.model_id
+    choice = resolve_backbone(requested, config.data_modality, config.weights)
+    note = choice.fallback_reason
+    n_blocks = runner.n_blocks(choice.name, config.weights)
+    space = space_for(rec, book, n_blocks, config.max_epochs_per_stage)
+    augment = config.data_modality == "image" and any(w.rule == "small_data_augmentation" for w in rec.warnings)
+    return SearchSetup(
+        config=config,
+        profile=profile,
+        recommendation=rec,
+        backbone=choice.name,
+        backbone_note=note,
+        space=space,
+        augment=augment,
+    )
+
+
+def run_search(
+    config: TuneConfig,
+    events: SearchEvents | None = None,
+    book: RuleBook | None = None,
+    events_factory: Any = None,
+    clock: Callable[[], float] = time.monotonic,
+    worker: int = 0,
+) -> Report:
+    """Run (or resume, or join as a worker) the search described by `config`; write its report and model.
+
+    Args:
+        config: The search settings.
+        events: Receives trial and epoch events (progress line, TUI); default: silent.
+        book: Rules to use; default: the packaged ones.
+        events_factory: Called with (n_blocks, deadline) to build `events` once they are known.
+        clock: Monotonic seconds; the budget is measured on it.
+        worker: 0 for the process that owns the search (it starts `config.workers - 1` local
+            workers); the index of a joining worker otherwise.
+    """
+    import runners
+
+    start = clock()
+    deadline = start + config.budget_minutes * 60
+    book = book or load_rulebook()
+    runner = runners.get_runner(config.data_modality, num_threads=config.num_threads)
+    setup = prepare(config, book, runner)
+    if events is None:
+        events = events_factory(setup.space.n_blocks, deadline) if events_factory else SilentProgress()
+    study = open_study(config, setup.space.max_total_epochs, worker)
+    if not study.get_trials(deepcopy=False):
+        # The storage URL may hold a password: workers bring their own instead of reading it here.
+        study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json", exclude={"storage"}))
+        study.set_user_attr(SPACE_ATTR, setup.space.model_dump(mode="json"))
+        study.set_user_attr(RECOMMENDATION_ATTR, setup.recommendation.model_dump(mode="json"))
+        study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True})
+    objective = Objective(
+        config=config,
+        space=setup.space,
+        book=book,
+        runner=runner,
+        backbone=setup.backbone,
+        deadline=deadline,
+        events=events,
+        n_examples=setup.profile.n_examples,
+        augment=setup.augment,
+        clock=clock,
+        worker=worker,
+    )
+
+    def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        if clock() >= deadline:
+            study.stop()
+
+    callbacks: list[Any] = [stop_when_spent]
+    if config.trials is not None:
+        # Counted over the whole study, so resumed runs and parallel workers share one total.
+        callbacks.append(optuna.study.MaxTrialsCallback(config.trials, states=FINISHED_STATES))
+    local_workers = start_local_workers(config) if worker == 0 else []
+    interrupted = False
+    try:
+        if (config.trials is None or len(finished_trials(study)) < config.trials) and clock() < deadline:
+            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        wait_for_workers(local_workers, stop=interrupted)
+    elapsed = float(study.user_attrs.get(ELAPSED_ATTR, 0.0)) + clock() - start
+    if worker == 0:
+        study.set_user_attr(ELAPSED_ATTR, elapsed)
+    return finish(study, setup, elapsed, interrupted, objective)
+
+
+def finish(study: optuna.Study, setup: SearchSetup, elapsed: float, interrupted: bool, objective: Objective) -> Report:
+    """Build and write the report, plots and `OUT/model` from whatever the study holds."""
+    config = setup.config
+    records = [trial_record(t) for t in study.get_trials(deepcopy=False)]
+    best = best_trial(study)
+    baseline = next((r for r in records if r.rule_plan), None)
+    model_dir = _publish_model(objective.trial_dir(best.number) / "model", config.out / "model") if best else None
+    notes = []
+    if setup.backbone_note:
+        notes.append(setup.backbone_note)
+    if best is None:
+        notes.append("The budget was too small for even one trial: the rule plan is the recommendation.")
+    skipped = max((t.user_attrs.get("n_skipped_files", 0) for t in study.get_trials(deepcopy=False)), default=0)
+    if skipped:
+        notes.append(f"{skipped} unreadable file(s) were skipped in every trial.")
+    improvement = None
+    if best is not None and baseline is not None and baseline.value is not None and best.value is not None:
+        improvement = best.value - baseline.value
+    report = Report(
+        study_name=config.study_name,
+        storage=config.storage_url,
+        data=str(config.data),
+        modality=config.data_modality,
+        backbone=setup.backbone,
+        backbone_note=setup.backbone_note,
+        n_blocks=setup.space.n_blocks,
+        recommendation={
+            "strategy": setup.recommendation.strategy,
+            "trainable_fraction": setup.recommendation.trainable_fraction,
+            "backbone": setup.recommendation.backbone.model_id,
+            "rules": [r.rule for r in setup.recommendation.rationale],
+        },
+        best=None
+        if best is None or best.value is None
+        else BestTrial(
+            number=best.number,
+            value=best.value,
+            params=best.params,
+            test_accuracy=best.user_attrs.get("test_accuracy"),
+        ),
+        baseline=baseline,
+        improvement_over_baseline=improvement,
+        test_accuracy=best.user_attrs.get("test_accuracy") if best else None,
+        n_trials=len(records),
+        n_complete=sum(r.state == "COMPLETE" for r in records),
+        n_pruned=sum(r.state == "PRUNED" for r in records),
+        n_failed=sum(r.state == "FAIL" for r in records),
+        elapsed_seconds=round(elapsed, 1),
+        budget_minutes=config.budget_minutes,
+        interrupted=interrupted,
+        model_dir=str(model_dir) if model_dir else None,
+        notes=notes,
+        trials=records,
+    )
+    (config.out / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    write_markdown(report, config.out / "report.md")
+    write_plots(study, report, config.out)
+    return report
+
+
+def _publish_model(source: Path, target: Path) -> Path | None:
+    """Copy the best trial's exported model to OUT/model (replacing an older one)."""
+    if not source.is_dir():
+        return target if target.is_dir() else None
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    split = source.parent / "split.json"
+    if split.is_file():
+        shutil.copy2(split, target.parent / "split.json")
+    return target

@@ -1,0 +1,95 @@
+"""Runners: turn a training plan (`TrialSpec`) into a trained model and a measured learning curve.
+
+Heavy dependencies (torch, timm, transformers) load lazily on first use of a runner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from runners.errors import BackboneError, DataError, RunnerError
+from runners.specs import (
+    AugmentConfig,
+    BackboneChoice,
+    CacheConfig,
+    EpochMetrics,
+    InMemoryData,
+    StageSpec,
+    TrialResult,
+    TrialSpec,
+)
+
+_LAZY = {
+    "TimmRunner": "runners.timm_runner",
+    "HFTextRunner": "runners.text_runner",
+    "resolve_backbone": "runners.backbones.resolve",
+    "load_predictor": "runners.predict",
+    "ActivationCache": "runners.cache",
+}
+
+__all__ = [
+    "ActivationCache",
+    "AugmentConfig",
+    "BackboneChoice",
+    "BackboneError",
+    "CacheConfig",
+    "DataError",
+    "EpochMetrics",
+    "HFTextRunner",
+    "InMemoryData",
+    "RunnerError",
+    "StageSpec",
+    "TimmRunner",
+    "TrialResult",
+    "TrialSpec",
+    "get_runner",
+    "load_predictor",
+    "n_blocks",
+    "offline_backbones",
+    "resolve_backbone",
+    "run_trial",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'runners' has no attribute {name!r}")
+
+
+def get_runner(modality: str, **kwargs: Any) -> Any:
+    """Runner instance for "image" (TimmRunner) or "text" (HFTextRunner)."""
+    if modality == "image":
+        return __getattr__("TimmRunner")(**kwargs)
+    if modality == "text":
+        return __getattr__("HFTextRunner")(**kwargs)
+    raise RunnerError(f"unknown modality {modality!r}; expected 'image' or 'text'")
+
+
+def run_trial(spec: TrialSpec, callback: Any = None) -> TrialResult:
+    """Convenience: `get_runner(spec.modality).run(spec, callback)`."""
+    return get_runner(spec.modality).run(spec, callback)
+
+
+def n_blocks(backbone: str, modality: str, weights: str | None = None, **backbone_kwargs: Any) -> int:
+    """Number of blocks `StageSpec.trainable_blocks` counts for this backbone (head not counted)."""
+    return get_runner(modality).n_blocks(backbone, weights, **backbone_kwargs)
+
+
+def offline_backbones(modality: str | None = None) -> list[dict[str, Any]]:
+    """Installed offline zoo entries: name, modality, architecture, weights path, input size."""
+    from runners.backbones.zoo import ZOO
+
+    return [
+        {
+            "name": e.name,
+            "modality": e.modality,
+            "architecture": e.architecture,
+            "weights_path": str(e.weights_path()),
+            "input_size": e.input_size,
+            "aliases": list(e.aliases),
+        }
+        for e in ZOO.values()
+        if (modality is None or e.modality == modality) and e.weights_path() is not None
+    ]

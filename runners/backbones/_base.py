@@ -1,0 +1,105 @@
+"""Base class of block adapters: a backbone seen as stem .. top block, then pooling and a new head.
+
+A *boundary* b in [0, n_blocks] is a position between blocks: the state at b is the output of
+blocks[0:b] (b = 0: the raw inputs; b = n_blocks: pooled features). "Train the top k blocks" means
+blocks[n_blocks - k:] and the head are trainable; everything below the boundary is frozen and run
+in eval mode, which is what makes the frozen-prefix cache exact.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+State = tuple[torch.Tensor, ...]
+
+
+class BlockAdapter(ABC):
+    """Splits one model family into ordered blocks; subclasses register in `registry.ADAPTERS`."""
+
+    family: ClassVar[str]
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model: Any = model  # family-specific attributes (blocks, conv_stem, ...) are dynamic
+        self._blocks = self.build_blocks()
+
+    @classmethod
+    @abstractmethod
+    def matches(cls, model: nn.Module) -> bool:
+        """True when this adapter understands `model`."""
+
+    @abstractmethod
+    def build_blocks(self) -> list[list[nn.Module | nn.Parameter]]:
+        """Modules/parameters owned by each block, bottom (stem) to top."""
+
+    @abstractmethod
+    def head(self) -> nn.Module:
+        """The classifier applied to pooled features (trainable in every stage)."""
+
+    @abstractmethod
+    def run_block(self, i: int, state: State) -> State:
+        """Runs block `i` on the state at boundary `i`."""
+
+    @abstractmethod
+    def pool(self, state: State) -> torch.Tensor:
+        """Turns the top block's output into one feature vector per example."""
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of backbone blocks (the head is not counted)."""
+        return len(self._blocks)
+
+    def boundary(self, trainable_blocks: int) -> int:
+        """Boundary below which blocks are frozen when the top `trainable_blocks` train."""
+        return self.n_blocks - min(trainable_blocks, self.n_blocks)
+
+    def block_parameters(self, i: int) -> list[nn.Parameter]:
+        """Parameters of block `i`, without duplicates."""
+        params: dict[int, nn.Parameter] = {}
+        for owner in self._blocks[i]:
+            for p in [owner] if isinstance(owner, nn.Parameter) else owner.parameters():
+                params[id(p)] = p
+        return list(params.values())
+
+    def block_modules(self, i: int) -> list[nn.Module]:
+        return [m for m in self._blocks[i] if isinstance(m, nn.Module)]
+
+    def encode(self, state: State, start: int, end: int) -> State:
+        """Runs blocks[start:end]; pools when `end == n_blocks`, so the result is the state at `end`."""
+        for i in range(start, end):
+            state = self.run_block(i, state)
+        if end == self.n_blocks and start < end:
+            state = (self.pool(state),)
+        return state
+
+    def forward_from(self, state: State, start: int) -> torch.Tensor:
+        """Logits from the state at boundary `start`."""
+        if start < self.n_blocks:
+            state = self.encode(state, start, self.n_blocks)
+        return self.head()(state[0])
+
+    def trim(self, state: State) -> State:
+        """Drops padding a cached batch does not need (sequence models override)."""
+        return state
+
+    def set_trainable(self, trainable_blocks: int) -> int:
+        """Freezes everything below the boundary; returns the boundary."""
+        b = self.boundary(trainable_blocks)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        for i in range(b, self.n_blocks):
+            for p in self.block_parameters(i):
+                p.requires_grad_(True)
+        for p in self.head().parameters():
+            p.requires_grad_(True)
+        return b
+
+    def train_mode(self, training: bool, boundary: int) -> None:
+        """Sets train/eval mode; frozen blocks always run in eval mode (BatchNorm, dropout)."""
+        self.model.train(training)
+        for i in range(boundary):
+            for m in self.block_modules(i):
+                m.eval()

@@ -1,0 +1,95 @@
+"""Decides which weights a backbone request will use (hub, offline zoo, local file, random)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from pathlib import Path
+
+from runners.backbones.zoo import available, find_entry
+from runners.errors import BackboneError
+from runners.specs import BackboneChoice
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable() -> bool:
+    """False when HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE is set or huggingface.co cannot be reached."""
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0") or os.environ.get("TRANSFORMERS_OFFLINE", "0") not in (
+        "",
+        "0",
+    ):
+        return False
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=1.5):
+            return True
+    except OSError:
+        return False
+
+
+def resolve_backbone(name: str, modality: str, weights: str | None = None) -> BackboneChoice:
+    """Returns the backbone and weights that will actually be used for a request.
+
+    Args:
+        name: timm model name, HF model id, or zoo name/alias (e.g. "efficientnet_lite0", "minilm_l6").
+        modality: "image" or "text".
+        weights: None (hub or zoo), "none" (random init), or a local file/folder path.
+
+    Raises:
+        BackboneError: `weights` names a path that does not exist.
+    """
+    if weights is None and modality == "text" and Path(name).is_dir():
+        weights = name  # a local Hugging Face folder given as the backbone itself
+    entry = find_entry(name)
+    if entry is not None and entry.modality != modality:
+        raise BackboneError(f"backbone {name!r} is a {entry.modality} model, not {modality}")
+    arch = entry.architecture if entry and modality == "image" else name
+    canonical = entry.name if entry else name
+    if weights == "none":
+        path = entry.weights_path() if entry and modality == "text" else None  # text needs a config
+        return BackboneChoice(
+            requested=name,
+            name=canonical,
+            modality=modality,
+            architecture=arch,
+            weights_source="random",
+            weights_path=str(path) if path else None,
+        )
+    if weights is not None:
+        if not Path(weights).exists():
+            raise BackboneError(f"weights path {weights} does not exist")
+        return BackboneChoice(
+            requested=name,
+            name=canonical,
+            modality=modality,
+            architecture=arch,
+            weights_source="local",
+            weights_path=str(weights),
+        )
+    if entry is not None and entry.weights_path() is not None:
+        return BackboneChoice(
+            requested=name,
+            name=entry.name,
+            modality=modality,
+            architecture=arch,
+            weights_source="zoo",
+            weights_path=str(entry.weights_path()),
+        )
+    if hub_reachable():
+        return BackboneChoice(
+            requested=name, name=canonical, modality=modality, architecture=arch, weights_source="hub"
+        )
+    offline = available(modality)
+    if not offline:
+        raise BackboneError(f"{name!r}: hub unreachable and no offline {modality} backbone is installed")
+    best = offline[0]
+    return BackboneChoice(
+        requested=name,
+        name=best.name,
+        modality=modality,
+        architecture=best.architecture if modality == "image" else best.name,
+        weights_source="zoo",
+        weights_path=str(best.weights_path()),
+        fallback_reason=f"no weights reachable for {name!r} (hub offline, no local file); "
+        f"using offline {best.name} instead",
+    )

@@ -1,0 +1,100 @@
+"""Image folder datasets: `DATA/<class>/*` or `DATA/{train,val,test}/<class>/*`, bad files skipped."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from runners.data import LabelledData, check_classes
+from runners.errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+SPLIT_NAMES = ("train", "val", "test")
+log = logging.getLogger(__name__)
+
+
+def to_rgb(item: Any) -> Image.Image:
+    """Opens a path / array / PIL image as an RGB PIL image (grayscale and RGBA converted)."""
+    if isinstance(item, (str, Path)):
+        with Image.open(item) as img:
+            img.load()
+            return to_rgb(img)
+    if isinstance(item, np.ndarray):
+        item = Image.fromarray(item)
+    if isinstance(item, Image.Image):
+        if item.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit / float grayscale: rescale, PIL would clip
+            a = np.asarray(item, dtype=np.float32)
+            span = float(a.max() - a.min()) or 1.0
+            item = Image.fromarray(((a - a.min()) / span * 255).astype(np.uint8))
+        if item.mode in ("RGBA", "LA") or (item.mode == "P" and "transparency" in item.info):
+            item = item.convert("RGBA")
+            background = Image.new("RGB", item.size, (255, 255, 255))
+            background.paste(item, mask=item.split()[3])
+            return background
+        return item.convert("RGB")
+    raise DataError(f"unsupported image input of type {type(item).__name__}")
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with Image.open(path) as img:
+            img.load()  # full decode: catches truncated files that `verify()` misses
+        return True
+    except Exception:  # noqa: BLE001 - any decoder failure means "skip this file"
+        return False
+
+
+def _class_files(class_dir: Path) -> list[Path]:
+    return sorted(p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _scan(root: Path, split: str | None, data: LabelledData) -> None:
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(class_dirs) < 2:
+        raise DataError(f"{root}: need at least 2 class folders, found {len(class_dirs)}")
+    for class_dir in class_dirs:
+        files = _class_files(class_dir)
+        if not files:
+            raise DataError(f"{class_dir}: class folder contains no images ({sorted(IMAGE_SUFFIXES)})")
+        kept = 0
+        for path in files:
+            if not _readable(path):
+                data.n_skipped += 1
+                data.skipped.append(str(path))
+                log.warning("skipping unreadable image %s", path)
+                continue
+            kept += 1
+            data.inputs.append(path)
+            data.labels.append(class_dir.name)
+            data.ids.append(str(path.relative_to(data.source)))
+            if split is not None:
+                assert data.presplit is not None
+                data.presplit.append(split)
+        if kept == 0:
+            raise DataError(f"{class_dir}: none of its {len(files)} images could be read")
+
+
+def load_image_folder(root: Path | str) -> LabelledData:
+    """Scans an image folder dataset, decoding every file once to skip unreadable ones.
+
+    Raises:
+        DataError: missing folder, fewer than two classes, or an empty class folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: image dataset folder does not exist")
+    data = LabelledData(inputs=[], labels=[], ids=[], source=str(root))
+    subdirs = {p.name for p in root.iterdir() if p.is_dir()}
+    if "train" in subdirs and subdirs <= set(SPLIT_NAMES):
+        data.presplit = []
+        for split in SPLIT_NAMES:
+            if split in subdirs:
+                _scan(root / split, split, data)
+    else:
+        _scan(root, None, data)
+    check_classes(data.labels, str(root))
+    return data

@@ -1,0 +1,91 @@
+"""Text datasets: CSV / JSONL tables with text and label columns, or a folder of `<class>/*.txt`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from runners.data import LabelledData, check_classes
+from runners.errors import DataError
+
+
+def _decode(raw: bytes, path: Path, encoding: str) -> str:
+    """Decodes `raw`, naming the first offending line when it is not valid `encoding`."""
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {line} is not valid {encoding} ({exc.reason} at byte {exc.start}); "
+            f"re-save the file as UTF-8 or pass encoding='latin-1' (or the file's real encoding)"
+        ) from None
+
+
+def _from_rows(rows: list[dict], path: Path, text_col: str, label_col: str, columns: list[str]) -> LabelledData:
+    for col in (text_col, label_col):
+        if col not in columns:
+            raise DataError(f"{path}: no column {col!r}; the file has columns {columns}")
+    data = LabelledData(inputs=[], labels=[], ids=[], source=str(path))
+    for i, row in enumerate(rows):
+        text, label = row.get(text_col), row.get(label_col)
+        if text is None or label is None or str(label).strip() == "":
+            raise DataError(f"{path}: row {i + 1} has an empty {text_col!r} or {label_col!r}")
+        data.inputs.append(str(text))
+        data.labels.append(str(label))
+        data.ids.append(str(i))
+    return data
+
+
+def load_text_table(
+    path: Path | str, text_column: str = "text", label_column: str = "label", encoding: str = "utf-8"
+) -> LabelledData:
+    """Loads a .csv/.tsv or .jsonl/.json-lines file.
+
+    Raises:
+        DataError: missing columns (naming those present), undecodable line, fewer than two classes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: text dataset file does not exist")
+    text = _decode(path.read_bytes(), path, encoding)
+    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+        rows: list[dict] = []
+        columns: list[str] = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: line {n} is not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {n} is not a JSON object")
+            columns.extend(k for k in row if k not in columns)
+            rows.append(row)
+    else:
+        dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+        reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+        columns = list(reader.fieldnames or [])
+        rows = list(reader)
+    data = _from_rows(rows, path, text_column, label_column, columns)
+    check_classes(data.labels, str(path))
+    return data
+
+
+def load_text_folder(root: Path | str, encoding: str = "utf-8") -> LabelledData:
+    """Loads `root/<class>/*.txt` (one document per file)."""
+    root = Path(root)
+    data = LabelledData(inputs=[], labels=[], ids=[], source=str(root))
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for class_dir in class_dirs:
+        files = sorted(class_dir.glob("*.txt"))
+        if not files:
+            raise DataError(f"{class_dir}: class folder contains no .txt files")
+        for f in files:
+            data.inputs.append(_decode(f.read_bytes(), f, encoding))
+            data.labels.append(class_dir.name)
+            data.ids.append(str(f.relative_to(root)))
+    check_classes(data.labels, str(root))
+    return data

@@ -1,0 +1,152 @@
+"""Shared `Runner.run` flow: load data, split, build backbone, train stages, evaluate, export."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runners.backbones._base import BlockAdapter
+from runners.backbones.registry import adapter_for
+from runners.backbones.resolve import resolve_backbone
+from runners.cache import ActivationCache, shared_cache
+from runners.data import LabelledData
+from runners.data.splits import Split, stratified_split
+from runners.errors import RunnerError
+from runners.specs import BackboneChoice, EpochMetrics, TrialResult, TrialSpec
+from runners.training.loop import evaluate, seed_everything, train
+from runners.training.sources import UncachedSource
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(requested: str) -> torch.device:
+    """ "auto" -> CUDA when available, else CPU; an explicit "cuda" without a GPU is an error."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RunnerError("device='cuda' requested but CUDA is not available")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+class Runner(ABC):
+    """Trains one `TrialSpec` per `run` call; subclasses supply data, model and pipeline per modality.
+
+    Args:
+        cache: Activation cache to use; default is the process-wide one for the spec's cache settings.
+        num_threads: If set, `torch.set_num_threads(num_threads)`.
+
+    Data and backbone problems (`DataError`, `BackboneError`) are raised, because no other trial can
+    succeed either; anything failing during training is reported as status "failed".
+    """
+
+    modality: str
+
+    def __init__(self, cache: ActivationCache | None = None, num_threads: int | None = None) -> None:
+        self.cache = cache
+        if num_threads:
+            torch.set_num_threads(num_threads)
+        self.last_predictor: Any = None
+        self.last_adapter: BlockAdapter | None = None
+
+    @abstractmethod
+    def load_data(self, spec: TrialSpec) -> LabelledData:
+        """Loads the dataset named by the spec."""
+
+    @abstractmethod
+    def build(self, choice: BackboneChoice, class_names: list[str], backbone_kwargs: dict[str, Any]) -> Any:
+        """Builds the model; returns a modality-specific bundle passed to `pipeline`/`export`/`predictor`."""
+
+    @abstractmethod
+    def pipeline(self, bundle: Any, data: LabelledData, split: Split, spec: TrialSpec) -> Any:
+        """Returns the InputPipeline for the split data."""
+
+    @abstractmethod
+    def export(self, bundle: Any, class_names: list[str], spec: TrialSpec, model_dir: Path) -> None:
+        """Saves the trained model in the ecosystem's format."""
+
+    @abstractmethod
+    def predictor(self, bundle: Any, class_names: list[str], spec: TrialSpec, device: torch.device) -> Any:
+        """In-memory predictor for the trained model."""
+
+    def run(self, spec: TrialSpec, callback: Callable[[EpochMetrics], None] | None = None) -> TrialResult:
+        """Trains and evaluates `spec`; calls `callback` after every epoch (raise in it to stop)."""
+        start = time.perf_counter()
+        if spec.modality != self.modality:
+            raise RunnerError(f"{type(self).__name__} runs {self.modality} trials, got modality={spec.modality!r}")
+        seed_everything(spec.seed)
+        device = pick_device(spec.device)
+        data = self.load_data(spec)
+        split = stratified_split(data, spec.split_fractions, spec.seed)
+        split_path = split.save(spec.output_dir / "split.json", data) if spec.output_dir else None
+        choice = resolve_backbone(spec.backbone, self.modality, spec.weights)
+        if choice.fallback_reason:
+            log.warning(choice.fallback_reason)
+        bundle = self.build(choice, split.class_names, dict(spec.backbone_kwargs))
+        adapter = adapter_for(bundle.model)
+        self.last_adapter = adapter
+        common = dict(
+            n_skipped_files=data.n_skipped,
+            n_train=len(split.train),
+            n_val=len(split.val),
+            n_test=len(split.test),
+            class_names=split.class_names,
+            backbone=choice,
+            n_blocks=adapter.n_blocks,
+            split_path=split_path,
+        )
+        try:
+            bundle.model.to(device)
+            pipe = self.pipeline(bundle, data, split, spec)
+            cache = self._cache(spec)
+            outcome = train(adapter, pipe, spec, len(split.class_names), device, cache, callback)
+            test_acc = test_f1 = None
+            if split.test and outcome.status != "diverged":
+                src = UncachedSource(pipe, adapter, "test", 0, False, spec.batch_size, device)
+                loss_fn = torch.nn.CrossEntropyLoss()
+                _, test_acc, test_f1, _ = evaluate(adapter, src, len(split.test), 0, loss_fn, device)
+            model_dir = None
+            if spec.output_dir is not None and outcome.best is not None:
+                model_dir = Path(spec.output_dir) / "model"
+                self.export(bundle, split.class_names, spec, model_dir)
+            self.last_predictor = self.predictor(bundle, split.class_names, spec, device)
+        except Exception as exc:  # noqa: BLE001 - reported as a failed trial, with the traceback logged
+            log.error("trial failed: %s", traceback.format_exc())
+            return TrialResult(
+                status="failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start, **common
+            )
+        best = outcome.best
+        return TrialResult(
+            status=outcome.status,
+            curve=outcome.curve,
+            error=outcome.error,
+            stop_exception=outcome.stop_exception,
+            best_val_loss=best.val_loss if best else None,
+            best_val_accuracy=best.val_accuracy if best else None,
+            best_val_macro_f1=best.val_macro_f1 if best else None,
+            test_accuracy=test_acc,
+            test_macro_f1=test_f1,
+            model_dir=model_dir,
+            seconds=time.perf_counter() - start,
+            cache_hits=outcome.cache_hits,
+            **common,
+        )
+
+    def _cache(self, spec: TrialSpec) -> ActivationCache | None:
+        if not spec.cache.enabled:
+            return None
+        if self.cache is not None:
+            return self.cache
+        return shared_cache(spec.cache.max_memory_mb, spec.cache.disk_dir, spec.cache.max_disk_mb)
+
+    def n_blocks(self, backbone: str, weights: str | None = None, **backbone_kwargs: Any) -> int:
+        """Number of blocks of a backbone (builds it once; weights="none" avoids loading weights)."""
+        choice = resolve_backbone(backbone, self.modality, weights)
+        bundle = self.build(choice, ["a", "b"], backbone_kwargs)
+        return adapter_for(bundle.model).n_blocks

@@ -1,0 +1,177 @@
+"""Pydantic models at the boundary of `runners`: what to train (specs) and what came out (results)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_USER = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+_RESULT = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class InMemoryData(BaseModel):
+    """Examples held in memory: texts, or images (PIL images, arrays or file paths).
+
+    Attributes:
+        inputs: One entry per example.
+        labels: Class name of each example (same length as `inputs`).
+        split: Optional pre-assigned split ("train"/"val"/"test") per example.
+    """
+
+    model_config = _USER
+    inputs: list[Any]
+    labels: list[str]
+    split: list[Literal["train", "val", "test"]] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> InMemoryData:
+        if len(self.inputs) != len(self.labels):
+            raise ValueError(f"{len(self.inputs)} inputs but {len(self.labels)} labels")
+        if self.split is not None and len(self.split) != len(self.inputs):
+            raise ValueError(f"{len(self.inputs)} inputs but {len(self.split)} split entries")
+        return self
+
+
+class AugmentConfig(BaseModel):
+    """Image augmentation; `strength` in [0, 1] scales crop, rotation and colour jitter."""
+
+    model_config = _USER
+    enabled: bool = False
+    strength: float = Field(0.5, ge=0.0, le=1.0)
+    flip: bool = True
+    crop: bool = True
+    rotation: bool = False
+    color_jitter: bool = True
+
+
+class CacheConfig(BaseModel):
+    """Frozen-prefix activation cache settings.
+
+    Attributes:
+        enabled: Train the unfrozen top from cached boundary activations.
+        n_views: Augmented views cached per training example (when augmentation is on).
+        max_memory_mb: Size cap of the in-process cache (least recently used entries go first).
+        disk_dir: Optional folder for a persistent cache; `max_disk_mb` caps its size.
+    """
+
+    model_config = _USER
+    enabled: bool = True
+    n_views: int = Field(2, ge=1)
+    max_memory_mb: int = Field(2048, ge=0)
+    disk_dir: Path | None = None
+    max_disk_mb: int = Field(4096, ge=0)
+
+
+class StageSpec(BaseModel):
+    """One stage of a progressive schedule: train the top `trainable_blocks` blocks plus the head.
+
+    `layer_decay` multiplies the backbone LR once per block going down from the top block.
+    """
+
+    model_config = _USER
+    trainable_blocks: int = Field(0, ge=0)
+    epochs: int = Field(1, ge=1)
+    lr_head: float = Field(1e-3, gt=0)
+    lr_backbone: float = Field(1e-4, ge=0)
+    layer_decay: float | None = Field(None, gt=0, le=1)
+
+
+class TrialSpec(BaseModel):
+    """Everything needed to train and evaluate one model.
+
+    `weights`: None = hub or offline zoo, a file/folder path = local weights,
+    "none" = random initialisation (tests). `data` is a folder, a CSV/JSONL file or `InMemoryData`.
+    `backbone_kwargs`: extra `timm.create_model` arguments (images) or HF config overrides (text).
+    """
+
+    model_config = _USER
+    modality: Literal["image", "text"]
+    backbone: str
+    weights: str | None = None
+    backbone_kwargs: dict[str, Any] = Field(default_factory=dict)
+    data: Path | InMemoryData
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    stages: list[StageSpec] = Field(default_factory=lambda: [StageSpec()], min_length=1)
+    batch_size: int = Field(32, ge=1)
+    weight_decay: float = Field(0.01, ge=0)
+    scheduler: Literal["cosine", "plateau", "none"] = "cosine"
+    warmup_fraction: float = Field(0.1, ge=0, lt=1)
+    class_weights: Literal["auto", "on", "off"] = "auto"
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    early_stopping_patience: int | None = Field(3, ge=1)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    image_size: int | None = Field(None, ge=8)
+    max_length: int = Field(128, ge=8)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    output_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _fractions(self) -> TrialSpec:
+        tr, va, te = self.split_fractions
+        if min(self.split_fractions) < 0 or abs(tr + va + te - 1.0) > 1e-6 or tr <= 0 or va <= 0:
+            raise ValueError(f"split_fractions must be >= 0, sum to 1, with train and val > 0: {self.split_fractions}")
+        return self
+
+
+class EpochMetrics(BaseModel):
+    """Validation metrics after one epoch; passed to the per-epoch callback."""
+
+    model_config = _RESULT
+    stage: int
+    epoch: int
+    train_loss: float
+    train_accuracy: float | None = None
+    val_loss: float
+    val_accuracy: float
+    val_macro_f1: float
+    seconds: float
+    lr: float
+
+
+class BackboneChoice(BaseModel):
+    """Which backbone and weights will actually be used, and why if not the requested ones."""
+
+    model_config = _RESULT
+    requested: str
+    name: str
+    modality: Literal["image", "text"]
+    architecture: str
+    weights_source: Literal["hub", "zoo", "local", "random"]
+    weights_path: str | None = None
+    fallback_reason: str | None = None
+
+
+class TrialResult(BaseModel):
+    """Outcome of `Runner.run`.
+
+    `stop_exception` holds the exception a callback raised (status "stopped") so the caller can
+    re-raise it (e.g. optuna's TrialPruned); it is excluded from serialisation.
+    """
+
+    model_config = _RESULT
+    status: Literal["complete", "diverged", "stopped", "failed"]
+    curve: list[EpochMetrics] = Field(default_factory=list)
+    best_val_loss: float | None = None
+    best_val_accuracy: float | None = None
+    best_val_macro_f1: float | None = None
+    test_accuracy: float | None = None
+    test_macro_f1: float | None = None
+    n_skipped_files: int = 0
+    n_train: int = 0
+    n_val: int = 0
+    n_test: int = 0
+    class_names: list[str] = Field(default_factory=list)
+    backbone: BackboneChoice | None = None
+    n_blocks: int | None = None
+    seconds: float = 0.0
+    cache_hits: int = 0
+    model_dir: Path | None = None
+    split_path: Path | None = None
+    error: str | None = None
+    stop_exception: BaseException | None = Field(None, exclude=True, repr=False)

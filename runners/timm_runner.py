@@ -1,0 +1,135 @@
+"""Runner for image classification with any timm backbone."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from runners.backbones.build import build_timm
+from runners.cache import make_key
+from runners.data import LabelledData, check_classes
+from runners.data.images import load_image_folder, to_rgb
+from runners.data.splits import Split
+from runners.errors import DataError
+from runners.export import export_timm
+from runners.predict import ImagePredictor
+from runners.runner import Runner
+from runners.specs import BackboneChoice, InMemoryData, TrialSpec
+from runners.transforms import eval_transform, train_transform
+
+
+@dataclass
+class TimmBundle:
+    """A built timm model with its preprocessing config and architecture name."""
+
+    model: nn.Module
+    data_cfg: dict
+    architecture: str
+    backbone_kwargs: dict
+
+
+def _content_hash(items: list[Any]) -> str:
+    h = hashlib.sha256()
+    for item in items:
+        if isinstance(item, (str, Path)):
+            stat = os.stat(item)  # path + size + mtime: a rewritten file invalidates cached activations
+            h.update(f"{item}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        else:
+            h.update(np.asarray(to_rgb(item)).tobytes())
+    return h.hexdigest()
+
+
+class _Dataset(torch.utils.data.Dataset):
+    def __init__(self, items: list[Any], labels: torch.Tensor, transform) -> None:
+        self.items, self.labels, self.transform = items, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        return self.transform(to_rgb(self.items[i])), self.labels[i]
+
+
+class ImagePipeline:
+    """InputPipeline for images: decode, transform, batch."""
+
+    def __init__(self, data: LabelledData, split: Split, size: int, data_cfg: dict, spec: TrialSpec) -> None:
+        index = {c: i for i, c in enumerate(split.class_names)}
+        self.eval_tf = eval_transform(size, data_cfg)
+        self.train_tf = train_transform(size, data_cfg, spec.augment)
+        self.splits = {}
+        for name in ("train", "val", "test"):
+            idx = getattr(split, name)
+            self.splits[name] = (
+                [data.inputs[i] for i in idx],
+                torch.tensor([index[data.labels[i]] for i in idx], dtype=torch.long),
+                [data.ids[i] for i in idx],
+            )
+        self.source = data.source
+
+    def size(self, split: str) -> int:
+        return len(self.splits[split][0])
+
+    def labels(self, split: str) -> torch.Tensor:
+        return self.splits[split][1]
+
+    def data_fingerprint(self, split: str, augment: bool) -> str:
+        items, _, ids = self.splits[split]
+        return make_key(
+            source=self.source,
+            ids=ids,
+            content=_content_hash(items),
+            transform=repr(self.train_tf if augment else self.eval_tf),
+        )
+
+    def loader(self, split: str, order: list[int], augment: bool, batch_size: int) -> Iterable:
+        items, labels, _ = self.splits[split]
+        ds = _Dataset(items, labels, self.train_tf if augment else self.eval_tf)
+        dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=order, num_workers=0)
+        return (((x,), y) for x, y in dl)
+
+
+class TimmRunner(Runner):
+    """Image classification runner (timm backbones, offline zoo, local weights)."""
+
+    modality = "image"
+
+    def load_data(self, spec: TrialSpec) -> LabelledData:
+        if isinstance(spec.data, InMemoryData):
+            d = spec.data
+            check_classes(d.labels, "<memory>")
+            return LabelledData(
+                list(d.inputs),
+                list(d.labels),
+                [str(i) for i in range(len(d.inputs))],
+                presplit=list(d.split) if d.split else None,
+            )
+        if not Path(spec.data).is_dir():
+            raise DataError(f"{spec.data}: image data must be a folder of class sub-folders")
+        return load_image_folder(spec.data)
+
+    def build(self, choice: BackboneChoice, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TimmBundle:
+        model, data_cfg = build_timm(choice, len(class_names), backbone_kwargs)
+        return TimmBundle(model, data_cfg, choice.architecture, backbone_kwargs)
+
+    def _size(self, bundle: TimmBundle, spec: TrialSpec) -> int:
+        return spec.image_size or bundle.data_cfg["input_size"]
+
+    def pipeline(self, bundle: TimmBundle, data: LabelledData, split: Split, spec: TrialSpec) -> ImagePipeline:
+        return ImagePipeline(data, split, self._size(bundle, spec), bundle.data_cfg, spec)
+
+    def export(self, bundle: TimmBundle, class_names: list[str], spec: TrialSpec, model_dir: Path) -> None:
+        cfg = {**bundle.data_cfg, "input_size": self._size(bundle, spec)}
+        export_timm(bundle.model, bundle.architecture, class_names, cfg, bundle.backbone_kwargs, model_dir)
+
+    def predictor(self, bundle: TimmBundle, class_names: list[str], spec: TrialSpec, device: torch.device):
+        cfg = {**bundle.data_cfg, "input_size": self._size(bundle, spec)}
+        return ImagePredictor(bundle.model, class_names, cfg, device)

@@ -1,0 +1,1 @@
+"""Training machinery shared by all runners: batch sources (cached/uncached), optimiser, loop."""

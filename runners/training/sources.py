@@ -1,0 +1,142 @@
+"""Batch sources that deliver the state at a block boundary: recomputed each time, or from the cache."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+import torch
+
+from runners.backbones._base import BlockAdapter, State
+from runners.cache import ActivationCache, make_key, prefix_fingerprint
+
+
+class InputPipeline(Protocol):
+    """Modality-specific part: turns a split's examples into batches of raw input states."""
+
+    def loader(
+        self, split: str, order: list[int], augment: bool, batch_size: int
+    ) -> Iterable[tuple[State, torch.Tensor]]:
+        """Batches (state, labels) in the given example order."""
+
+    def data_fingerprint(self, split: str, augment: bool) -> str:
+        """Identity of the split's examples and input transform (part of the cache key)."""
+
+    def size(self, split: str) -> int:
+        """Number of examples in a split."""
+
+    def labels(self, split: str) -> torch.Tensor:
+        """Label ids of a split, as a LongTensor."""
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast on CUDA, nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _to(state: State, device: torch.device) -> State:
+    return tuple(t.to(device, non_blocking=True) for t in state)
+
+
+def _pad_cat(chunks: list[State]) -> State:
+    """Concatenates batch states; sequence tensors of different lengths are zero-padded on dim 1."""
+    out = []
+    for j in range(len(chunks[0])):
+        parts = [c[j] for c in chunks]
+        if parts[0].dim() >= 2 and len({p.shape[1] for p in parts}) > 1:
+            length = max(p.shape[1] for p in parts)
+            parts = [torch.nn.functional.pad(p, [0, 0] * (p.dim() - 2) + [0, length - p.shape[1]]) for p in parts]
+        out.append(torch.cat(parts))
+    return tuple(out)
+
+
+class UncachedSource:
+    """Runs the frozen prefix on every batch (the reference path)."""
+
+    def __init__(
+        self,
+        pipeline: InputPipeline,
+        adapter: BlockAdapter,
+        split: str,
+        boundary: int,
+        augment: bool,
+        batch_size: int,
+        device: torch.device,
+    ) -> None:
+        self.pipeline, self.adapter, self.split, self.boundary = pipeline, adapter, split, boundary
+        self.augment, self.batch_size, self.device = augment, batch_size, device
+
+    def batches(self, order: torch.Tensor, epoch: int = 0) -> Iterator[tuple[State, torch.Tensor]]:
+        for state, y in self.pipeline.loader(self.split, order.tolist(), self.augment, self.batch_size):
+            state = _to(state, self.device)
+            if self.boundary > 0:
+                with torch.no_grad(), autocast(self.device):
+                    state = tuple(
+                        t.float() if t.is_floating_point() else t for t in self.adapter.encode(state, 0, self.boundary)
+                    )
+            yield state, y.to(self.device)
+
+
+class CachedSource:
+    """Serves boundary activations computed once (per cache key), `n_views` augmented views for training."""
+
+    def __init__(
+        self,
+        pipeline: InputPipeline,
+        adapter: BlockAdapter,
+        split: str,
+        boundary: int,
+        augment: bool,
+        batch_size: int,
+        device: torch.device,
+        cache: ActivationCache,
+        n_views: int,
+        seed: int,
+    ) -> None:
+        self.adapter, self.batch_size, self.device, self.seed = adapter, batch_size, device, seed
+        self.n = pipeline.size(split)
+        self.labels = pipeline.labels(split)
+        self.views = n_views if augment else 1
+        modules = [m for i in range(boundary) for m in adapter.block_modules(i)]
+        params = [p for i in range(boundary) for p in adapter.block_parameters(i)]
+        key = make_key(
+            prefix=prefix_fingerprint(modules, params),
+            family=adapter.family,
+            boundary=boundary,
+            data=pipeline.data_fingerprint(split, augment),
+            views=self.views,
+            seed=seed if augment else None,
+        )
+        tensors = cache.get(key)
+        self.cache_hit = tensors is not None
+        if tensors is None:
+            tensors = self._compute(pipeline, split, boundary, augment)
+            cache.put(key, tensors)
+        self.tensors = tensors
+
+    def _compute(self, pipeline: InputPipeline, split: str, boundary: int, augment: bool) -> State:
+        was_training = self.adapter.model.training
+        self.adapter.model.eval()
+        views = []
+        rng_state = torch.get_rng_state()
+        try:
+            for v in range(self.views):
+                torch.manual_seed(self.seed * 1009 + v)  # fixed, reproducible augmented views
+                src = UncachedSource(pipeline, self.adapter, split, boundary, augment, self.batch_size, self.device)
+                chunks = [tuple(t.cpu() for t in s) for s, _ in src.batches(torch.arange(self.n))]
+                views.append(_pad_cat(chunks))
+        finally:
+            torch.set_rng_state(rng_state)
+            self.adapter.model.train(was_training)
+        return _pad_cat(views)
+
+    def batches(self, order: torch.Tensor, epoch: int = 0) -> Iterator[tuple[State, torch.Tensor]]:
+        if self.views > 1:
+            g = torch.Generator().manual_seed(self.seed * 7919 + epoch)
+            order = order + self.n * torch.randint(self.views, (len(order),), generator=g)
+        for chunk in order.split(self.batch_size):
+            state = self.adapter.trim(tuple(t[chunk] for t in self.tensors))
+            yield _to(state, self.device), self.labels[chunk % self.n].to(self.device)

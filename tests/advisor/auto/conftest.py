@@ -1,0 +1,72 @@
+"""A scripted runner that plays back learning curves, to test the search logic without training."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runners import EpochMetrics, TrialResult, TrialSpec
+from runners.data import LabelledData
+
+
+class ScriptedRunner:
+    """Stands in for TimmRunner/HFTextRunner: `script(spec)` gives the val accuracy per epoch.
+
+    A script may return a string instead: the trial then fails with that error.
+    """
+
+    def __init__(self, script: Callable[[TrialSpec], list[float] | str], n_blocks: int = 6) -> None:
+        self.script = script
+        self._n_blocks = n_blocks
+        self.specs: list[TrialSpec] = []
+
+    def load_data(self, spec: TrialSpec) -> LabelledData:
+        labels = ["a"] * 30 + ["b"] * 10
+        return LabelledData(inputs=list(range(40)), labels=labels, ids=[str(i) for i in range(40)])
+
+    def n_blocks(self, backbone: str, weights: str | None = None, **kwargs: Any) -> int:
+        return self._n_blocks
+
+    def run(self, spec: TrialSpec, callback: Callable[[EpochMetrics], None] | None = None) -> TrialResult:
+        self.specs.append(spec)
+        script = self.script(spec)
+        if isinstance(script, str):
+            return TrialResult(status="failed", error=script, n_blocks=self._n_blocks)
+        curve: list[EpochMetrics] = []
+        for i, acc in enumerate(script):
+            stage = 0 if i < spec.stages[0].epochs else 1
+            metrics = EpochMetrics(stage=stage, epoch=i, train_loss=1 - acc, train_accuracy=min(1.0, acc + 0.05),
+                                   val_loss=1 - acc, val_accuracy=acc,
+                                   val_macro_f1=acc, seconds=0.01, lr=1e-3)
+            curve.append(metrics)
+            try:
+                if callback is not None:
+                    callback(metrics)
+            except Exception as exc:  # noqa: BLE001 - mirrors Runner.run: the callback's exception stops the trial
+                return self._result("stopped", curve, spec, stop_exception=exc)
+        return self._result("complete", curve, spec)
+
+    def _result(self, status: str, curve: list[EpochMetrics], spec: TrialSpec, **extra: Any) -> TrialResult:
+        best = min(curve, key=lambda m: m.val_loss) if curve else None
+        model_dir = None
+        if spec.output_dir is not None and best is not None:
+            model_dir = Path(spec.output_dir) / "model"
+            model_dir.mkdir(parents=True, exist_ok=True)
+            (model_dir / "weights.txt").write_text(str(best.val_accuracy))
+        return TrialResult(status=status, curve=curve, best_val_loss=best.val_loss if best else None,
+                           best_val_accuracy=best.val_accuracy if best else None,
+                           test_accuracy=best.val_accuracy - 0.01 if best else None, n_blocks=self._n_blocks,
+                           model_dir=model_dir, **extra)
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    """A folder that passes TuneConfig's checks; the scripted runner never reads it."""
+    root = tmp_path / "data"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        (root / name / "x.png").write_bytes(b"")
+    return root

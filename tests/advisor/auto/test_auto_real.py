@@ -1,0 +1,62 @@
+"""`advisor auto` end to end on real data and real weights: ELPV subset, EfficientNet-Lite0 from the zoo.
+
+Slow-ish (a few minutes on 2 CPU cores): every trial trains a real model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from advisor.cli.main import app
+from advisor.examples import write_example
+
+pytest.importorskip("elpv_dataset", reason="needs the zoo extra")
+RUNNER = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def elpv_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_example("elpv", tmp_path_factory.mktemp("elpv") / "data", limit=80, seed=1, link=True)
+
+
+def _auto(data: Path, out: Path, trials: int) -> dict:
+    args = ["auto", str(data), "--out", str(out), "--budget-minutes", "6", "--trials", str(trials),
+            "--backbone", "efficientnet_lite0", "--max-epochs-per-stage", "2", "--batch-size", "16", "--seed", "3"]
+    result = RUNNER.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "report.json").read_text())
+
+
+def test_auto_search_resume_and_predict(elpv_small: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    first = _auto(elpv_small, out, trials=3)
+    assert first["backbone"] == "efficientnet_lite0" and first["modality"] == "image"
+    assert first["n_trials"] == 3
+    assert first["n_pruned"] == sum(t["state"] == "PRUNED" for t in first["trials"])
+    assert first["n_complete"] + first["n_pruned"] + first["n_failed"] == 3
+    baseline = first["baseline"]
+    assert baseline["rule_plan"] and baseline["params"]["trainable_blocks"] == 0  # 80 images → feature extraction
+    assert first["best"]["value"] >= baseline["value"]
+    assert all(len(t["curve"]) >= 1 for t in first["trials"] if t["state"] == "COMPLETE")
+    for plot in ("optimization_history.png", "learning_curves.png"):
+        assert (out / plot).stat().st_size > 1000
+
+    second = _auto(elpv_small, out, trials=4)  # resume: three trials kept, one more run
+    assert second["n_trials"] == 4
+    assert [t["params"] for t in second["trials"][:3]] == [t["params"] for t in first["trials"]]
+    assert second["elapsed_seconds"] > first["elapsed_seconds"]
+
+    # The exported best model predicts the held-out test split exactly as scored during the search.
+    split = json.loads((out / "split.json").read_text())
+    test_files = [str(elpv_small / item) for item in split["test"]]
+    predicted = RUNNER.invoke(app, ["predict", str(out / "model"), *test_files, "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert len(rows) == len(test_files)
+    accuracy = sum(r["label"] == Path(r["input"]).parent.name for r in rows) / len(rows)
+    assert accuracy == pytest.approx(second["test_accuracy"], abs=1e-9)
+    assert second["test_accuracy"] > 0.5

@@ -1,0 +1,146 @@
+"""The objective and search loop on scripted learning curves: pruning, budget, failures, resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from advisor.auto.config import TuneConfig
+from advisor.auto.search import run_search
+from runners import TrialSpec
+
+from .conftest import ScriptedRunner
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _lr_curve(spec: TrialSpec) -> list[float]:
+    """Accuracy rises with the head LR's closeness to 1e-3: a landscape the sampler can learn."""
+    import math
+
+    quality = max(0.0, 1 - abs(math.log10(spec.stages[0].lr_head) + 3) / 2)
+    epochs = sum(s.epochs for s in spec.stages)
+    return [0.5 + 0.45 * quality * (i + 1) / epochs for i in range(epochs)]
+
+
+def _search(monkeypatch: pytest.MonkeyPatch, runner: ScriptedRunner, data: Path, out: Path, **settings: Any):
+    import runners
+
+    monkeypatch.setattr(runners, "get_runner", lambda modality, **kw: runner)
+    config = TuneConfig(data=data, out=out, backbone="resnet18", weights="none", **settings)
+    return run_search(config)
+
+
+def test_rule_plan_runs_first_and_report_has_the_contract_keys(monkeypatch, image_dir, tmp_path) -> None:
+    runner = ScriptedRunner(_lr_curve)
+    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=6, max_epochs_per_stage=3)
+    first = runner.specs[0]
+    assert first.stages[0].lr_head == 1e-3 and len(first.stages) == 1  # 40 examples → feature extraction at 1e-3
+    assert report.baseline is not None and report.baseline.number == 0 and report.baseline.rule_plan
+    assert report.n_trials == 6 == report.n_complete + report.n_pruned + report.n_failed
+    assert report.best is not None and report.best.value >= report.baseline.value
+    assert report.improvement_over_baseline == pytest.approx(report.best.value - report.baseline.value)
+    payload = (tmp_path / "out" / "report.json").read_text()
+    for key in ('"best"', '"baseline"', '"test_accuracy"', '"n_pruned"', '"elapsed_seconds"', '"model_dir"', '"curve"'):
+        assert key in payload
+    assert (tmp_path / "out" / "report.md").read_text().startswith("# advisor auto")
+    assert (tmp_path / "out" / "learning_curves.png").stat().st_size > 1000
+    # Only the best trial's model survives, published as OUT/model.
+    assert (tmp_path / "out" / "model" / "weights.txt").read_text() == str(max(
+        t.value for t in report.trials if t.value is not None))
+    kept = list((tmp_path / "out" / "trials").glob("*/model"))
+    assert [p.parent.name for p in kept] == [f"{report.best.number:04d}"]
+
+
+def test_weak_trials_are_pruned(monkeypatch, image_dir, tmp_path) -> None:
+    def script(spec: TrialSpec) -> list[float]:
+        epochs = sum(s.epochs for s in spec.stages)
+        good = spec.stages[0].lr_head > 1e-3
+        return [(0.9 if good else 0.3) for _ in range(epochs)]
+
+    report = _search(monkeypatch, ScriptedRunner(script), image_dir, tmp_path / "out", trials=12,
+                     max_epochs_per_stage=4, pruner="median")
+    pruned = [t for t in report.trials if t.state == "PRUNED"]
+    assert report.n_pruned == len(pruned) >= 1
+    assert all(t.pruned_at_epoch is not None and t.pruned_at_epoch < len(t.curve) + 1 for t in pruned)
+
+
+def test_budget_stops_the_trial_in_flight_without_losing_it(monkeypatch, image_dir, tmp_path) -> None:
+    """Each epoch takes 25 s on a fake clock; a 1-minute budget ends the first trial after its third epoch."""
+    import runners
+
+    now = [0.0]
+    runner = ScriptedRunner(lambda spec: [0.6, 0.7, 0.8, 0.85, 0.9])
+    play = runner.run
+
+    def run(spec: TrialSpec, callback: Any = None) -> Any:
+        def timed(metrics: Any) -> None:
+            now[0] += 25.0
+            callback(metrics)
+
+        return play(spec, timed)
+
+    runner.run = run  # type: ignore[method-assign]
+    monkeypatch.setattr(runners, "get_runner", lambda modality, **kw: runner)
+    config = TuneConfig(data=image_dir, out=tmp_path / "out", backbone="resnet18", weights="none", budget_minutes=1,
+                        max_epochs_per_stage=5)
+    report = run_search(config, clock=lambda: now[0])
+    assert report.n_trials == 1
+    (trial,) = report.trials
+    assert trial.state == "COMPLETE" and trial.stopped_by_budget
+    assert len(trial.curve) == 3 and trial.value == 0.8  # epochs end at 25, 50, 75 s: stopped after the third
+    assert report.model_dir is not None and report.elapsed_seconds == 75.0
+
+
+def test_failed_trial_is_recorded_and_the_search_goes_on(monkeypatch, image_dir, tmp_path) -> None:
+    calls = {"n": 0}
+
+    def script(spec: TrialSpec) -> list[float] | str:
+        calls["n"] += 1
+        return "RuntimeError: bad batch" if calls["n"] == 2 else [0.7, 0.8]
+
+    report = _search(monkeypatch, ScriptedRunner(script), image_dir, tmp_path / "out", trials=3,
+                     max_epochs_per_stage=2)
+    failed = [t for t in report.trials if t.state == "FAIL"]
+    assert report.n_failed == len(failed) == 1
+    assert failed[0].error == "RuntimeError: bad batch"
+    assert report.n_complete + report.n_pruned == 2
+
+
+def test_cuda_oom_is_retried_once_with_half_the_batch(monkeypatch, image_dir, tmp_path) -> None:
+    def script(spec: TrialSpec) -> list[float] | str:
+        return "OutOfMemoryError: CUDA out of memory" if spec.batch_size == 32 else [0.75]
+
+    runner = ScriptedRunner(script)
+    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=1, max_epochs_per_stage=1)
+    assert [s.batch_size for s in runner.specs] == [32, 16]
+    assert report.trials[0].state == "COMPLETE" and report.trials[0].value == 0.75
+
+
+def test_second_run_resumes_without_rerunning(monkeypatch, image_dir, tmp_path) -> None:
+    runner = ScriptedRunner(_lr_curve)
+    out = tmp_path / "out"
+    first = _search(monkeypatch, runner, image_dir, out, trials=3, max_epochs_per_stage=2)
+    assert len(runner.specs) == 3
+    second = _search(monkeypatch, runner, image_dir, out, trials=5, max_epochs_per_stage=2)
+    assert len(runner.specs) == 5  # only the two missing trials ran
+    assert [t.number for t in second.trials] == [0, 1, 2, 3, 4]
+    assert [t.params for t in second.trials[:3]] == [t.params for t in first.trials]
+    assert second.baseline is not None and second.baseline.number == 0
+    assert second.elapsed_seconds >= first.elapsed_seconds
+
+
+def test_interrupt_marks_the_running_trial_and_reports(monkeypatch, image_dir, tmp_path) -> None:
+    def script(spec: TrialSpec) -> list[float]:
+        if spec.output_dir is not None and spec.output_dir.name == "0001":
+            raise KeyboardInterrupt
+        return [0.7, 0.8]
+
+    report = _search(monkeypatch, ScriptedRunner(script), image_dir, tmp_path / "out", trials=4,
+                     max_epochs_per_stage=2)
+    assert report.interrupted
+    assert [t.state for t in report.trials] == ["COMPLETE", "FAIL"]
+    assert report.best is not None and report.best.number == 0

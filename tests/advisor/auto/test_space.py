@@ -1,0 +1,68 @@
+"""The search space: centred on the recommendation, sampled with FixedTrial, rule plan inside it."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from advisor import DatasetProfile, recommend
+from advisor.auto.space import LR_WIDEN, SearchSpace, TrialPlan, describe, rule_plan_params, space_for
+from advisor.engine.loader import RuleBook
+
+
+def _space(book: RuleBook, **fields: object) -> tuple[SearchSpace, object]:
+    rec = recommend(DatasetProfile(**fields), rules=book)  # type: ignore[arg-type]
+    return space_for(rec, book, n_blocks=7, max_epochs_per_stage=5), rec
+
+
+def test_top_layers_space_is_centred_on_the_guide(book: RuleBook) -> None:
+    """Top 10-20 layers: 1e-4, with Decision Path B's 1e-5: the search spans both, widened ×3."""
+    space, _ = _space(book, modality="image", n_examples=2000, n_classes=2)
+    assert space.lr_backbone == pytest.approx((1e-5 / LR_WIDEN, 1e-4 * LR_WIDEN))
+    assert space.lr_head == pytest.approx((1e-3 / LR_WIDEN, 1e-3 * LR_WIDEN))
+
+
+def test_feature_extraction_recommendation_still_searches_top_layer_rates(book: RuleBook) -> None:
+    space, _ = _space(book, modality="text", n_examples=100, n_classes=5)
+    assert space.lr_backbone == pytest.approx((2e-5 / LR_WIDEN, 5e-5 * LR_WIDEN))  # NLP guide 2e-5 to 5e-5
+
+
+def test_fixed_trial_head_only_has_no_backbone_params(book: RuleBook) -> None:
+    space, _ = _space(book, modality="image", n_examples=2000, n_classes=2)
+    plan = space.suggest(optuna.trial.FixedTrial({"trainable_blocks": 0, "lr_head": 1e-3, "head_epochs": 4,
+                                                   "weight_decay": 1e-3}))
+    assert plan == TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=4, weight_decay=1e-3)
+    assert plan.total_epochs == 4 and describe(plan, 7) == "head only, lr 1.0e-03, 4 ep"
+
+
+def test_fixed_trial_outside_the_space_is_refused(book: RuleBook) -> None:
+    space, _ = _space(book, modality="image", n_examples=2000, n_classes=2)
+    with pytest.raises(ValueError):
+        space.suggest(optuna.trial.FixedTrial({"trainable_blocks": 9, "lr_head": 1e-3, "head_epochs": 1,
+                                               "weight_decay": 1e-3}))
+
+
+@pytest.mark.parametrize(
+    ("fields", "blocks", "lr_backbone"),
+    [
+        (dict(modality="image", n_examples=300, n_classes=3), 0, None),
+        (dict(modality="image", n_examples=2000, n_classes=2), 1, 1e-4),  # 20% of 7 blocks → 1
+        (dict(modality="image", n_examples=20000, n_classes=2, similarity="different"), 4, 1e-5),  # 50% → 4
+        (dict(modality="image", n_examples=120000, n_classes=2, similarity="different"), 7, 1e-4),
+    ],
+)
+def test_rule_plan_is_a_point_of_the_space(book: RuleBook, fields: dict, blocks: int, lr_backbone: float | None) -> None:
+    space, rec = _space(book, **fields)
+    params = rule_plan_params(rec, space)  # type: ignore[arg-type]
+    assert params["trainable_blocks"] == blocks
+    assert params.get("lr_backbone") == lr_backbone
+    plan = space.suggest(optuna.trial.FixedTrial(params))  # the enqueued plan must be inside the space
+    assert plan.head_epochs <= space.max_epochs_per_stage and plan.lr_head == 1e-3
+
+
+def test_rule_plan_layerwise_decay_spans_the_guide(book: RuleBook) -> None:
+    """All layers, similar early features: top 1e-4 down to 1e-6 over the trained blocks."""
+    space, rec = _space(book, modality="image", n_examples=120000, n_classes=2, similarity="different")
+    params = rule_plan_params(rec, space)  # type: ignore[arg-type]
+    decay = params["layer_decay"]
+    assert params["lr_backbone"] * decay ** (params["trainable_blocks"] - 1) == pytest.approx(1e-6)

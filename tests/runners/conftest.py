@@ -1,0 +1,140 @@
+"""Shared fixtures for runners tests: tiny offline image folders, texts and a tiny BERT."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from runners import InMemoryData, StageSpec, TrialSpec
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(2)
+
+WORDS = {
+    "sport": "football goal match team player coach league score",
+    "tech": "computer software chip internet phone data network code",
+    "money": "market shares profit bank economy trade price growth",
+}
+
+
+def colour_images(n_per_class: int = 12, size: int = 40, seed: int = 0) -> tuple[list[np.ndarray], list[str]]:
+    """Noisy images whose dominant colour channel is the class: learnable by a tiny CNN in a few steps."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for c in range(3):
+        for _ in range(n_per_class):
+            a = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+            a[..., c] += 150
+            images.append(a)
+            labels.append(f"class{c}")
+    return images, labels
+
+
+def keyword_texts(n_per_class: int = 12, seed: int = 0) -> tuple[list[str], list[str]]:
+    rnd = random.Random(seed)
+    texts, labels = [], []
+    for label, words in WORDS.items():
+        for _ in range(n_per_class):
+            texts.append(" ".join(rnd.choices(words.split(), k=rnd.randint(4, 12))))
+            labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture(name="colour_images")
+def colour_images_fixture():
+    """Factory: `colour_images(n_per_class, size, seed)` -> (arrays, labels)."""
+    return colour_images
+
+
+@pytest.fixture(name="keyword_texts")
+def keyword_texts_fixture():
+    """Factory: `keyword_texts(n_per_class, seed)` -> (texts, labels)."""
+    return keyword_texts
+
+
+STAGES = [
+    StageSpec(trainable_blocks=0, epochs=2, lr_head=1e-2),
+    StageSpec(trainable_blocks=1, epochs=2, lr_head=1e-3, lr_backbone=1e-3),
+]
+
+
+@pytest.fixture
+def image_spec():
+    """Factory of small image TrialSpecs (tiny random ResNet-18 at 32 px); keyword args override."""
+
+    def make(**kw) -> TrialSpec:
+        images, labels = colour_images(10)
+        base = dict(
+            modality="image",
+            backbone="resnet18",
+            weights="none",
+            data=InMemoryData(inputs=images, labels=labels),
+            stages=STAGES,
+            image_size=32,
+            batch_size=8,
+            seed=3,
+        )
+        return TrialSpec(**{**base, **kw})
+
+    return make
+
+
+@pytest.fixture
+def text_spec(tiny_bert_dir):
+    """Factory of small text TrialSpecs (tiny random BERT); keyword args override."""
+
+    def make(**kw) -> TrialSpec:
+        texts, labels = keyword_texts(10)
+        base = dict(
+            modality="text",
+            backbone="tiny-bert",
+            weights=str(tiny_bert_dir),
+            data=InMemoryData(inputs=texts, labels=labels),
+            stages=STAGES,
+            batch_size=8,
+            max_length=16,
+            seed=3,
+        )
+        return TrialSpec(**{**base, **kw})
+
+    return make
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    images, labels = colour_images(8)
+    root = tmp_path / "images"
+    for i, (a, label) in enumerate(zip(images, labels, strict=True)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(a).save(root / label / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer, 32-wide BERT with a WordPiece vocab built from the test words (random weights)."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    root = tmp_path_factory.mktemp("tiny_bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted({w for ws in WORDS.values() for w in ws.split()})
+    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(root / "vocab.txt"))
+    torch.manual_seed(0)
+    config = BertConfig(
+        num_labels=3,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertForSequenceClassification(config).save_pretrained(root)
+    tokenizer.save_pretrained(root)
+    return root

@@ -1,0 +1,117 @@
+"""Tests for the training loop through the runners: cache equivalence, stop, divergence, early stopping."""
+
+import pytest
+import torch
+
+from runners import DataError, HFTextRunner, InMemoryData, StageSpec, TimmRunner
+from runners.cache import ActivationCache
+from runners.training.loop import class_weights
+
+
+def _curve(result):
+    return [(m.train_loss, m.val_loss, m.val_accuracy) for m in result.curve]
+
+
+def _assert_same_curves(a, b):
+    assert a.status == b.status == "complete"
+    torch.testing.assert_close(torch.tensor(_curve(a)), torch.tensor(_curve(b)), atol=1e-4, rtol=1e-4)
+
+
+def test_image_cached_equals_uncached(image_spec):
+    cached = TimmRunner(cache=ActivationCache()).run(image_spec())
+    uncached = TimmRunner().run(image_spec(cache={"enabled": False}))
+    _assert_same_curves(cached, uncached)
+    assert cached.test_accuracy == uncached.test_accuracy
+
+
+def test_text_cached_equals_uncached(text_spec):
+    cached = HFTextRunner(cache=ActivationCache()).run(text_spec())
+    uncached = HFTextRunner().run(text_spec(cache={"enabled": False}))
+    _assert_same_curves(cached, uncached)
+
+
+def test_second_trial_reuses_cached_activations(image_spec):
+    cache = ActivationCache()
+    spec = image_spec(stages=[StageSpec(trainable_blocks=1, epochs=1)])
+    first = TimmRunner(cache=cache).run(spec)
+    assert cache.hits == 0 and first.cache_hits == 0
+    second = TimmRunner(cache=cache).run(spec)
+    assert cache.hits == 2 and second.cache_hits == 2  # train and val activations of the repeated trial
+
+
+def test_augmented_views_are_cached_n_times(image_spec):
+    cache = ActivationCache()
+    spec = image_spec(
+        augment={"enabled": True, "strength": 0.5},
+        cache={"n_views": 3},
+        stages=[StageSpec(trainable_blocks=1, epochs=2)],
+    )
+    result = TimmRunner(cache=cache).run(spec)
+    assert result.status == "complete"
+    assert max(v[0].shape[0] for v in cache._mem.values()) == 3 * result.n_train
+
+
+def test_learns_the_easy_task(image_spec):
+    result = TimmRunner(cache=ActivationCache()).run(
+        image_spec(stages=[StageSpec(trainable_blocks=5, epochs=4, lr_head=3e-3, lr_backbone=3e-3)])
+    )
+    assert result.best_val_accuracy >= 0.8 and result.n_blocks == 5
+
+
+def test_callback_exception_stops_trial_and_is_kept(image_spec):
+    class Prune(Exception):
+        pass
+
+    seen = []
+
+    def callback(metrics):
+        seen.append(metrics)
+        raise Prune("pruned at epoch 0")
+
+    result = TimmRunner().run(image_spec(), callback=callback)
+    assert result.status == "stopped" and len(result.curve) == 1 == len(seen)
+    assert isinstance(result.stop_exception, Prune) and "pruned at epoch 0" in result.error
+    assert "stop_exception" not in result.model_dump()
+
+
+def test_absurd_learning_rate_diverges_without_crashing(image_spec):
+    spec = image_spec(
+        stages=[StageSpec(trainable_blocks=5, epochs=3, lr_head=1e30, lr_backbone=1e30)], scheduler="none"
+    )
+    result = TimmRunner().run(spec)
+    assert result.status == "diverged" and "non-finite" in result.error
+
+
+def test_early_stopping_stops_and_keeps_best(image_spec, colour_images):
+    images, labels = colour_images(10)
+    shuffled = labels[7:] + labels[:7]  # labels unrelated to colour: val loss cannot keep improving
+    spec = image_spec(
+        data=InMemoryData(inputs=images, labels=shuffled),
+        early_stopping_patience=1,
+        stages=[StageSpec(trainable_blocks=5, epochs=10, lr_head=0.05, lr_backbone=0.05)],
+        scheduler="none",
+    )
+    result = TimmRunner().run(spec)
+    assert len(result.curve) < 10
+    assert result.best_val_loss == min(m.val_loss for m in result.curve)
+
+
+def test_split_json_written_and_data_errors_raised(tmp_path, image_spec, colour_images):
+    result = TimmRunner().run(image_spec(stages=[StageSpec(epochs=1)], output_dir=tmp_path))
+    assert result.split_path == tmp_path / "split.json" and result.split_path.exists()
+    one_class = InMemoryData(inputs=colour_images(3)[0], labels=["a"] * 9)
+    with pytest.raises(DataError, match="at least 2 classes"):
+        TimmRunner().run(image_spec(data=one_class))
+
+
+def test_class_weights_auto_only_when_imbalanced():
+    assert class_weights(torch.tensor([0, 0, 1, 1]), 2, "auto") is None
+    w = class_weights(torch.tensor([0, 0, 0, 0, 1]), 2, "auto")
+    assert w[1] > w[0]
+    assert class_weights(torch.tensor([0, 0, 0, 0, 1]), 2, "off") is None
+
+
+def test_failure_during_training_is_reported_not_raised(image_spec):
+    bad = InMemoryData(inputs=list(range(30)), labels=["a", "b", "c"] * 10)  # ints are not images
+    result = TimmRunner().run(image_spec(data=bad))
+    assert result.status == "failed" and "unsupported image input of type int" in result.error

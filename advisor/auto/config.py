@@ -40,6 +40,8 @@ class TuneConfig(BaseModel):
     max_length: int = Field(128, ge=8)
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     num_threads: int | None = Field(None, ge=1)
+    cache: bool = Field(True, description="Train frozen-prefix trials from cached activations.")
+    enqueue_rule_plan: bool = Field(True, description="Run the rule engine's plan as the first trial.")
     workers: int = Field(1, ge=1, description="Local worker processes sharing the study.")
     heartbeat_seconds: int = Field(10, ge=1, description="How often a running trial says it is alive.")
     grace_seconds: int = Field(30, ge=2, description="Silence after which a running trial is failed and retried.")

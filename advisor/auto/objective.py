@@ -45,7 +45,7 @@ class SearchEvents(Protocol):
 
 def trial_spec(plan: TrialPlan, config: TuneConfig, backbone: str, output_dir: Path, augment: bool) -> Any:
     """The runners' `TrialSpec` for a plan: head first, then the top blocks (progressive schedule)."""
-    from runners import AugmentConfig, StageSpec, TrialSpec
+    from runners import AugmentConfig, CacheConfig, StageSpec, TrialSpec
 
     stages = [StageSpec(trainable_blocks=0, epochs=plan.head_epochs, lr_head=plan.lr_head, lr_backbone=0.0)]
     if plan.trainable_blocks > 0:
@@ -72,6 +72,7 @@ def trial_spec(plan: TrialPlan, config: TuneConfig, backbone: str, output_dir: P
         batch_size=config.batch_size,
         weight_decay=plan.weight_decay,
         augment=AugmentConfig(enabled=augment),
+        cache=CacheConfig(enabled=config.cache),
         seed=config.seed,
         device=config.device,
         image_size=config.image_size,

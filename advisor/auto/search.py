@@ -131,7 +131,10 @@ def run_search(
         study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json", exclude={"storage"}))
         study.set_user_attr(SPACE_ATTR, setup.space.model_dump(mode="json"))
         study.set_user_attr(RECOMMENDATION_ATTR, setup.recommendation.model_dump(mode="json"))
-        study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True})
+        if config.enqueue_rule_plan:
+            study.enqueue_trial(
+                rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True}
+            )
     objective = Objective(
         config=config,
         space=setup.space,

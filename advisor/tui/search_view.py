@@ -57,7 +57,7 @@ class SearchScreen(Screen[None]):
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
         self.started = time.monotonic()
         self.report: Any = None
-        self._epochs_planned = 1
+        self._epochs_seen: dict[int, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,7 +102,7 @@ class SearchScreen(Screen[None]):
         )
 
     def trial_started(self, number: int, plan: TrialPlan) -> None:
-        self._epochs_planned = plan.total_epochs
+        self._epochs_seen[number] = 0
         self.query_one("#epoch-progress", ProgressBar).update(total=plan.total_epochs, progress=0)
         lr_backbone = f"{plan.lr_backbone:.1e}" if plan.lr_backbone else "frozen"
         self.query_one("#trials", DataTable).add_row(
@@ -118,6 +118,7 @@ class SearchScreen(Screen[None]):
         self._status(f"trial {number} running")
 
     def epoch(self, number: int, metrics: Any) -> None:
+        self._epochs_seen[number] = self._epochs_seen.get(number, 0) + 1
         self.query_one("#epoch-progress", ProgressBar).advance(1)
         self._status(
             f"trial {number}, stage {metrics.stage + 1}, epoch {metrics.epoch + 1}: val acc {metrics.val_accuracy:.3f}"
@@ -129,7 +130,7 @@ class SearchScreen(Screen[None]):
         table.update_cell(str(number), table.ordered_columns[1].key, state)
         table.update_cell(str(number), table.ordered_columns[5].key, f"{value:.4f}" if value is not None else "—")
         if state == "pruned":
-            table.update_cell(str(number), table.ordered_columns[6].key, "yes")
+            table.update_cell(str(number), table.ordered_columns[6].key, f"epoch {self._epochs_seen.get(number, 0)}")
         if value is not None:
             self.best_history.append(max([value, *self.best_history]))
             self.query_one("#best-chart", Sparkline).data = list(self.best_history)

@@ -75,17 +75,24 @@ def load_text_table(
 
 
 def load_text_folder(root: Path | str, encoding: str = "utf-8") -> LabelledData:
-    """Loads `root/<class>/*.txt` (one document per file)."""
+    """Loads `root/<class>/*.txt` (one document per file), or pre-split `root/train|val|test/<class>/*.txt`."""
     root = Path(root)
     data = LabelledData(inputs=[], labels=[], ids=[], source=str(root))
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    for class_dir in class_dirs:
-        files = sorted(class_dir.glob("*.txt"))
-        if not files:
-            raise DataError(f"{class_dir}: class folder contains no .txt files")
-        for f in files:
-            data.inputs.append(_decode(f.read_bytes(), f, encoding))
-            data.labels.append(class_dir.name)
-            data.ids.append(str(f.relative_to(root)))
+    splits = [name for name in ("train", "val", "test") if (root / name).is_dir()]
+    if splits:
+        data.presplit = []
+    for split in splits or [None]:
+        folder = root / split if split else root
+        class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for class_dir in class_dirs:
+            files = sorted(class_dir.glob("*.txt"))
+            if not files:
+                raise DataError(f"{class_dir}: class folder contains no .txt files")
+            for f in files:
+                data.inputs.append(_decode(f.read_bytes(), f, encoding))
+                data.labels.append(class_dir.name)
+                data.ids.append(str(f.relative_to(root)))
+                if data.presplit is not None:
+                    data.presplit.append(split or "train")
     check_classes(data.labels, str(root))
     return data

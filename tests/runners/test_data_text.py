@@ -57,3 +57,18 @@ def test_text_folder(tmp_path: Path):
         (tmp_path / cls / "1.txt").write_text(f"doc {cls}")
     data = load_text_folder(tmp_path)
     assert data.inputs == ["doc a", "doc b"]
+
+
+def test_presplit_text_folder_keeps_its_splits(tmp_path: Path) -> None:
+    for split, n in (("train", 3), ("val", 1), ("test", 2)):
+        for label in ("sport", "tech"):
+            folder = tmp_path / split / label
+            folder.mkdir(parents=True)
+            for i in range(n):
+                (folder / f"{i}.txt").write_text(f"{label} {split} {i}")
+    data = load_text_folder(tmp_path)
+    assert data.presplit is not None
+    assert sorted(set(zip(data.presplit, data.labels))) == [
+        ("test", "sport"), ("test", "tech"), ("train", "sport"), ("train", "tech"), ("val", "sport"), ("val", "tech"),
+    ]
+    assert data.presplit.count("train") == 6 and data.ids[0] == "train/sport/0.txt"

@@ -123,6 +123,9 @@ def run_search(
     book = book or load_rulebook()
     runner = runners.get_runner(config.data_modality, num_threads=config.num_threads)
     setup = prepare(config, book, runner)
+    # Every trial loads the data and builds the model again, as `prepare` just did: a budget that
+    # cannot cover that once more cannot finish a single epoch.
+    setup_seconds = clock() - start
     if events is None:
         events = events_factory(setup.space.n_blocks, deadline) if events_factory else SilentProgress()
     study = open_study(config, setup.space.max_total_epochs, worker)
@@ -132,9 +135,7 @@ def run_search(
         study.set_user_attr(SPACE_ATTR, setup.space.model_dump(mode="json"))
         study.set_user_attr(RECOMMENDATION_ATTR, setup.recommendation.model_dump(mode="json"))
         if config.enqueue_rule_plan:
-            study.enqueue_trial(
-                rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True}
-            )
+            study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True})
     objective = Objective(
         config=config,
         space=setup.space,
@@ -150,7 +151,7 @@ def run_search(
     )
 
     def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        if clock() >= deadline:
+        if deadline - clock() <= setup_seconds:  # no time left to even start another trial
             study.stop()
 
     callbacks: list[Any] = [stop_when_spent]
@@ -160,7 +161,8 @@ def run_search(
     local_workers = start_local_workers(config) if worker == 0 else []
     interrupted = False
     try:
-        if (config.trials is None or len(finished_trials(study)) < config.trials) and clock() < deadline:
+        enough_time = deadline - clock() > setup_seconds
+        if (config.trials is None or len(finished_trials(study)) < config.trials) and enough_time:
             study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=True)
     except KeyboardInterrupt:
         interrupted = True
@@ -169,13 +171,21 @@ def run_search(
     elapsed = float(study.user_attrs.get(ELAPSED_ATTR, 0.0)) + clock() - start
     if worker == 0:
         study.set_user_attr(ELAPSED_ATTR, elapsed)
-    return finish(study, setup, elapsed, interrupted, objective)
+    return finish(study, setup, elapsed, interrupted, objective, setup_seconds)
 
 
-def finish(study: optuna.Study, setup: SearchSetup, elapsed: float, interrupted: bool, objective: Objective) -> Report:
+def finish(
+    study: optuna.Study,
+    setup: SearchSetup,
+    elapsed: float,
+    interrupted: bool,
+    objective: Objective,
+    setup_seconds: float,
+) -> Report:
     """Build and write the report, plots and `OUT/model` from whatever the study holds."""
     config = setup.config
-    records = [trial_record(t) for t in study.get_trials(deepcopy=False)]
+    waiting = optuna.trial.TrialState.WAITING
+    records = [trial_record(t) for t in study.get_trials(deepcopy=False) if t.state != waiting]
     best = best_trial(study)
     baseline = next((r for r in records if r.rule_plan), None)
     model_dir = _publish_model(objective.trial_dir(best.number) / "model", config.out / "model") if best else None
@@ -183,7 +193,10 @@ def finish(study: optuna.Study, setup: SearchSetup, elapsed: float, interrupted:
     if setup.backbone_note:
         notes.append(setup.backbone_note)
     if best is None:
-        notes.append("The budget was too small for even one trial: the rule plan is the recommendation.")
+        notes.append(
+            f"The budget ({config.budget_minutes:g} min) was too small for even one trial (loading the data and "
+            f"building the model alone took {setup_seconds:.0f} s): the rule plan is the recommendation."
+        )
     skipped = max((t.user_attrs.get("n_skipped_files", 0) for t in study.get_trials(deepcopy=False)), default=0)
     if skipped:
         notes.append(f"{skipped} unreadable file(s) were skipped in every trial.")

@@ -38,9 +38,17 @@ class ScriptedRunner:
         curve: list[EpochMetrics] = []
         for i, acc in enumerate(script):
             stage = 0 if i < spec.stages[0].epochs else 1
-            metrics = EpochMetrics(stage=stage, epoch=i, train_loss=1 - acc, train_accuracy=min(1.0, acc + 0.05),
-                                   val_loss=1 - acc, val_accuracy=acc,
-                                   val_macro_f1=acc, seconds=0.01, lr=1e-3)
+            metrics = EpochMetrics(
+                stage=stage,
+                epoch=i,
+                train_loss=1 - acc,
+                train_accuracy=min(1.0, acc + 0.05),
+                val_loss=1 - acc,
+                val_accuracy=acc,
+                val_macro_f1=acc,
+                seconds=0.01,
+                lr=1e-3,
+            )
             curve.append(metrics)
             try:
                 if callback is not None:
@@ -56,10 +64,16 @@ class ScriptedRunner:
             model_dir = Path(spec.output_dir) / "model"
             model_dir.mkdir(parents=True, exist_ok=True)
             (model_dir / "weights.txt").write_text(str(best.val_accuracy))
-        return TrialResult(status=status, curve=curve, best_val_loss=best.val_loss if best else None,
-                           best_val_accuracy=best.val_accuracy if best else None,
-                           test_accuracy=best.val_accuracy - 0.01 if best else None, n_blocks=self._n_blocks,
-                           model_dir=model_dir, **extra)
+        return TrialResult(
+            status=status,
+            curve=curve,
+            best_val_loss=best.val_loss if best else None,
+            best_val_accuracy=best.val_accuracy if best else None,
+            test_accuracy=best.val_accuracy - 0.01 if best else None,
+            n_blocks=self._n_blocks,
+            model_dir=model_dir,
+            **extra,
+        )
 
 
 @pytest.fixture

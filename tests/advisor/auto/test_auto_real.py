@@ -24,8 +24,24 @@ def elpv_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _auto(data: Path, out: Path, trials: int) -> dict:
-    args = ["auto", str(data), "--out", str(out), "--budget-minutes", "6", "--trials", str(trials),
-            "--backbone", "efficientnet_lite0", "--max-epochs-per-stage", "2", "--batch-size", "16", "--seed", "3"]
+    args = [
+        "auto",
+        str(data),
+        "--out",
+        str(out),
+        "--budget-minutes",
+        "6",
+        "--trials",
+        str(trials),
+        "--backbone",
+        "efficientnet_lite0",
+        "--max-epochs-per-stage",
+        "2",
+        "--batch-size",
+        "16",
+        "--seed",
+        "3",
+    ]
     result = RUNNER.invoke(app, args)
     assert result.exit_code == 0, result.output
     return json.loads((out / "report.json").read_text())

@@ -49,8 +49,9 @@ def test_rule_plan_runs_first_and_report_has_the_contract_keys(monkeypatch, imag
     assert (tmp_path / "out" / "report.md").read_text().startswith("# advisor auto")
     assert (tmp_path / "out" / "learning_curves.png").stat().st_size > 1000
     # Only the best trial's model survives, published as OUT/model.
-    assert (tmp_path / "out" / "model" / "weights.txt").read_text() == str(max(
-        t.value for t in report.trials if t.value is not None))
+    assert (tmp_path / "out" / "model" / "weights.txt").read_text() == str(
+        max(t.value for t in report.trials if t.value is not None)
+    )
     kept = list((tmp_path / "out" / "trials").glob("*/model"))
     assert [p.parent.name for p in kept] == [f"{report.best.number:04d}"]
 
@@ -61,8 +62,15 @@ def test_weak_trials_are_pruned(monkeypatch, image_dir, tmp_path) -> None:
         good = spec.stages[0].lr_head > 1e-3
         return [(0.9 if good else 0.3) for _ in range(epochs)]
 
-    report = _search(monkeypatch, ScriptedRunner(script), image_dir, tmp_path / "out", trials=12,
-                     max_epochs_per_stage=4, pruner="median")
+    report = _search(
+        monkeypatch,
+        ScriptedRunner(script),
+        image_dir,
+        tmp_path / "out",
+        trials=12,
+        max_epochs_per_stage=4,
+        pruner="median",
+    )
     pruned = [t for t in report.trials if t.state == "PRUNED"]
     assert report.n_pruned == len(pruned) >= 1
     assert all(t.pruned_at_epoch is not None and t.pruned_at_epoch < len(t.curve) + 1 for t in pruned)
@@ -85,8 +93,14 @@ def test_budget_stops_the_trial_in_flight_without_losing_it(monkeypatch, image_d
 
     runner.run = run  # type: ignore[method-assign]
     monkeypatch.setattr(runners, "get_runner", lambda modality, **kw: runner)
-    config = TuneConfig(data=image_dir, out=tmp_path / "out", backbone="resnet18", weights="none", budget_minutes=1,
-                        max_epochs_per_stage=5)
+    config = TuneConfig(
+        data=image_dir,
+        out=tmp_path / "out",
+        backbone="resnet18",
+        weights="none",
+        budget_minutes=1,
+        max_epochs_per_stage=5,
+    )
     report = run_search(config, clock=lambda: now[0])
     assert report.n_trials == 1
     (trial,) = report.trials
@@ -102,8 +116,7 @@ def test_failed_trial_is_recorded_and_the_search_goes_on(monkeypatch, image_dir,
         calls["n"] += 1
         return "RuntimeError: bad batch" if calls["n"] == 2 else [0.7, 0.8]
 
-    report = _search(monkeypatch, ScriptedRunner(script), image_dir, tmp_path / "out", trials=3,
-                     max_epochs_per_stage=2)
+    report = _search(monkeypatch, ScriptedRunner(script), image_dir, tmp_path / "out", trials=3, max_epochs_per_stage=2)
     failed = [t for t in report.trials if t.state == "FAIL"]
     assert report.n_failed == len(failed) == 1
     assert failed[0].error == "RuntimeError: bad batch"
@@ -139,8 +152,30 @@ def test_interrupt_marks_the_running_trial_and_reports(monkeypatch, image_dir, t
             raise KeyboardInterrupt
         return [0.7, 0.8]
 
-    report = _search(monkeypatch, ScriptedRunner(script), image_dir, tmp_path / "out", trials=4,
-                     max_epochs_per_stage=2)
+    report = _search(monkeypatch, ScriptedRunner(script), image_dir, tmp_path / "out", trials=4, max_epochs_per_stage=2)
     assert report.interrupted
     assert [t.state for t in report.trials] == ["COMPLETE", "FAIL"]
     assert report.best is not None and report.best.number == 0
+
+
+def test_budget_too_small_for_one_trial_gives_the_rule_plan(monkeypatch, image_dir, tmp_path) -> None:
+    """Loading the data takes 20 s on the fake clock; a 15-second budget cannot fit a trial."""
+    import runners
+
+    now = [0.0]
+    runner = ScriptedRunner(lambda spec: [0.9])
+    load = runner.load_data
+
+    def slow_load(spec: TrialSpec) -> Any:
+        now[0] += 20.0
+        return load(spec)
+
+    runner.load_data = slow_load  # type: ignore[method-assign]
+    monkeypatch.setattr(runners, "get_runner", lambda modality, **kw: runner)
+    config = TuneConfig(data=image_dir, out=tmp_path / "out", backbone="resnet18", weights="none", budget_minutes=0.25)
+    report = run_search(config, clock=lambda: now[0])
+    assert runner.specs == []  # nothing trained
+    assert report.best is None and report.n_trials == 0 and report.model_dir is None
+    assert "too small for even one trial" in report.notes[-1] and "took 20 s" in report.notes[-1]
+    assert report.recommendation["strategy"] == "feature_extraction"
+    assert "No trial finished within the budget" in (tmp_path / "out" / "report.md").read_text()

@@ -29,8 +29,9 @@ def test_feature_extraction_recommendation_still_searches_top_layer_rates(book: 
 
 def test_fixed_trial_head_only_has_no_backbone_params(book: RuleBook) -> None:
     space, _ = _space(book, modality="image", n_examples=2000, n_classes=2)
-    plan = space.suggest(optuna.trial.FixedTrial({"trainable_blocks": 0, "lr_head": 1e-3, "head_epochs": 4,
-                                                   "weight_decay": 1e-3}))
+    plan = space.suggest(
+        optuna.trial.FixedTrial({"trainable_blocks": 0, "lr_head": 1e-3, "head_epochs": 4, "weight_decay": 1e-3})
+    )
     assert plan == TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=4, weight_decay=1e-3)
     assert plan.total_epochs == 4 and describe(plan, 7) == "head only, lr 1.0e-03, 4 ep"
 
@@ -38,8 +39,9 @@ def test_fixed_trial_head_only_has_no_backbone_params(book: RuleBook) -> None:
 def test_fixed_trial_outside_the_space_is_refused(book: RuleBook) -> None:
     space, _ = _space(book, modality="image", n_examples=2000, n_classes=2)
     with pytest.raises(ValueError):
-        space.suggest(optuna.trial.FixedTrial({"trainable_blocks": 9, "lr_head": 1e-3, "head_epochs": 1,
-                                               "weight_decay": 1e-3}))
+        space.suggest(
+            optuna.trial.FixedTrial({"trainable_blocks": 9, "lr_head": 1e-3, "head_epochs": 1, "weight_decay": 1e-3})
+        )
 
 
 @pytest.mark.parametrize(
@@ -51,7 +53,9 @@ def test_fixed_trial_outside_the_space_is_refused(book: RuleBook) -> None:
         (dict(modality="image", n_examples=120000, n_classes=2, similarity="different"), 7, 1e-4),
     ],
 )
-def test_rule_plan_is_a_point_of_the_space(book: RuleBook, fields: dict, blocks: int, lr_backbone: float | None) -> None:
+def test_rule_plan_is_a_point_of_the_space(
+    book: RuleBook, fields: dict, blocks: int, lr_backbone: float | None
+) -> None:
     space, rec = _space(book, **fields)
     params = rule_plan_params(rec, space)  # type: ignore[arg-type]
     assert params["trainable_blocks"] == blocks

@@ -43,15 +43,45 @@ def colour_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _auto_args(data: Path, out: Path, study: str, trials: int, *extra: str) -> list[str]:
-    return ["auto", str(data), "--out", str(out), "--storage", str(URL), "--study-name", study,
-            "--trials", str(trials), "--backbone", "resnet18", "--weights", "none", "--max-epochs-per-stage", "2",
-            "--batch-size", "16", "--budget-minutes", "8", *extra]
+    return [
+        "auto",
+        str(data),
+        "--out",
+        str(out),
+        "--storage",
+        str(URL),
+        "--study-name",
+        study,
+        "--trials",
+        str(trials),
+        "--backbone",
+        "resnet18",
+        "--weights",
+        "none",
+        "--max-epochs-per-stage",
+        "2",
+        "--batch-size",
+        "16",
+        "--budget-minutes",
+        "8",
+        *extra,
+    ]
 
 
 def _worker(study: str, index: int, trials: int, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ADVISOR_STORAGE": str(URL), "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "advisor", "worker", "--study-name", study, "--index", str(index),
-               "--trials", str(trials)]
+    command = [
+        sys.executable,
+        "-m",
+        "advisor",
+        "worker",
+        "--study-name",
+        study,
+        "--index",
+        str(index),
+        "--trials",
+        str(trials),
+    ]
     return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
@@ -75,8 +105,9 @@ def test_two_workers_share_a_study(colour_folder: Path, tmp_path: Path) -> None:
 def test_killed_worker_trial_is_failed_then_retried(colour_folder: Path, tmp_path: Path) -> None:
     study = f"kill-{uuid.uuid4().hex[:8]}"
     out = tmp_path / "out"
-    first = RUNNER.invoke(app, _auto_args(colour_folder, out, study, 1, "--heartbeat-seconds", "1",
-                                          "--grace-seconds", "3"))
+    first = RUNNER.invoke(
+        app, _auto_args(colour_folder, out, study, 1, "--heartbeat-seconds", "1", "--grace-seconds", "3")
+    )
     assert first.exit_code == 0, first.output
     doomed = _worker(study, 1, 8, tmp_path / "doomed.log")
     victim = None

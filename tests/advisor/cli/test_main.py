@@ -96,3 +96,26 @@ def test_installed_entry_point_runs_without_importing_torch(tmp_path: Path) -> N
     )
     assert json.loads(done.stdout)["strategy"] == "feature_extraction"
     assert "NO-TORCH" in done.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["tui"]], ids=["no arguments", "tui"])
+def test_no_arguments_and_tui_open_the_questionnaire(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    import advisor.tui.app
+
+    opened: list[bool] = []
+    monkeypatch.setattr(advisor.tui.app, "run_tui", lambda: opened.append(True))
+    result = RUNNER.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert opened == [True]
+
+
+def test_auto_refuses_a_missing_data_path(tmp_path: Path) -> None:
+    result = RUNNER.invoke(app, ["auto", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "nowhere does not exist" in " ".join(result.output.split())
+
+
+def test_predict_refuses_a_missing_model(tmp_path: Path) -> None:
+    result = RUNNER.invoke(app, ["predict", str(tmp_path / "model"), "x.png"])
+    assert result.exit_code == 2
+    assert "model: no such model folder" in " ".join(result.output.split())

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+from runners.data.images import IMAGE_SUFFIXES
 
 
 class PredictionError(ValueError):

@@ -14,8 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from advisor.profile import Modality
+from runners.data.images import IMAGE_SUFFIXES  # count exactly what the runners will load
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 TABLE_SUFFIXES = (".csv", ".jsonl")
 LABEL_COLUMN = "label"
 

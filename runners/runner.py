@@ -107,7 +107,7 @@ class Runner(ABC):
             cache = self._cache(spec)
             outcome = train(adapter, pipe, spec, len(split.class_names), device, cache, callback)
             test_acc = test_f1 = None
-            if split.test and outcome.status != "diverged":
+            if split.test and spec.evaluate_test and outcome.status != "diverged":
                 src = UncachedSource(pipe, adapter, "test", 0, False, spec.batch_size, device)
                 loss_fn = torch.nn.CrossEntropyLoss()
                 _, test_acc, test_f1, _ = evaluate(adapter, src, len(split.test), 0, loss_fn, device)
@@ -144,6 +144,13 @@ class Runner(ABC):
         if self.cache is not None:
             return self.cache
         return shared_cache(spec.cache.max_memory_mb, spec.cache.disk_dir, spec.cache.max_disk_mb)
+
+    def score_saved(self, model_dir: Path, inputs: list[Any], labels: list[str], device: str = "cpu") -> float:
+        """Accuracy of an exported model (reloaded from `model_dir`) on labelled inputs."""
+        from runners.predict import load_predictor
+
+        predicted = load_predictor(model_dir, device=device).predict(inputs)
+        return sum(label == truth for (label, _), truth in zip(predicted, labels, strict=True)) / max(len(labels), 1)
 
     def n_blocks(self, backbone: str, weights: str | None = None, **backbone_kwargs: Any) -> int:
         """Number of blocks of a backbone (builds it once; weights="none" avoids loading weights)."""

@@ -110,6 +110,9 @@ class TrialSpec(BaseModel):
     max_length: int = Field(128, ge=8)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     output_dir: Path | None = None
+    evaluate_test: bool = Field(
+        True, description="Score the test split after training; a search turns this off and scores only its winner."
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> TrialSpec:

@@ -78,6 +78,7 @@ def trial_spec(plan: TrialPlan, config: TuneConfig, backbone: str, output_dir: P
         image_size=config.image_size,
         max_length=config.max_length,
         output_dir=output_dir,
+        evaluate_test=False,  # the search never looks at the test split; only its winner is scored
     )
 
 
@@ -145,7 +146,6 @@ class Objective:
         trial.set_user_attr("curve", [m.model_dump() for m in result.curve])
         trial.set_user_attr("status", result.status)
         trial.set_user_attr("seconds", result.seconds)
-        trial.set_user_attr("test_accuracy", result.test_accuracy)
         trial.set_user_attr("n_skipped_files", result.n_skipped_files)
         if result.backbone is not None and result.backbone.fallback_reason:
             trial.set_user_attr("backbone_fallback", result.backbone.fallback_reason)

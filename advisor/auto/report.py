@@ -24,7 +24,6 @@ class TrialRecord(BaseModel):
     rule_plan: bool = False
     params: dict[str, Any]
     value: float | None
-    test_accuracy: float | None = None
     seconds: float | None = None
     pruned_at_epoch: int | None = None
     stopped_by_budget: bool = False
@@ -80,7 +79,6 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         rule_plan=bool(attrs.get(RULE_PLAN_ATTR, False)),
         params=trial.params,
         value=trial.value,
-        test_accuracy=attrs.get("test_accuracy"),
         seconds=attrs.get("seconds"),
         pruned_at_epoch=attrs.get("pruned_at_epoch"),
         stopped_by_budget=bool(attrs.get("stopped_by_budget", False)),
@@ -130,15 +128,14 @@ def write_markdown(report: Report, path: Path) -> None:
     lines += [f"- {note}" for note in report.notes]
     lines += [
         "",
-        "| trial | state | val acc | test acc | epochs | params | diagnosis |",
-        "|---|---|---|---|---|---|---|",
+        "| trial | state | val acc | epochs | params | diagnosis |",
+        "|---|---|---|---|---|---|",
     ]
     for t in report.trials:
         params = ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
         state = t.state.lower() + (" (rule plan)" if t.rule_plan else "")
         value = f"{t.value:.4f}" if t.value is not None else "—"
-        test = f"{t.test_accuracy:.4f}" if t.test_accuracy is not None else "—"
         diagnosis = "; ".join(t.diagnoses) or (t.error or "")
-        lines.append(f"| {t.number} | {state} | {value} | {test} | {len(t.curve)} | {params} | {diagnosis} |")
+        lines.append(f"| {t.number} | {state} | {value} | {len(t.curve)} | {params} | {diagnosis} |")
     lines += ["", "Plots: `optimization_history.png`, `param_importances.png`, `learning_curves.png`."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

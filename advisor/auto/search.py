@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.config import TuneConfig
 from advisor.auto.objective import RULE_PLAN_ATTR, Objective, SearchEvents, TrialFailed, trial_spec
@@ -47,9 +47,10 @@ class SearchSetup(BaseModel):
     backbone_note: str | None
     space: SearchSpace
     augment: bool
+    data: Any = Field(exclude=True, repr=False, description="The runners' LabelledData, loaded once.")
 
 
-def profile_for_search(config: TuneConfig, runner: Any) -> DatasetProfile:
+def profile_for_search(config: TuneConfig, runner: Any) -> tuple[DatasetProfile, Any]:
     """Count the labelled examples the runner will see (unreadable files are skipped, as in trials)."""
     import torch
 
@@ -62,7 +63,7 @@ def profile_for_search(config: TuneConfig, runner: Any) -> DatasetProfile:
     )
     data = runner.load_data(probe)
     counts = Counter(data.labels)
-    return DatasetProfile(
+    profile = DatasetProfile(
         modality=config.data_modality,
         n_examples=len(data.labels),
         n_classes=len(counts),
@@ -72,13 +73,14 @@ def profile_for_search(config: TuneConfig, runner: Any) -> DatasetProfile:
         priority=config.priority,
         hardware="gpu" if config.device != "cpu" and torch.cuda.is_available() else "cpu",
     )
+    return profile, data
 
 
 def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     """Profile the data, ask the rules for a plan, resolve the backbone and derive the search space."""
     from runners import resolve_backbone
 
-    profile = profile_for_search(config, runner)
+    profile, data = profile_for_search(config, runner)
     rec = recommend(profile, rules=book)
     requested = config.backbone or rec.backbone.model_id
     choice = resolve_backbone(requested, config.data_modality, config.weights)
@@ -94,6 +96,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
         backbone_note=note,
         space=space,
         augment=augment,
+        data=data,
     )
 
 
@@ -189,6 +192,9 @@ def finish(
     best = best_trial(study)
     baseline = next((r for r in records if r.rule_plan), None)
     model_dir = _publish_model(objective.trial_dir(best.number) / "model", config.out / "model") if best else None
+    test_accuracy = (
+        _test_accuracy(study, best.number, setup, objective.runner, model_dir) if best and model_dir else None
+    )
     notes = []
     if setup.backbone_note:
         notes.append(setup.backbone_note)
@@ -223,11 +229,11 @@ def finish(
             number=best.number,
             value=best.value,
             params=best.params,
-            test_accuracy=best.user_attrs.get("test_accuracy"),
+            test_accuracy=test_accuracy,
         ),
         baseline=baseline,
         improvement_over_baseline=improvement,
-        test_accuracy=best.user_attrs.get("test_accuracy") if best else None,
+        test_accuracy=test_accuracy,
         n_trials=len(records),
         n_complete=sum(r.state == "COMPLETE" for r in records),
         n_pruned=sum(r.state == "PRUNED" for r in records),
@@ -243,6 +249,33 @@ def finish(
     write_markdown(report, config.out / "report.md")
     write_plots(study, report, config.out)
     return report
+
+
+def _test_accuracy(study: optuna.Study, number: int, setup: SearchSetup, runner: Any, model_dir: Path) -> float | None:
+    """Accuracy of the published model on the held-out test split, which no trial has seen.
+
+    Scored once per winning trial (the result is kept in the study, so a resumed search whose
+    winner did not change does not score it again).
+    """
+    import json
+
+    import torch
+
+    key = f"test_accuracy_of_trial_{number}"
+    if key in study.user_attrs:
+        return float(study.user_attrs[key])
+    split_path = setup.config.out / "split.json"
+    test_ids = json.loads(split_path.read_text())["test"] if split_path.is_file() else []
+    if not test_ids:
+        return None
+    position = {example_id: i for i, example_id in enumerate(setup.data.ids)}
+    rows = [position[example_id] for example_id in test_ids]
+    device = "cuda" if setup.config.device != "cpu" and torch.cuda.is_available() else "cpu"
+    accuracy = runner.score_saved(
+        model_dir, [setup.data.inputs[i] for i in rows], [setup.data.labels[i] for i in rows], device=device
+    )
+    study.set_user_attr(key, accuracy)
+    return accuracy
 
 
 def _publish_model(source: Path, target: Path) -> Path | None:

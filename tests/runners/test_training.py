@@ -1,5 +1,7 @@
 """Tests for the training loop through the runners: cache equivalence, stop, divergence, early stopping."""
 
+import json
+
 import pytest
 import torch
 
@@ -115,3 +117,16 @@ def test_failure_during_training_is_reported_not_raised(image_spec):
     bad = InMemoryData(inputs=list(range(30)), labels=["a", "b", "c"] * 10)  # ints are not images
     result = TimmRunner().run(image_spec(data=bad))
     assert result.status == "failed" and "unsupported image input of type int" in result.error
+
+
+def test_test_split_is_scored_only_when_asked(image_spec, tmp_path):
+    blind = TimmRunner().run(image_spec(evaluate_test=False, output_dir=tmp_path))
+    assert blind.status == "complete" and blind.test_accuracy is None and blind.n_test > 0
+    # Scoring the exported model afterwards gives what an in-run evaluation of the same trial gives.
+    scored = TimmRunner().run(image_spec())
+    spec = image_spec()
+    data = TimmRunner().load_data(spec)
+    split = json.loads((tmp_path / "split.json").read_text())
+    rows = [data.ids.index(i) for i in split["test"]]
+    again = TimmRunner().score_saved(tmp_path / "model", [data.inputs[i] for i in rows], [data.labels[i] for i in rows])
+    assert again == pytest.approx(scored.test_accuracy)

@@ -43,6 +43,9 @@ def test_rule_plan_runs_first_and_report_has_the_contract_keys(monkeypatch, imag
     assert report.n_trials == 6 == report.n_complete + report.n_pruned + report.n_failed
     assert report.best is not None and report.best.value >= report.baseline.value
     assert report.improvement_over_baseline == pytest.approx(report.best.value - report.baseline.value)
+    # Trials never score the test split; the winner is scored once, from its exported model.
+    assert all(not spec.evaluate_test for spec in runner.specs)
+    assert report.test_accuracy == pytest.approx(report.best.value - 0.01) and runner.scored == 1
     payload = (tmp_path / "out" / "report.json").read_text()
     for key in ('"best"', '"baseline"', '"test_accuracy"', '"n_pruned"', '"elapsed_seconds"', '"model_dir"', '"curve"'):
         assert key in payload
@@ -144,6 +147,8 @@ def test_second_run_resumes_without_rerunning(monkeypatch, image_dir, tmp_path) 
     assert [t.params for t in second.trials[:3]] == [t.params for t in first.trials]
     assert second.baseline is not None and second.baseline.number == 0
     assert second.elapsed_seconds >= first.elapsed_seconds
+    expected_scorings = 1 if second.best.number == first.best.number else 2
+    assert runner.scored == expected_scorings  # an unchanged winner is not scored again
 
 
 def test_interrupt_marks_the_running_trial_and_reports(monkeypatch, image_dir, tmp_path) -> None:

@@ -10,8 +10,15 @@ from advisor.engine.diagnose import TrialObservation, diagnose, val_loss_rose
 from advisor.engine.loader import RuleBook
 
 HEALTHY: dict[str, Any] = dict(
-    status="complete", train_accuracy=0.9, val_accuracy=0.88, train_val_gap=0.02, trainable_fraction=0.2,
-    n_examples=2000, augmentation=True, head_epochs_before_unfreeze=10, accuracy_dropped_after_unfreeze=False,
+    status="complete",
+    train_accuracy=0.9,
+    val_accuracy=0.88,
+    train_val_gap=0.02,
+    trainable_fraction=0.2,
+    n_examples=2000,
+    augmentation=True,
+    head_epochs_before_unfreeze=10,
+    accuracy_dropped_after_unfreeze=False,
 )
 
 
@@ -19,13 +26,22 @@ HEALTHY: dict[str, Any] = dict(
     ("change", "expected", "sentence"),
     [
         ({"status": "diverged"}, "learning_rate_too_high", "Learning rate too high: Loss explodes, NaN values"),
-        ({"head_epochs_before_unfreeze": 2, "accuracy_dropped_after_unfreeze": True}, "unfreezing_too_early",
-         "Unfreezing too early: Always train classifier first (10+ epochs)"),
-        ({"train_accuracy": 1.0, "val_accuracy": 0.7, "train_val_gap": 0.3, "trainable_fraction": 1.0},
-         "too_much_fine_tuning", "Too much fine-tuning: Perfect train accuracy, Poor val accuracy"),
+        (
+            {"head_epochs_before_unfreeze": 2, "accuracy_dropped_after_unfreeze": True},
+            "unfreezing_too_early",
+            "Unfreezing too early: Always train classifier first (10+ epochs)",
+        ),
+        (
+            {"train_accuracy": 1.0, "val_accuracy": 0.7, "train_val_gap": 0.3, "trainable_fraction": 1.0},
+            "too_much_fine_tuning",
+            "Too much fine-tuning: Perfect train accuracy, Poor val accuracy",
+        ),
         ({"input_size_mismatch": True}, "wrong_input_size", "Wrong input size: e.g. 128×128 for a 224×224 model"),
-        ({"train_val_gap": 0.2, "augmentation": False, "trainable_fraction": 0.0}, "no_data_augmentation",
-         "No data augmentation: Large train/val gap"),
+        (
+            {"train_val_gap": 0.2, "augmentation": False, "trainable_fraction": 0.0},
+            "no_data_augmentation",
+            "No data augmentation: Large train/val gap",
+        ),
         ({"val_loss_rose": True}, "ignoring_validation_loss", "Ignoring validation loss: Val loss increases"),
     ],
 )

@@ -43,8 +43,9 @@ async def _wait_for_report(pilot, screen: SearchScreen, seconds: float = 240) ->
 
 def _app(colours: Path, out: Path, trials: int) -> AdvisorApp:
     profile = DatasetProfile(modality="image", n_examples=24, n_classes=2, similarity="similar")
-    return AdvisorApp(profile, data=colours, budget_minutes=5, cursor_blink=False, out=out,
-                      search_settings={**TINY, "trials": trials})
+    return AdvisorApp(
+        profile, data=colours, budget_minutes=5, cursor_blink=False, out=out, search_settings={**TINY, "trials": trials}
+    )
 
 
 async def test_run_shows_trials_and_the_report(colours: Path, tmp_path: Path) -> None:

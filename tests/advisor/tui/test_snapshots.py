@@ -47,15 +47,23 @@ def test_search_screen(snap_compare, monkeypatch, tmp_path) -> None:  # noqa: AN
         screen = pilot.app.screen
         screen.started -= 10**7  # freeze "time left" at 0:00 for a stable picture
         head = TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=2, weight_decay=1e-4)
-        tuned = TrialPlan(trainable_blocks=2, lr_head=1e-3, head_epochs=1, lr_backbone=1e-4, layer_decay=0.8,
-                          tune_epochs=2, weight_decay=1e-4)
+        tuned = TrialPlan(
+            trainable_blocks=2,
+            lr_head=1e-3,
+            head_epochs=1,
+            lr_backbone=1e-4,
+            layer_decay=0.8,
+            tune_epochs=2,
+            weight_decay=1e-4,
+        )
         screen.trial_started(0, head)
         screen.epoch(0, SimpleNamespace(stage=0, epoch=0, val_accuracy=0.81))
         screen.trial_finished(0, "complete", 0.83, [])
         screen.trial_started(1, tuned)
         screen.epoch(1, SimpleNamespace(stage=1, epoch=1, val_accuracy=0.62))
-        screen.trial_finished(1, "pruned", None, ["Accuracy fell after layers were unfrozen with fewer than 10 "
-                                                  "head-only epochs first."])
+        screen.trial_finished(
+            1, "pruned", None, ["Accuracy fell after layers were unfrozen with fewer than 10 head-only epochs first."]
+        )
         await pilot.pause()
 
     assert snap_compare(AdvisorApp(cursor_blink=False), terminal_size=SIZE, run_before=play)

@@ -54,6 +54,7 @@ class Runner(ABC):
             torch.set_num_threads(num_threads)
         self.last_predictor: Any = None
         self.last_adapter: BlockAdapter | None = None
+        self._data_memo: dict[tuple[Any, ...], LabelledData] = {}
 
     @abstractmethod
     def load_data(self, spec: TrialSpec) -> LabelledData:
@@ -82,7 +83,7 @@ class Runner(ABC):
             raise RunnerError(f"{type(self).__name__} runs {self.modality} trials, got modality={spec.modality!r}")
         seed_everything(spec.seed)
         device = pick_device(spec.device)
-        data = self.load_data(spec)
+        data = self.load_data_cached(spec)
         split = stratified_split(data, spec.split_fractions, spec.seed)
         split_path = split.save(spec.output_dir / "split.json", data) if spec.output_dir else None
         choice = resolve_backbone(spec.backbone, self.modality, spec.weights)
@@ -137,6 +138,26 @@ class Runner(ABC):
             cache_hits=outcome.cache_hits,
             **common,
         )
+
+    def load_data_cached(self, spec: TrialSpec) -> LabelledData:
+        """`load_data`, remembered per source for this runner: a search's trials share one scan.
+
+        Scanning decodes every image to skip broken ones (seconds for a few thousand files), and
+        hundreds of trials read the same folder. The key includes the folder's mtime, so adding or
+        removing files in it between trials is noticed.
+        """
+        if not isinstance(spec.data, Path):
+            return self.load_data(spec)
+        key = (
+            str(spec.data.resolve()),
+            spec.data.stat().st_mtime_ns,
+            spec.text_column,
+            spec.label_column,
+            spec.encoding,
+        )
+        if key not in self._data_memo:
+            self._data_memo = {key: self.load_data(spec)}  # one source at a time: no unbounded growth
+        return self._data_memo[key]
 
     def _cache(self, spec: TrialSpec) -> ActivationCache | None:
         if not spec.cache.enabled:

@@ -61,7 +61,7 @@ def profile_for_search(config: TuneConfig, runner: Any) -> tuple[DatasetProfile,
         config.out,
         augment=False,
     )
-    data = runner.load_data(probe)
+    data = runner.load_data_cached(probe)
     counts = Counter(data.labels)
     profile = DatasetProfile(
         modality=config.data_modality,

@@ -130,3 +130,17 @@ def test_test_split_is_scored_only_when_asked(image_spec, tmp_path):
     rows = [data.ids.index(i) for i in split["test"]]
     again = TimmRunner().score_saved(tmp_path / "model", [data.inputs[i] for i in rows], [data.labels[i] for i in rows])
     assert again == pytest.approx(scored.test_accuracy)
+
+
+def test_a_runner_scans_a_folder_once_across_trials(image_spec, image_folder, monkeypatch):
+    runner = TimmRunner()
+    scans = []
+    load = runner.load_data
+    monkeypatch.setattr(runner, "load_data", lambda spec: scans.append(spec.data) or load(spec))
+    spec = image_spec(data=image_folder)
+    first, second = runner.run(spec), runner.run(spec.model_copy(update={"seed": 4}))
+    assert first.status == second.status == "complete"
+    assert scans == [image_folder]
+    (image_folder / "class3").mkdir()
+    (image_folder / "class3" / "a.png").write_bytes((image_folder / "class0" / "0.png").read_bytes())
+    assert len(runner.load_data_cached(spec).labels) == 25 and len(scans) == 2  # a new class: scanned again

@@ -27,6 +27,9 @@ class ScriptedRunner:
         labels = ["a"] * 30 + ["b"] * 10
         return LabelledData(inputs=list(range(40)), labels=labels, ids=[str(i) for i in range(40)])
 
+    def load_data_cached(self, spec: TrialSpec) -> LabelledData:
+        return self.load_data(spec)
+
     def n_blocks(self, backbone: str, weights: str | None = None, **kwargs: Any) -> int:
         return self._n_blocks
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from runners.backbones.build import build_hf_text
 from runners.cache import make_key
-from runners.data import LabelledData, check_classes
+from runners.data import LabelledData, from_memory
 from runners.data.splits import Split
 from runners.data.text import load_text_folder, load_text_table
 from runners.errors import DataError
@@ -76,15 +76,9 @@ class HFTextRunner(Runner):
     def load_data(self, spec: TrialSpec) -> LabelledData:
         if isinstance(spec.data, InMemoryData):
             d = spec.data
-            check_classes(d.labels, "<memory>")
             if not all(isinstance(t, str) for t in d.inputs):
                 raise DataError("text inputs must all be str")
-            return LabelledData(
-                list(d.inputs),
-                list(d.labels),
-                [str(i) for i in range(len(d.inputs))],
-                presplit=list(d.split) if d.split else None,
-            )
+            return from_memory(d.inputs, d.labels, d.split)
         path = Path(spec.data)
         if path.is_dir():
             return load_text_folder(path, spec.encoding)

@@ -15,7 +15,7 @@ from torch import nn
 
 from runners.backbones.build import build_timm
 from runners.cache import make_key
-from runners.data import LabelledData, check_classes
+from runners.data import LabelledData, from_memory
 from runners.data.images import load_image_folder, to_rgb
 from runners.data.splits import Split
 from runners.errors import DataError
@@ -105,13 +105,7 @@ class TimmRunner(Runner):
     def load_data(self, spec: TrialSpec) -> LabelledData:
         if isinstance(spec.data, InMemoryData):
             d = spec.data
-            check_classes(d.labels, "<memory>")
-            return LabelledData(
-                list(d.inputs),
-                list(d.labels),
-                [str(i) for i in range(len(d.inputs))],
-                presplit=list(d.split) if d.split else None,
-            )
+            return from_memory(d.inputs, d.labels, d.split)
         if not Path(spec.data).is_dir():
             raise DataError(f"{spec.data}: image data must be a folder of class sub-folders")
         return load_image_folder(spec.data)

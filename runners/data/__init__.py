@@ -28,6 +28,14 @@ class LabelledData:
     skipped: list[str] = field(default_factory=list)
 
 
+def from_memory(inputs: list[Any], labels: list[str], split: list[str] | None) -> LabelledData:
+    """`LabelledData` for in-memory examples (ids are their positions); refuses fewer than two classes."""
+    check_classes(labels, "<memory>")
+    return LabelledData(
+        list(inputs), list(labels), [str(i) for i in range(len(inputs))], presplit=list(split) if split else None
+    )
+
+
 def check_classes(labels: list[str], source: str) -> list[str]:
     """Returns the sorted class names; refuses fewer than two classes."""
     from runners.errors import DataError

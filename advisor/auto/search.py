@@ -36,7 +36,7 @@ ELAPSED_ATTR = "advisor_elapsed_seconds"
 
 
 class SearchSetup(BaseModel):
-    """What a search needs before its first trial; built once, shared with workers through the study."""
+    """What a search needs before its first trial: profile, plan, backbone, space (the study keeps the space)."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
@@ -139,6 +139,10 @@ def run_search(
         study.set_user_attr(RECOMMENDATION_ATTR, setup.recommendation.model_dump(mode="json"))
         if config.enqueue_rule_plan:
             study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True})
+    # Whoever created the study fixed the search space; a joining worker or a resumed run uses that
+    # one, so every trial of a study samples the same space.
+    if SPACE_ATTR in study.user_attrs:
+        setup = setup.model_copy(update={"space": SearchSpace.model_validate(study.user_attrs[SPACE_ATTR])})
     objective = Objective(
         config=config,
         space=setup.space,

@@ -34,6 +34,7 @@ TaskChoice = _choices("TaskChoice", Task)
 SimilarityChoice = _choices("SimilarityChoice", Similarity)
 PriorityChoice = _choices("PriorityChoice", Priority)
 HardwareChoice = _choices("HardwareChoice", Hardware)
+DeviceChoice = _choices("DeviceChoice", Literal["auto", "cpu", "cuda"])
 
 
 def _fail(message: str) -> typer.Exit:
@@ -68,12 +69,17 @@ def tui() -> None:
 
 @app.command()
 def recommend(
-    modality: Annotated[ModalityChoice, typer.Option(help="Kind of data.")],  # type: ignore[valid-type]
-    examples: Annotated[int, typer.Option(help="Labelled training examples, in total.")],
+    modality: Annotated[ModalityChoice | None, typer.Option(help="Kind of data (measured with --data).")] = None,  # type: ignore[valid-type]
+    examples: Annotated[
+        int | None, typer.Option(help="Labelled training examples, in total (counted with --data).")
+    ] = None,
     classes: Annotated[int | None, typer.Option(help="Number of classes (required for classification).")] = None,
     similarity: Annotated[
-        SimilarityChoice, typer.Option(help="How close the data is to the backbone's pretraining data.")  # type: ignore[valid-type]
-    ] = "similar",
+        SimilarityChoice | None,  # type: ignore[valid-type]
+        typer.Option(
+            help="How close the data is to the backbone's pretraining data (default: similar; measured with --data)."
+        ),
+    ] = None,
     task: Annotated[TaskChoice, typer.Option(help="What the model has to do.")] = "classification",  # type: ignore[valid-type]
     priority: Annotated[PriorityChoice, typer.Option(help="What matters most.")] = "balanced",  # type: ignore[valid-type]
     hardware: Annotated[HardwareChoice, typer.Option(help="Where training runs.")] = "cpu",  # type: ignore[valid-type]
@@ -83,6 +89,13 @@ def recommend(
     smallest_class: Annotated[int | None, typer.Option(help="Examples in the rarest class.")] = None,
     largest_class: Annotated[int | None, typer.Option(help="Examples in the commonest class.")] = None,
     input_size: Annotated[int | None, typer.Option(help="Image side in pixels.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Profile this dataset (folder or CSV/JSONL) and use the measured answers; flags given too win."
+        ),
+    ] = None,
+    backbone: Annotated[str | None, typer.Option(help="With --data: measure against this backbone only.")] = None,
     rules: Annotated[
         Path | None, typer.Option(help="Directory of rules files to use instead of the packaged ones.")
     ] = None,
@@ -105,9 +118,27 @@ def recommend(
         "hardware": _value(hardware),
         "input_size": input_size,
     }
+    given = {k: v for k, v in fields.items() if v is not None}
     try:
-        profile = DatasetProfile(**{k: v for k, v in fields.items() if v is not None})
-        rec = run_engine(profile, rules=rules)
+        if data is not None:
+            report = _profile_or_fail(
+                data,
+                backbone=backbone,
+                priority=_value(priority),
+                hardware=_value(hardware),
+                rules=rules,
+                quiet=as_json,
+            )
+            from advisor.profiling.apply import recommend_measured
+
+            measured = report.profile.model_dump(exclude={"examples_per_class"})
+            profile = DatasetProfile(**{**measured, **given})
+            rec = recommend_measured(profile, report.evidence, rules=rules)
+        else:
+            for name, flag in (("modality", "--modality"), ("n_examples", "--examples")):
+                if name not in given:
+                    raise _fail(f"{flag} is required (or give --data DATA to measure it)")
+            rec = run_engine(DatasetProfile(**given), rules=rules)
     except ValidationError as exc:
         raise _fail(_validation_message(exc)) from None
     except RulesError as exc:
@@ -120,6 +151,87 @@ def recommend(
     render_recommendation(rec, Console())
 
 
+def _profile_or_fail(data: Path, quiet: bool = False, **settings: Any) -> Any:
+    """`profile_dataset` with a progress line on stderr; data and backbone problems exit with status 2."""
+    from advisor.profiling import profile_dataset
+    from runners.errors import RunnerError
+
+    console = Console(stderr=True)
+    status = console.status("profiling") if console.is_terminal and not quiet else None
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if status is not None:
+            status.update(f"{stage}: {done}/{total}")
+
+    if status is not None:
+        status.start()
+    try:
+        return profile_dataset(data, progress=progress, **settings)
+    except RunnerError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if status is not None:
+            status.stop()
+
+
+@app.command()
+def profile(
+    data: Annotated[
+        Path, typer.Argument(help="Image folder (class sub-folders), CSV/TSV/JSONL table, or text folder.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the DatasetProfile and the evidence as JSON and nothing else.")
+    ] = False,
+    similarity: Annotated[
+        bool,
+        typer.Option(help="Measure similarity and backbone fit with a frozen pass (--no-similarity: counts only)."),
+    ] = True,
+    backbone: Annotated[
+        str | None, typer.Option(help="Measure against this backbone only (default: every offline one).")
+    ] = None,
+    weights: Annotated[str | None, typer.Option(help="Local weights file or folder for --backbone.")] = None,
+    sample: Annotated[
+        int | None, typer.Option(min=2, help="Examples the frozen pass measures (default: rules' sample).")
+    ] = None,
+    priority: Annotated[
+        PriorityChoice,  # type: ignore[valid-type]
+        typer.Option(help="What matters most (weighs backbone fit against size)."),
+    ] = "balanced",
+    text_column: Annotated[str, typer.Option(help="Text column of a table.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Label column of a table.")] = "label",
+    max_length: Annotated[int, typer.Option(min=8, help="Token length the runners truncate to.")] = 128,
+    device: Annotated[DeviceChoice, typer.Option(help="Where the frozen pass runs.")] = "cpu",  # type: ignore[valid-type]
+    rules: Annotated[
+        Path | None, typer.Option(help="Directory of rules files to use instead of the packaged ones.")
+    ] = None,
+) -> None:
+    """Profile a dataset: counts, corrupted files, duplicates and leakage, sizes or token lengths,
+    and the measured domain similarity and backbone fit."""
+    try:
+        report = _profile_or_fail(
+            data,
+            quiet=as_json,
+            measure_similarity=similarity,
+            backbone=backbone,
+            weights=weights,
+            sample=sample,
+            priority=_value(priority),
+            text_column=text_column,
+            label_column=label_column,
+            max_length=max_length,
+            device=_value(device),
+            rules=rules,
+        )
+    except RulesError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=2) + "\n")
+        return
+    from advisor.cli.render import render_profile
+
+    render_profile(report, Console())
+
+
 @app.command()
 def schema() -> None:
     """Print the JSON Schema that `advisor recommend --json` output conforms to."""
@@ -129,7 +241,6 @@ def schema() -> None:
 
 
 PrunerChoice = _choices("PrunerChoice", Literal["hyperband", "successive_halving", "median", "none"])
-DeviceChoice = _choices("DeviceChoice", Literal["auto", "cpu", "cuda"])
 
 
 @app.command()

@@ -119,3 +119,127 @@ def render_report(report: Any, console: Console, out: Path) -> None:
     if report.interrupted:
         lines.append("\nInterrupted: run the same command again to resume.", style="bold yellow")
     console.print(Panel(lines, title="advisor auto", expand=False))
+
+
+def _triple(values: tuple[int, ...]) -> str:
+    return " / ".join(f"{v:,}" for v in values)
+
+
+def render_profile(report: Any, console: Console) -> None:
+    """Print a `ProfileReport`: counts, problems, image/text statistics, similarity and backbone fit."""
+    profile, ev = report.profile, report.evidence
+    head = Text.assemble(
+        (f"{profile.n_examples:,} {profile.modality} examples", "bold"),
+        f" in {profile.n_classes} classes  ·  imbalance {ev.imbalance_ratio:.1f}:1  ·  profiled in {ev.seconds:.1f} s",
+    )
+    if ev.presplit:
+        head.append("\npre-split: " + ", ".join(f"{k} {v:,}" for k, v in ev.presplit.items()))
+    counts = Table(title="Classes", title_justify="left")
+    counts.add_column("class")
+    counts.add_column("examples", justify="right")
+    for name, n in ev.per_class.items():
+        counts.add_row(name, f"{n:,}")
+    console.print(Panel(head, title=f"Profile of {ev.source}", expand=False))
+    console.print(counts)
+    _render_stats(ev, console)
+    _render_problems(ev, console)
+    _render_similarity(ev, console)
+    for note in ev.notes:
+        console.print(f"⚠ {note}", style="yellow", highlight=False)
+    for finding in ev.findings:
+        console.print(Text.assemble(("⚠ ", "bold yellow"), finding.reason, (f"  [{finding.section}]", "dim")))
+
+
+def _render_stats(ev: Any, console: Console) -> None:
+    if ev.images is not None:
+        im = ev.images
+        console.print(
+            f"Images: width {_triple(im.width)}, height {_triple(im.height)} (min / median / max px); "
+            f"modes {dict(im.modes)}; grayscale {im.grayscale_share:.0%}",
+            highlight=False,
+        )
+    if ev.text is not None:
+        tx = ev.text
+        model_max = (
+            f"; {tx.truncation_rate_at_model_max:.1%} exceed the model's {tx.model_max_length}"
+            if tx.model_max_length is not None and tx.truncation_rate_at_model_max is not None
+            else ""
+        )
+        console.print(
+            f"Text ({tx.tokenizer}): words {_triple(tx.words)}; tokens min/median/p95/max {_triple(tx.tokens)}; "
+            f"{tx.truncation_rate:.1%} truncated at {tx.max_length}{model_max}; "
+            f"{tx.fragmentation:.2f} pieces per word, {tx.unk_rate:.2%} unknown; {tx.language_hint}",
+            highlight=False,
+        )
+
+
+def _render_problems(ev: Any, console: Console) -> None:
+    dup = ev.duplicates
+    console.print(
+        f"Corrupted/unreadable: {len(ev.corrupted)}  ·  duplicate groups: {dup.n_groups} "
+        f"({dup.n_extra_copies} extra copies, {dup.n_leaked_groups} across splits, {dup.n_label_conflicts} label conflicts)",
+        highlight=False,
+    )
+    for problem in ev.corrupted[:20]:
+        console.print(f"  ✗ {problem.path}: {problem.reason}", style="red", highlight=False)
+    for group in dup.groups[:10]:
+        tags = []
+        if len(group.splits) > 1:
+            tags.append("LEAK " + "/".join(group.splits))
+        if len(group.labels) > 1:
+            tags.append("labels " + "/".join(group.labels))
+        console.print(f"  = {', '.join(group.ids[:4])}{' …' if len(group.ids) > 4 else ''}  {' '.join(tags)}")
+
+
+def _render_similarity(ev: Any, console: Console) -> None:
+    sim = ev.similarity
+    if sim is not None:
+        table = Table(title=f"Measured similarity: {sim.level}", title_justify="left")
+        table.add_column("evidence")
+        table.add_column("value", justify="right")
+        rows = [
+            ("backbone", sim.backbone),
+            ("examples measured", str(sim.n_measured)),
+            ("BatchNorm drift (all / bottom / top)", _drift(sim)),
+            ("shift", sim.shift or "—"),
+            ("per-block drift", " ".join("—" if d is None else f"{d:.2f}" for d in sim.block_drift or ())),
+            ("frozen-feature probe", _pct(sim.probe_accuracy)),
+            (f"raw baseline ({sim.raw_baseline})", _pct(sim.raw_probe_accuracy)),
+            (
+                "pieces per word / unknown",
+                "—" if sim.fragmentation is None else f"{sim.fragmentation:.2f} / {sim.unk_rate:.2%}",
+            ),
+        ]
+        for name, value in rows:
+            if value not in ("—", ""):
+                table.add_row(name, value)
+        console.print(table)
+        console.print(
+            Text.assemble(
+                ("→ ", "bold"), (sim.rule.rule, "cyan"), f": {sim.rule.reason}", (f"  [{sim.rule.section}]", "dim")
+            )
+        )
+    if ev.backbones:
+        fit = Table(title="Backbone fit (LogME, higher is better)", title_justify="left")
+        for column in ("backbone", "params (M)", "LogME", "probe acc", "seconds"):
+            fit.add_column(column)
+        for score in sorted(ev.backbones, key=lambda s: -s.logme):
+            mark = " ✓" if sim is not None and score.backbone == sim.backbone else ""
+            fit.add_row(
+                score.backbone + mark,
+                f"{score.params_millions:g}",
+                f"{score.logme:+.3f}",
+                _pct(score.probe_accuracy),
+                f"{score.seconds:.1f}",
+            )
+        console.print(fit)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _drift(sim: Any) -> str:
+    if sim.drift is None:
+        return "—"
+    return f"{sim.drift:.2f} / {sim.low_drift:.2f} / {sim.top_drift:.2f}"

@@ -17,6 +17,7 @@ from advisor.engine.rulebook import (
     Ladder,
     LearningRates,
     Mistakes,
+    ProfilingRules,
     Schedules,
     StrategyRules,
     Warnings,
@@ -33,6 +34,7 @@ FILES: dict[str, type[BaseModel]] = {
     "zoo.yaml": Zoo,
     "warnings.yaml": Warnings,
     "mistakes.yaml": Mistakes,
+    "profiling.yaml": ProfilingRules,
 }
 
 
@@ -49,6 +51,7 @@ class RuleBook(BaseModel):
     zoo: Zoo
     warnings: Warnings
     mistakes: Mistakes
+    profiling: ProfilingRules
 
 
 def default_rules_dir() -> Path:

@@ -7,12 +7,12 @@ bands are refused) so that a malformed rules file fails at load time, never mid-
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from advisor.engine.conditions import Condition, unknown_fields
+from advisor.engine.conditions import Condition, all_hold, unknown_fields
 from advisor.profile import Modality, Similarity
 from advisor.recommendation import Strategy
 
@@ -372,7 +372,7 @@ class Zoo(BaseModel):
         return next(m for m in self.models if m.key == key)
 
 
-def _is_modality_catch_all(rule: Selection, modality: str) -> bool:
+def _is_modality_catch_all(rule: ConditionalRule, modality: str) -> bool:
     return (
         len(rule.when) == 1
         and rule.when[0].field == "modality"
@@ -428,3 +428,109 @@ class Mistakes(BaseModel):
     def _unique(self) -> Mistakes:
         _check_unique_ids((m.id for m in self.mistakes), "mistake")
         return self
+
+
+SIMILARITY_FIELDS = frozenset(
+    {
+        "modality",
+        "drift",
+        "low_drift",
+        "top_drift",
+        "probe_accuracy",
+        "raw_probe_accuracy",
+        "probe_gain",
+        "fragmentation",
+        "unk_rate",
+        "latin_share",
+    }
+)
+CHECK_FIELDS = frozenset(
+    {
+        "n_corrupted",
+        "n_duplicate_groups",
+        "n_duplicate_extra",
+        "n_leaked_groups",
+        "n_label_conflicts",
+        "truncation_rate",
+        "grayscale_share",
+        "min_side",
+        "imbalance_ratio",
+    }
+)
+
+
+class SimilarityRule(ConditionalRule):
+    """Maps measured evidence to one of the tutorial's four similarity levels."""
+
+    allowed_fields = SIMILARITY_FIELDS
+
+    level: Similarity
+    reason: str
+    section: str
+
+
+class CheckRule(ConditionalRule):
+    """A data problem worth reporting in a profile."""
+
+    allowed_fields = CHECK_FIELDS
+
+    message: str
+    section: str
+
+
+class BackboneFit(BaseModel):
+    """How much transferability score a priority trades for a faster backbone."""
+
+    model_config = _STRICT
+
+    tolerance: dict[Literal["balanced", "speed", "accuracy", "mobile"], float]
+    section: str
+
+    @model_validator(mode="after")
+    def _every_priority(self) -> BackboneFit:
+        missing = sorted({"balanced", "speed", "accuracy", "mobile"} - set(self.tolerance))
+        if missing:
+            raise ValueError(f"tolerance needs every priority; missing {missing}")
+        if any(value < 0 for value in self.tolerance.values()):
+            raise ValueError("tolerances must be ≥ 0")
+        return self
+
+
+class ShiftRule(BaseModel):
+    """When BatchNorm drift counts as a low-level or high-level shift."""
+
+    model_config = _STRICT
+
+    threshold: float = Field(gt=0)
+    ratio: float = Field(ge=1)
+
+
+class ProfilingRules(BaseModel):
+    """`profiling.yaml`: similarity levels from measured evidence, backbone fit, data checks."""
+
+    model_config = _STRICT
+
+    sample: int = Field(gt=1, description="Examples the frozen pass measures (stratified sample).")
+    shift: ShiftRule
+    similarity: tuple[SimilarityRule, ...] = Field(min_length=1)
+    backbone_fit: BackboneFit
+    checks: tuple[CheckRule, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_and_covered(self) -> ProfilingRules:
+        _check_unique_ids([r.id for r in self.similarity] + [r.id for r in self.checks], "rule")
+        for modality in get_args(Modality):
+            if not any(_is_modality_catch_all(rule, modality) for rule in self.similarity):
+                raise ValueError(
+                    f"no catch-all similarity rule for modality {modality!r} "
+                    f"(a rule whose only condition is modality eq {modality})"
+                )
+        return self
+
+    def level_for(self, evidence: Mapping[str, object]) -> SimilarityRule:
+        """First similarity rule that holds for the evidence (the catch-alls guarantee one)."""
+        return next(rule for rule in self.similarity if all_hold(rule.when, evidence))
+
+    def findings(self, facts: Mapping[str, object]) -> list[CheckRule]:
+        """Every check whose conditions hold."""
+        return [rule for rule in self.checks if rule.when and all_hold(rule.when, facts)]

@@ -125,7 +125,7 @@ def read_dataset(path: Path | str) -> dict[str, object]:
     if not path.exists():
         raise ValueError(f"{path} does not exist")
     try:
-        from advisor.profiling import profile_dataset  # type: ignore[import-not-found, unused-ignore]
+        from advisor.profiling import profile_dataset
     except ImportError:
         counts = count_dataset(path)
         return {
@@ -136,7 +136,7 @@ def read_dataset(path: Path | str) -> dict[str, object]:
             "largest_class": counts.largest_class,
         }
     try:
-        profiled = profile_dataset(path)
+        profiled = profile_dataset(path, measure_similarity=False)
     except Exception as exc:  # the profiler's own message is the one to show at the field
         raise ValueError(str(exc)) from exc
     fields = ("modality", "n_examples", "n_classes", "smallest_class", "largest_class")

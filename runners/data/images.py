@@ -52,49 +52,66 @@ def _class_files(class_dir: Path) -> list[Path]:
     return sorted(p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _scan(root: Path, split: str | None, data: LabelledData) -> None:
+def _class_dirs(root: Path) -> list[Path]:
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
         raise DataError(f"{root}: need at least 2 class folders, found {len(class_dirs)}")
-    for class_dir in class_dirs:
-        files = _class_files(class_dir)
-        if not files:
-            raise DataError(f"{class_dir}: class folder contains no images ({sorted(IMAGE_SUFFIXES)})")
-        kept = 0
-        for path in files:
-            if not _readable(path):
-                data.n_skipped += 1
-                data.skipped.append(str(path))
-                log.warning("skipping unreadable image %s", path)
-                continue
-            kept += 1
-            data.inputs.append(path)
-            data.labels.append(class_dir.name)
-            data.ids.append(str(path.relative_to(data.source)))
-            if split is not None:
-                assert data.presplit is not None
-                data.presplit.append(split)
-        if kept == 0:
-            raise DataError(f"{class_dir}: none of its {len(files)} images could be read")
+    return class_dirs
+
+
+def image_layout(root: Path | str) -> list[tuple[Path, str, str | None]]:
+    """(path, class, pre-split part or None) of every image file under `root`, without opening any.
+
+    Raises:
+        DataError: missing folder, fewer than two class folders, or a class folder without images.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: image dataset folder does not exist")
+    subdirs = {p.name for p in root.iterdir() if p.is_dir()}
+    presplit = "train" in subdirs and subdirs <= set(SPLIT_NAMES)
+    parts: list[tuple[Path, str | None]] = (
+        [(root / name, name) for name in SPLIT_NAMES if name in subdirs] if presplit else [(root, None)]
+    )
+    layout: list[tuple[Path, str, str | None]] = []
+    for folder, split in parts:
+        for class_dir in _class_dirs(folder):
+            files = _class_files(class_dir)
+            if not files:
+                raise DataError(f"{class_dir}: class folder contains no images ({sorted(IMAGE_SUFFIXES)})")
+            layout += [(path, class_dir.name, split) for path in files]
+    return layout
 
 
 def load_image_folder(root: Path | str) -> LabelledData:
     """Scans an image folder dataset, decoding every file once to skip unreadable ones.
 
     Raises:
-        DataError: missing folder, fewer than two classes, or an empty class folder.
+        DataError: missing folder, fewer than two classes, or a class folder none of whose images
+            can be read.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root}: image dataset folder does not exist")
+    layout = image_layout(root)
     data = LabelledData(inputs=[], labels=[], ids=[], source=str(root))
-    subdirs = {p.name for p in root.iterdir() if p.is_dir()}
-    if "train" in subdirs and subdirs <= set(SPLIT_NAMES):
+    if layout[0][2] is not None:
         data.presplit = []
-        for split in SPLIT_NAMES:
-            if split in subdirs:
-                _scan(root / split, split, data)
-    else:
-        _scan(root, None, data)
+    readable: dict[Path, int] = {}
+    for path, label, split in layout:
+        readable.setdefault(path.parent, 0)
+        if not _readable(path):
+            data.n_skipped += 1
+            data.skipped.append(str(path))
+            log.warning("skipping unreadable image %s", path)
+            continue
+        readable[path.parent] += 1
+        data.inputs.append(path)
+        data.labels.append(label)
+        data.ids.append(str(path.relative_to(root)))
+        if data.presplit is not None:
+            data.presplit.append(str(split))
+    for class_dir, kept in readable.items():
+        if kept == 0:
+            n = sum(1 for p, _, _ in layout if p.parent == class_dir)
+            raise DataError(f"{class_dir}: none of its {n} images could be read")
     check_classes(data.labels, str(root))
     return data

@@ -63,3 +63,60 @@ def _stratified_subset(labels: list[str], limit: int | None, seed: int, balanced
         take = min(len(members), max(1, round(limit * share)))
         chosen += rng.choice(members, take, replace=False).tolist()
     return sorted(chosen)
+
+
+# Natural colour photographs that ship with scikit-image (no download): the "similar to ImageNet" reference.
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def photo_crops(per_class: int = 16, size: int = 160, seed: int = 0, photos: tuple[str, ...] = PHOTOS) -> InMemoryData:
+    """Random square crops of scikit-image's natural photos; the class is the photo a crop came from.
+
+    Crops cover 40-90% of the shorter side, so they show parts of the scene at different scales,
+    resized to `size` pixels.
+    """
+    import skimage.data
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    inputs, labels = [], []
+    for name in photos:
+        image = np.asarray(getattr(skimage.data, name)())[..., :3]
+        h, w = image.shape[:2]
+        for _ in range(per_class):
+            side = int(min(h, w) * rng.uniform(0.4, 0.9))
+            top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+            crop = Image.fromarray(image[top : top + side, left : left + side]).resize(
+                (size, size), Image.Resampling.BICUBIC
+            )
+            inputs.append(np.asarray(crop))
+            labels.append(name)
+    return InMemoryData(inputs=inputs, labels=labels)
+
+
+def synthetic(kind: str, per_class: int = 16, size: int = 160, seed: int = 0) -> InMemoryData:
+    """Images no photograph looks like: the "very different" reference.
+
+    * "stripes": sinusoidal gratings of random frequency and phase; classes "horizontal"/"vertical".
+    * "noise": per-pixel Gaussian colour noise; classes "fine" (white) / "coarse" (upsampled 8x).
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    inputs, labels = [], []
+    grid = np.arange(size, dtype=np.float32)
+    for label in ("horizontal", "vertical") if kind == "stripes" else ("fine", "coarse"):
+        for _ in range(per_class):
+            if kind == "stripes":
+                wave = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(2, 12) * grid / size + rng.uniform(0, 2 * np.pi))
+                plane = np.repeat(wave[:, None], size, 1) if label == "horizontal" else np.repeat(wave[None], size, 0)
+                image = np.repeat(plane[..., None], 3, 2) * 255
+            elif kind == "noise":
+                cells = size if label == "fine" else size // 8
+                small = np.clip(rng.normal(128, 64, (cells, cells, 3)), 0, 255).astype(np.uint8)
+                image = np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.NEAREST))
+            else:
+                raise ValueError(f"kind must be 'stripes' or 'noise', got {kind!r}")
+            inputs.append(np.asarray(image, dtype=np.uint8))
+            labels.append(label)
+    return InMemoryData(inputs=inputs, labels=labels)

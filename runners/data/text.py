@@ -23,7 +23,9 @@ def _decode(raw: bytes, path: Path, encoding: str) -> str:
         ) from None
 
 
-def _from_rows(rows: list[dict], path: Path, text_col: str, label_col: str, columns: list[str]) -> LabelledData:
+def _from_rows(
+    rows: list[dict], path: Path, text_col: str, label_col: str, columns: list[str], skip_bad: bool = False
+) -> LabelledData:
     for col in (text_col, label_col):
         if col not in columns:
             raise DataError(f"{path}: no column {col!r}; the file has columns {columns}")
@@ -31,7 +33,12 @@ def _from_rows(rows: list[dict], path: Path, text_col: str, label_col: str, colu
     for i, row in enumerate(rows):
         text, label = row.get(text_col), row.get(label_col)
         if text is None or label is None or str(label).strip() == "":
-            raise DataError(f"{path}: row {i + 1} has an empty {text_col!r} or {label_col!r}")
+            problem = f"row {i + 1} has an empty {text_col!r} or {label_col!r}"
+            if not skip_bad:
+                raise DataError(f"{path}: {problem}")
+            data.n_skipped += 1
+            data.skipped.append(f"{path}: {problem}")
+            continue
         data.inputs.append(str(text))
         data.labels.append(str(label))
         data.ids.append(str(i))
@@ -39,9 +46,15 @@ def _from_rows(rows: list[dict], path: Path, text_col: str, label_col: str, colu
 
 
 def load_text_table(
-    path: Path | str, text_column: str = "text", label_column: str = "label", encoding: str = "utf-8"
+    path: Path | str,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str = "utf-8",
+    skip_bad: bool = False,
 ) -> LabelledData:
     """Loads a .csv/.tsv or .jsonl/.json-lines file.
+
+    With `skip_bad`, rows without text or label are skipped and listed in `skipped` instead of refused.
 
     Raises:
         DataError: missing columns (naming those present), undecodable line, fewer than two classes.
@@ -69,19 +82,23 @@ def load_text_table(
         reader = csv.DictReader(io.StringIO(text), dialect=dialect)
         columns = list(reader.fieldnames or [])
         rows = list(reader)
-    data = _from_rows(rows, path, text_column, label_column, columns)
+    data = _from_rows(rows, path, text_column, label_column, columns, skip_bad)
     check_classes(data.labels, str(path))
     return data
 
 
-def load_text_folder(root: Path | str, encoding: str = "utf-8") -> LabelledData:
-    """Loads `root/<class>/*.txt` (one document per file), or pre-split `root/train|val|test/<class>/*.txt`."""
+def load_text_folder(root: Path | str, encoding: str = "utf-8", skip_bad: bool = False) -> LabelledData:
+    """Loads `root/<class>/*.txt` (one document per file), or pre-split `root/train|val|test/<class>/*.txt`.
+
+    With `skip_bad`, files that do not decode are skipped and listed in `skipped` instead of refused.
+    """
     root = Path(root)
     data = LabelledData(inputs=[], labels=[], ids=[], source=str(root))
     splits = [name for name in ("train", "val", "test") if (root / name).is_dir()]
     if splits:
         data.presplit = []
-    for split in splits or [None]:
+    parts: list[str | None] = [*splits] if splits else [None]
+    for split in parts:
         folder = root / split if split else root
         class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         for class_dir in class_dirs:
@@ -89,7 +106,15 @@ def load_text_folder(root: Path | str, encoding: str = "utf-8") -> LabelledData:
             if not files:
                 raise DataError(f"{class_dir}: class folder contains no .txt files")
             for f in files:
-                data.inputs.append(_decode(f.read_bytes(), f, encoding))
+                try:
+                    text = _decode(f.read_bytes(), f, encoding)
+                except DataError as exc:
+                    if not skip_bad:
+                        raise
+                    data.n_skipped += 1
+                    data.skipped.append(str(exc))
+                    continue
+                data.inputs.append(text)
                 data.labels.append(class_dir.name)
                 data.ids.append(str(f.relative_to(root)))
                 if data.presplit is not None:

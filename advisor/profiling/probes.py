@@ -1,0 +1,102 @@
+"""Cheap measurements on features: cross-validated linear probes and the LogME transferability score.
+
+LogME (You et al., "LogME: Practical Assessment of Pre-trained Models for Transfer Learning",
+ICML 2021) is the log marginal evidence, per example, of a Bayesian linear regression from the
+features to each one-hot label column, with its two precisions fitted by fixed-point iteration;
+averaged over classes. It needs no training and ranks backbones by how well their frozen features
+would serve a linear head.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_RAW_SIDE = 32  # raw-pixel baseline: images shrunk to 32×32 RGB, the classic tiny-image representation
+
+
+def folds_for(labels: list[str], most: int = 5) -> int:
+    """Stratified folds possible for these labels (0 when a class has fewer than two examples)."""
+    smallest = min(labels.count(c) for c in set(labels))
+    return min(most, smallest) if smallest >= 2 else 0
+
+
+def linear_probe(features: Any, labels: list[str], seed: int = 0) -> float | None:
+    """Mean cross-validated accuracy of a logistic regression on standardised `features`.
+
+    Accepts a dense array or a sparse matrix (bag of words). None when a class has < 2 examples.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    k = folds_for(labels)
+    if k == 0:
+        return None
+    scaler = StandardScaler(with_mean=not hasattr(features, "tocsr"))
+    model = make_pipeline(scaler, LogisticRegression(max_iter=2000, C=0.1))
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return float(np.mean(cross_val_score(model, features, labels, cv=folds)))
+
+
+def raw_pixels(inputs: list[Any]) -> np.ndarray:
+    """(n, 32·32·3) float matrix of the images shrunk to 32×32 RGB."""
+    from PIL import Image
+
+    from runners.data.images import to_rgb
+
+    rows = [
+        np.asarray(to_rgb(item).resize((_RAW_SIDE, _RAW_SIDE), Image.Resampling.BILINEAR), dtype=np.float32).ravel()
+        / 255.0
+        for item in inputs
+    ]
+    return np.stack(rows)
+
+
+def bag_of_words(texts: list[str]) -> Any:
+    """TF-IDF (sublinear, unigrams and bigrams) sparse matrix of the texts."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1).fit_transform(texts)
+
+
+def logme(features: np.ndarray, labels: list[str], iterations: int = 11) -> float:
+    """LogME evidence per example, averaged over classes (higher: features fit the labels better)."""
+    f = np.asarray(features, dtype=np.float64)
+    n, d = f.shape
+    # Eigen-decomposition of FᵀF once; every class reuses it.
+    s, v = np.linalg.eigh(f.T @ f)
+    s = np.clip(s, 0.0, None)
+    classes = sorted(set(labels))
+    y_all = np.array(labels)
+    evidences = []
+    for c in classes:
+        y = (y_all == c).astype(np.float64)
+        projected = v.T @ (f.T @ y)
+        alpha, beta = 1.0, 1.0
+        for _ in range(iterations):
+            gamma = float((beta * s / (alpha + beta * s)).sum())
+            m = v @ (beta * projected / (alpha + beta * s))
+            alpha_de = float(m @ m)
+            beta_de = float(((y - f @ m) ** 2).sum())
+            new_alpha = gamma / (alpha_de + 1e-10)
+            new_beta = (n - gamma) / (beta_de + 1e-10)
+            converged = abs(new_alpha / new_beta - alpha / beta) / (alpha / beta) < 0.01
+            alpha, beta = new_alpha, new_beta
+            if converged:
+                break
+        m = v @ (beta * projected / (alpha + beta * s))
+        alpha_de = float(m @ m)
+        beta_de = float(((y - f @ m) ** 2).sum())
+        evidence = (
+            d / 2.0 * np.log(alpha)
+            + n / 2.0 * np.log(beta)
+            - 0.5 * np.sum(np.log(alpha + beta * s))
+            - beta / 2.0 * beta_de
+            - alpha / 2.0 * alpha_de
+            - n / 2.0 * np.log(2 * np.pi)
+        )
+        evidences.append(evidence / n)
+    return float(np.mean(evidences))

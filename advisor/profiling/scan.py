@@ -1,0 +1,220 @@
+"""Read a dataset once for profiling: every example's label, split, content hash and (images) size and mode.
+
+Unlike the runners' loader, nothing here refuses a bad example: unreadable images and rows without a
+label are collected as `FileProblem`s so the profile can list them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from advisor.profile import Modality
+from advisor.profiling.evidence import DuplicateGroup, Duplicates, FileProblem, ImageStats
+from runners.data.images import image_layout
+from runners.data.text import load_text_folder, load_text_table
+from runners.errors import DataError
+from runners.specs import InMemoryData
+
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
+_MAX_GROUPS_SHOWN = 20
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass
+class Scanned:
+    """A dataset as profiling sees it; `inputs`, `labels`, `ids`, `splits`, `hashes` run in parallel."""
+
+    source: str
+    modality: Modality
+    inputs: list[Any] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    splits: list[str | None] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    image_meta: list[tuple[int, int, str]] = field(default_factory=list)
+    corrupted: list[FileProblem] = field(default_factory=list)
+
+    def add(self, item: Any, label: str, ident: str, split: str | None, digest: str) -> None:
+        self.inputs.append(item)
+        self.labels.append(label)
+        self.ids.append(ident)
+        self.splits.append(split)
+        self.hashes.append(digest)
+
+    @property
+    def per_class(self) -> dict[str, int]:
+        return dict(sorted(Counter(self.labels).items()))
+
+    @property
+    def presplit(self) -> dict[str, int] | None:
+        if all(s is None for s in self.splits):
+            return None
+        return dict(Counter(str(s) for s in self.splits))
+
+
+def guess_modality(path: Path) -> Modality:
+    """A table file is text; a folder is text when its class folders hold .txt files, else images."""
+    if path.is_file():
+        if path.suffix.lower() not in TEXT_SUFFIXES:
+            raise DataError(
+                f"{path}: a data file must be one of {', '.join(TEXT_SUFFIXES)} (images go in a folder per class)"
+            )
+        return "text"
+    if not path.is_dir():
+        raise DataError(f"{path} does not exist")
+    has_txt = next(path.glob("*/*.txt"), None) or next(path.glob("*/*/*.txt"), None)
+    return "text" if has_txt is not None else "image"
+
+
+def scan_path(
+    path: Path | str,
+    modality: Modality | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str = "utf-8",
+    progress: Callable[[int, int], None] | None = None,
+) -> Scanned:
+    """Reads every example under `path` (image folder, text table or text folder).
+
+    Raises:
+        DataError: the layout itself is unusable (missing path, fewer than two classes, missing
+            columns), naming the path and what is wrong.
+    """
+    path = Path(path).expanduser()
+    modality = modality or guess_modality(path)
+    if modality == "image":
+        return _scan_images(path, progress)
+    if path.is_dir():
+        data = load_text_folder(path, encoding, skip_bad=True)
+    else:
+        data = load_text_table(path, text_column, label_column, encoding, skip_bad=True)
+    scanned = Scanned(source=str(path), modality="text")
+    scanned.corrupted = [FileProblem(path=_problem_path(s, path), reason=_problem_reason(s)) for s in data.skipped]
+    presplit: list[str | None] = list(data.presplit) if data.presplit else [None] * len(data.inputs)
+    for text, label, ident, split in zip(data.inputs, data.labels, data.ids, presplit, strict=True):
+        scanned.add(text, label, ident, split, text_hash(text))
+    return scanned
+
+
+def _problem_path(message: str, source: Path) -> str:
+    head = message.split(": ", 1)[0]
+    return head if head.startswith(str(source)) else str(source)
+
+
+def _problem_reason(message: str) -> str:
+    return message.split(": ", 1)[1] if ": " in message else message
+
+
+def text_hash(text: str) -> str:
+    """Hash of a text with runs of whitespace collapsed and ends stripped (what "exact duplicate" means here)."""
+    return hashlib.sha256(_WHITESPACE.sub(" ", text).strip().encode("utf-8")).hexdigest()
+
+
+def _scan_images(root: Path, progress: Callable[[int, int], None] | None) -> Scanned:
+    from PIL import Image
+
+    layout = image_layout(root)
+    scanned = Scanned(source=str(root), modality="image")
+    for done, (file, label, split) in enumerate(layout, start=1):
+        raw = file.read_bytes()
+        try:
+            with Image.open(io.BytesIO(raw)) as img:
+                img.load()  # full decode: truncated files pass `verify()` but fail here
+                meta = (img.width, img.height, img.mode)
+        except Exception as exc:  # noqa: BLE001 - every decoder failure is a reportable problem
+            scanned.corrupted.append(FileProblem(path=str(file), reason=f"{type(exc).__name__}: {exc}"))
+        else:
+            scanned.add(file, label, str(file.relative_to(root)), split, hashlib.sha256(raw).hexdigest())
+            scanned.image_meta.append(meta)
+        if progress is not None and (done % 64 == 0 or done == len(layout)):
+            progress(done, len(layout))
+    return scanned
+
+
+def scan_memory(data: InMemoryData, modality: Modality, source: str = "<memory>") -> Scanned:
+    """`Scanned` for in-memory examples (arrays / PIL images, or strings)."""
+    from PIL import Image
+
+    from runners.data.images import to_rgb
+
+    scanned = Scanned(source=source, modality=modality)
+    splits: list[str | None] = list(data.split) if data.split else [None] * len(data.inputs)
+    for i, (item, label, split) in enumerate(zip(data.inputs, data.labels, splits, strict=True)):
+        if modality == "text":
+            scanned.add(item, label, str(i), split, text_hash(str(item)))
+            continue
+        try:
+            if isinstance(item, (str, Path)):
+                with Image.open(item) as opened:
+                    opened.load()
+                    mode = opened.mode
+                image = to_rgb(item)
+                digest = hashlib.sha256(Path(item).read_bytes()).hexdigest()
+            else:
+                image = to_rgb(item)
+                mode = getattr(item, "mode", None) or _array_mode(item)
+                digest = hashlib.sha256(np.asarray(image).tobytes()).hexdigest()
+        except Exception as exc:  # noqa: BLE001 - every decoder failure is a reportable problem
+            scanned.corrupted.append(FileProblem(path=f"{source}[{i}]", reason=f"{type(exc).__name__}: {exc}"))
+            continue
+        scanned.add(item, label, str(i), split, digest)
+        scanned.image_meta.append((image.width, image.height, mode))
+    return scanned
+
+
+def _array_mode(item: Any) -> str:
+    array = np.asarray(item)
+    return "L" if array.ndim == 2 else ("RGBA" if array.shape[-1] == 4 else "RGB")
+
+
+def find_duplicates(scanned: Scanned) -> Duplicates:
+    """Groups examples by content hash; flags groups spanning pre-split parts (leakage) or labels."""
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for i, digest in enumerate(scanned.hashes):
+        by_hash[digest].append(i)
+    groups = []
+    for members in by_hash.values():
+        if len(members) < 2:
+            continue
+        groups.append(
+            DuplicateGroup(
+                ids=tuple(scanned.ids[i] for i in members),
+                labels=tuple(sorted({scanned.labels[i] for i in members})),
+                splits=tuple(sorted({str(scanned.splits[i]) for i in members if scanned.splits[i] is not None})),
+            )
+        )
+    leaked = [g for g in groups if len(g.splits) > 1]
+    conflicts = [g for g in groups if len(g.labels) > 1]
+    shown = sorted(groups, key=lambda g: (len(g.splits) < 2, len(g.labels) < 2, -len(g.ids)))[:_MAX_GROUPS_SHOWN]
+    return Duplicates(
+        n_groups=len(groups),
+        n_extra_copies=sum(len(g.ids) - 1 for g in groups),
+        n_leaked_groups=len(leaked),
+        n_label_conflicts=len(conflicts),
+        groups=tuple(shown),
+    )
+
+
+def image_stats(scanned: Scanned) -> ImageStats | None:
+    """Size and channel summary of the readable images (None when there are none)."""
+    if not scanned.image_meta:
+        return None
+    widths = np.array([w for w, _, _ in scanned.image_meta])
+    heights = np.array([h for _, h, _ in scanned.image_meta])
+    modes = Counter(mode for _, _, mode in scanned.image_meta)
+    gray = sum(n for mode, n in modes.items() if mode in ("L", "LA", "I", "I;16", "I;16B", "F", "1"))
+    return ImageStats(
+        width=(int(widths.min()), int(np.median(widths)), int(widths.max())),
+        height=(int(heights.min()), int(np.median(heights)), int(heights.max())),
+        modes=dict(modes),
+        grayscale_share=gray / len(scanned.image_meta),
+    )

@@ -25,7 +25,8 @@ class TuneConfig(BaseModel):
     trials: int | None = Field(None, ge=1, description="Stop after this many finished trials in the study.")
     backbone: str | None = Field(None, description="timm / Hugging Face name or offline-zoo name.")
     weights: str | None = Field(None, description="Local weights file or folder.")
-    similarity: Similarity | None = None
+    similarity: Similarity | None = Field(None, description="Default: measured from the data (frozen pass).")
+    measure_similarity: bool = Field(True, description="Measure similarity and backbone fit when not given.")
     priority: Priority = "balanced"
     storage: str | None = Field(None, description="Optuna storage URL; default sqlite:///OUT/study.db.")
     study_name: str = "advisor"

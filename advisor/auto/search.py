@@ -45,6 +45,7 @@ class SearchSetup(BaseModel):
     recommendation: Recommendation
     backbone: str
     backbone_note: str | None
+    similarity_note: str | None = None
     space: SearchSpace
     augment: bool
     data: Any = Field(exclude=True, repr=False, description="The runners' LabelledData, loaded once.")
@@ -85,6 +86,20 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     requested = config.backbone or rec.backbone.model_id
     choice = resolve_backbone(requested, config.data_modality, config.weights)
     note = choice.fallback_reason
+    similarity_note = None
+    measured = measure_for_search(config, book, data, choice)
+    if measured is not None:
+        from advisor.profiling.apply import recommend_measured, similarity_reason
+
+        profile = profile.model_copy(update={"similarity": measured.similarity.level})
+        rec = recommend_measured(profile, measured, rules=book)
+        if config.backbone is None and measured.chosen != choice.name:
+            choice = resolve_backbone(measured.chosen, config.data_modality, config.weights)
+            note = None
+        reason = similarity_reason(measured.similarity)
+        similarity_note = f"Similarity measured as '{measured.similarity.level}'. {reason.reason if reason else ''}"
+        # Workers and resumed runs read the stored config: they reuse the answers instead of measuring again.
+        config = config.model_copy(update={"similarity": measured.similarity.level, "backbone": choice.name})
     n_blocks = runner.n_blocks(choice.name, config.weights)
     space = space_for(rec, book, n_blocks, config.max_epochs_per_stage)
     augment = config.data_modality == "image" and any(w.rule == "small_data_augmentation" for w in rec.warnings)
@@ -94,9 +109,38 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
         recommendation=rec,
         backbone=choice.name,
         backbone_note=note,
+        similarity_note=similarity_note,
         space=space,
         augment=augment,
         data=data,
+    )
+
+
+def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: Any) -> Any:
+    """Measured similarity and backbone fit for a search whose similarity was not given, else None.
+
+    Random weights have nothing to measure against. With an explicit backbone only that one is
+    measured; when the guide's pick fell back to the offline zoo, every offline backbone is ranked.
+    """
+    if config.similarity is not None or not config.measure_similarity or choice.weights_source == "random":
+        return None
+    from advisor.profiling import measure_sample
+    from runners import offline_backbones
+
+    if config.backbone is None and choice.weights_source == "zoo":
+        candidates = [entry["name"] for entry in offline_backbones(config.data_modality)]
+    else:
+        candidates = [config.backbone or choice.name]
+    return measure_sample(
+        list(data.inputs),
+        list(data.labels),
+        config.data_modality,
+        candidates,
+        book,
+        priority=config.priority,
+        device=config.device,
+        max_length=config.max_length,
+        weights=config.weights,
     )
 
 
@@ -126,6 +170,7 @@ def run_search(
     book = book or load_rulebook()
     runner = runners.get_runner(config.data_modality, num_threads=config.num_threads)
     setup = prepare(config, book, runner)
+    config = setup.config  # with the measured similarity and backbone, when they were measured
     # Every trial loads the data and builds the model again, as `prepare` just did: a budget that
     # cannot cover that once more cannot finish a single epoch.
     setup_seconds = clock() - start
@@ -202,6 +247,8 @@ def finish(
     notes = []
     if setup.backbone_note:
         notes.append(setup.backbone_note)
+    if setup.similarity_note:
+        notes.append(setup.similarity_note)
     if best is None:
         notes.append(
             f"The budget ({config.budget_minutes:g} min) was too small for even one trial (loading the data and "

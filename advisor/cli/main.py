@@ -251,7 +251,13 @@ def auto(
     trials: Annotated[int | None, typer.Option(help="Stop after this many finished trials.")] = None,
     backbone: Annotated[str | None, typer.Option(help="timm / Hugging Face / offline-zoo name.")] = None,
     weights: Annotated[str | None, typer.Option(help="Local weights file or folder.")] = None,
-    similarity: Annotated[SimilarityChoice | None, typer.Option(help="Domain similarity (default: similar).")] = None,  # type: ignore[valid-type]
+    similarity: Annotated[
+        SimilarityChoice | None,  # type: ignore[valid-type]
+        typer.Option(help="Domain similarity (default: measured from the data with a frozen pass)."),
+    ] = None,
+    measure: Annotated[
+        bool, typer.Option(help="Measure similarity and rank offline backbones when --similarity is not given.")
+    ] = True,
     priority: Annotated[PriorityChoice, typer.Option(help="What matters most.")] = "balanced",  # type: ignore[valid-type]
     storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default sqlite:///OUT/study.db).")] = None,
     study_name: Annotated[str, typer.Option(help="Study name; the same name and storage resume.")] = "advisor",
@@ -278,6 +284,7 @@ def auto(
             backbone=backbone,
             weights=weights,
             similarity=_value(similarity),
+            measure_similarity=measure,
             priority=_value(priority),
             storage=storage,
             study_name=study_name,

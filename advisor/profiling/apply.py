@@ -7,13 +7,13 @@ from pathlib import Path
 from advisor.engine.loader import RuleBook
 from advisor.engine.recommend import recommend
 from advisor.profile import DatasetProfile
-from advisor.profiling.evidence import Evidence
+from advisor.profiling.evidence import Evidence, SimilarityEvidence
+from advisor.profiling.similarity import Measured
 from advisor.recommendation import BackboneChoice, BackboneOption, FiredRule, Recommendation
 
 
-def similarity_reason(evidence: Evidence) -> FiredRule | None:
+def similarity_reason(sim: SimilarityEvidence | None) -> FiredRule | None:
     """The measured-similarity verdict as a rationale entry, numbers included."""
-    sim = evidence.similarity
     if sim is None:
         return None
     numbers = []
@@ -33,7 +33,7 @@ def similarity_reason(evidence: Evidence) -> FiredRule | None:
 
 
 def recommend_measured(
-    profile: DatasetProfile, evidence: Evidence, rules: RuleBook | Path | str | None = None
+    profile: DatasetProfile, measured: Evidence | Measured, rules: RuleBook | Path | str | None = None
 ) -> Recommendation:
     """`recommend(profile)`, then the measured backbone choice and the measurements in the rationale.
 
@@ -41,10 +41,14 @@ def recommend_measured(
     when backbones were scored on this data, the best-fitting one replaces the guide's pick, and the
     guide's pick becomes the first alternative.
     """
+    if isinstance(measured, Evidence):
+        scores, chosen_name, fit_rule = measured.backbones, measured.chosen_backbone, measured.backbone_rule
+    else:
+        scores, chosen_name, fit_rule = measured.scores, measured.chosen, measured.fit_rule
     rec = recommend(profile, rules)
-    extra = [r for r in (similarity_reason(evidence),) if r is not None]
+    extra = [r for r in (similarity_reason(measured.similarity),) if r is not None]
     backbone = rec.backbone
-    chosen = next((s for s in evidence.backbones if s.backbone == evidence.chosen_backbone), None)
+    chosen = next((s for s in scores if s.backbone == chosen_name), scores[0] if scores else None)
     if chosen is not None:
         guide_pick = BackboneOption(**rec.backbone.model_dump(exclude={"reason", "alternatives"}))
         others = tuple(
@@ -54,10 +58,10 @@ def recommend_measured(
                 params_millions=s.params_millions,
                 best_for=f"LogME {s.logme:+.3f} on this data",
             )
-            for s in evidence.backbones
+            for s in scores
             if s is not chosen
         )
-        reason = evidence.backbone_rule.reason if evidence.backbone_rule else "the only backbone measured on this data"
+        reason = fit_rule.reason if fit_rule else "The only backbone measured on this data."
         backbone = BackboneChoice(
             name=chosen.backbone,
             model_id=chosen.backbone,
@@ -66,6 +70,6 @@ def recommend_measured(
             reason=reason,
             alternatives=(guide_pick, *others),
         )
-        if evidence.backbone_rule is not None:
-            extra.append(evidence.backbone_rule)
+        if fit_rule is not None:
+            extra.append(fit_rule)
     return rec.model_copy(update={"backbone": backbone, "rationale": (*extra, *rec.rationale)})

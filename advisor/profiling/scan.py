@@ -19,7 +19,7 @@ import numpy as np
 
 from advisor.profile import Modality
 from advisor.profiling.evidence import DuplicateGroup, Duplicates, FileProblem, ImageStats
-from runners.data.images import image_layout
+from runners.data.images import IMAGE_SUFFIXES, image_layout
 from runners.data.text import load_text_folder, load_text_table
 from runners.errors import DataError
 from runners.specs import InMemoryData
@@ -62,7 +62,7 @@ class Scanned:
 
 
 def guess_modality(path: Path) -> Modality:
-    """A table file is text; a folder is text when its class folders hold .txt files, else images."""
+    """A table file is text; a folder is text when its class folders hold more .txt files than images."""
     if path.is_file():
         if path.suffix.lower() not in TEXT_SUFFIXES:
             raise DataError(
@@ -71,8 +71,10 @@ def guess_modality(path: Path) -> Modality:
         return "text"
     if not path.is_dir():
         raise DataError(f"{path} does not exist")
-    has_txt = next(path.glob("*/*.txt"), None) or next(path.glob("*/*/*.txt"), None)
-    return "text" if has_txt is not None else "image"
+    files = [*path.glob("*/*"), *path.glob("*/*/*")]
+    n_text = sum(1 for f in files if f.suffix.lower() == ".txt")
+    n_images = sum(1 for f in files if f.suffix.lower() in IMAGE_SUFFIXES)
+    return "text" if n_text > n_images else "image"
 
 
 def scan_path(

@@ -26,7 +26,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class Measured:
-    """Similarity evidence and backbone ranking; `chosen` is the backbone the evidence is for."""
+    """Similarity evidence and backbone ranking; `chosen` names the backbone the evidence is for, as resolved."""
 
     similarity: SimilarityEvidence
     scores: tuple[BackboneScore, ...]
@@ -144,12 +144,10 @@ def measure(
             )
         )
     fit_rule = None
+    pick = scores[0]
     if len(scores) > 1:
         pick, fit_rule = choose_backbone(scores, priority, rules)
-        chosen = backbones[scores.index(pick)]
-    else:
-        pick, chosen = scores[0], backbones[0]
-    frozen = passes[chosen]
+    frozen = passes[backbones[scores.index(pick)]]
     evidence: dict[str, Any] = {
         "modality": modality,
         **drift_summary(frozen.block_drift, rules),
@@ -172,4 +170,4 @@ def measure(
         seconds=time.perf_counter() - start,
         **evidence,
     )
-    return Measured(similarity=similarity, scores=tuple(scores), chosen=chosen, fit_rule=fit_rule)
+    return Measured(similarity=similarity, scores=tuple(scores), chosen=pick.backbone, fit_rule=fit_rule)

@@ -45,7 +45,11 @@ class QuestionnaireScreen(Screen[None]):
 
     CSS_PATH = "questionnaire.tcss"
     reading: reactive[bool] = reactive(False)
-    BINDINGS = [Binding("ctrl+n", "submit", "Recommend"), Binding("ctrl+o", "read_dataset", "Read dataset")]
+    BINDINGS = [
+        Binding("ctrl+n", "submit", "Recommend"),
+        Binding("ctrl+o", "read_dataset", "Read dataset"),
+        Binding("ctrl+y", "measure_dataset", "Measure similarity"),
+    ]
 
     class Submitted(Message):
         """The answers make a valid profile."""
@@ -72,6 +76,7 @@ class QuestionnaireScreen(Screen[None]):
                 with Horizontal(id="path-row"):
                     yield Input(placeholder="class folders, .csv or .jsonl", id="path")
                     yield Button("Read", id="read-path")
+                    yield Button("Measure", id="measure-path", tooltip="Also measure similarity with the backbone")
                 yield LoadingIndicator(id="profiling")
                 yield Label("", id="path-error", classes="error")
                 with Grid(id="counts"):
@@ -90,6 +95,7 @@ class QuestionnaireScreen(Screen[None]):
                     ),
                     id="similarity",
                 )
+                yield Label("", id="similarity-evidence")
                 yield Label("Hardware")
                 yield _radio_set("hardware", {h: h.upper() for h in HARDWARE}, "cpu")
                 yield Label("Time budget for the search (minutes)")
@@ -123,13 +129,22 @@ class QuestionnaireScreen(Screen[None]):
             return
         self.profile_path(path)
 
+    @on(Button.Pressed, "#measure-path")
+    def action_measure_dataset(self) -> None:
+        """Count the dataset and measure its similarity to the backbone's pretraining data."""
+        path = self.query_one("#path", Input).value.strip()
+        if not path:
+            self._show_errors({"path": "enter a folder or a .csv/.jsonl file"})
+            return
+        self.profile_path(path, measure=True)
+
     @work(exclusive=True, group="dataset")
-    async def profile_path(self, path: str) -> None:
-        """Profile (or count) the dataset off the event loop, with the loading indicator showing."""
+    async def profile_path(self, path: str, measure: bool = False) -> None:
+        """Profile the dataset off the event loop, with the loading indicator showing."""
         self.reading = True
         self._show_error("path", "")
         try:
-            found = await asyncio.to_thread(read_dataset, path)
+            found = await asyncio.to_thread(read_dataset, path, measure)
         except (ValueError, OSError) as exc:  # OSError: an unreadable folder or file
             self._show_error("path", str(exc))
         else:
@@ -150,6 +165,10 @@ class QuestionnaireScreen(Screen[None]):
         for button in self.query_one("#modality", RadioSet).query(RadioButton):
             if button.name == modality:
                 button.value = True
+        similarity = found.get("similarity")
+        if similarity is not None:
+            self.query_one(f"#similarity-{similarity}", RadioButton).value = True
+        self.query_one("#similarity-evidence", Label).update(str(found.get("similarity_reason", "")))
         self.notify(f"Read {found.get('n_examples')} examples in {found.get('n_classes')} classes", timeout=3)
 
     # --- submitting ---------------------------------------------------------------------------

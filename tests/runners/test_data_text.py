@@ -69,6 +69,11 @@ def test_presplit_text_folder_keeps_its_splits(tmp_path: Path) -> None:
     data = load_text_folder(tmp_path)
     assert data.presplit is not None
     assert sorted(set(zip(data.presplit, data.labels, strict=True))) == [
-        ("test", "sport"), ("test", "tech"), ("train", "sport"), ("train", "tech"), ("val", "sport"), ("val", "tech"),
+        ("test", "sport"),
+        ("test", "tech"),
+        ("train", "sport"),
+        ("train", "tech"),
+        ("val", "sport"),
+        ("val", "tech"),
     ]
     assert data.presplit.count("train") == 6 and data.ids[0] == "train/sport/0.txt"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,7 +11,6 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, Static
 
-from advisor import DatasetProfile
 from advisor.tui.app import AdvisorApp
 from advisor.tui.ladder import LadderWidget
 from advisor.tui.questionnaire import QuestionnaireScreen
@@ -165,25 +162,32 @@ async def test_reading_a_bad_path_shows_a_message(
         await read_path(ui, pilot, tmp_path / "nope")
         assert "does not exist" in error_at(app, "path")
         await read_path(ui, pilot, one_class)
-        assert "at least 2 classes" in error_at(app, "path")
+        assert "at least 2 class folders" in error_at(app, "path")
         assert app.screen.query_one("#examples", Input).value == ""
 
 
 async def test_the_profiler_runs_in_a_worker_behind_a_loading_indicator(
     ui: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, image_folder: Path
 ) -> None:
-    """When `advisor.profiling.profile_dataset` exists it is used, off the event loop, with progress shown."""
+    """Reading and measuring run off the event loop, with progress shown; measuring sets the similarity."""
     release = threading.Event()
-    calls: list[Path] = []
+    calls: list[tuple[str, bool]] = []
 
-    def profile_dataset(path: Path) -> DatasetProfile:
-        calls.append(path)
+    def read_dataset(path: str, measure: bool = False) -> dict[str, object]:
+        calls.append((path, measure))
         release.wait(timeout=10)
-        return DatasetProfile(modality="text", n_examples=900, n_classes=3, smallest_class=100, largest_class=500)
+        found: dict[str, object] = {
+            "modality": "text",
+            "n_examples": 900,
+            "n_classes": 3,
+            "smallest_class": 100,
+            "largest_class": 500,
+        }
+        if measure:
+            found.update(similarity="different", similarity_reason="Measured on 256 examples: drift 1.2")
+        return found
 
-    profiling = types.ModuleType("advisor.profiling")
-    profiling.profile_dataset = profile_dataset  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "advisor.profiling", profiling)
+    monkeypatch.setattr("advisor.tui.questionnaire.read_dataset", read_dataset)
     app = AdvisorApp(cursor_blink=False)
     async with app.run_test(size=ui.size) as pilot:
         await ui.type_into(pilot, "#path", str(image_folder))
@@ -194,7 +198,14 @@ async def test_the_profiler_runs_in_a_worker_behind_a_loading_indicator(
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not app.screen.query_one("#profiling").display
-        assert calls == [image_folder]
+        assert calls == [(str(image_folder), False)]
         assert app.screen.choices()["modality"] == "text"
+        assert app.screen.choices()["similarity"] == "similar"
         values = {i: app.screen.query_one(f"#{i}", Input).value for i in ("examples", "classes", "smallest", "largest")}
         assert values == {"examples": "900", "classes": "3", "smallest": "100", "largest": "500"}
+        await pilot.press("ctrl+y")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert calls[-1] == (str(image_folder), True)
+        assert app.screen.choices()["similarity"] == "different"
+        assert "drift 1.2" in str(app.screen.query_one("#similarity-evidence", Label).render())

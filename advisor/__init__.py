@@ -9,7 +9,17 @@ from advisor.errors import RulesError
 from advisor.profile import DatasetProfile
 from advisor.recommendation import Recommendation
 
-__all__ = ["DatasetProfile", "Recommendation", "RuleBook", "RulesError", "load_rulebook", "recommend", "tune"]
+__all__ = [
+    "DatasetProfile",
+    "ProfileReport",
+    "Recommendation",
+    "RuleBook",
+    "RulesError",
+    "load_rulebook",
+    "profile_dataset",
+    "recommend",
+    "tune",
+]
 __version__ = "0.1.0"
 
 
@@ -19,4 +29,9 @@ def __getattr__(name: str) -> object:
         from advisor.auto import tune
 
         return tune
+    # Profiling reads images (PIL) and, when measuring, runs torch: also on first use only.
+    if name in ("profile_dataset", "ProfileReport"):
+        import advisor.profiling
+
+        return getattr(advisor.profiling, name)
     raise AttributeError(f"module 'advisor' has no attribute {name!r}")

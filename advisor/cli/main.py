@@ -133,7 +133,10 @@ def recommend(
 
             measured = report.profile.model_dump(exclude={"examples_per_class"})
             profile = DatasetProfile(**{**measured, **given})
-            rec = recommend_measured(profile, report.evidence, rules=rules)
+            evidence = report.evidence
+            if "similarity" in given:  # the person's answer wins; the measured verdict would contradict it
+                evidence = evidence.model_copy(update={"similarity": None})
+            rec = recommend_measured(profile, evidence, rules=rules)
         else:
             for name, flag in (("modality", "--modality"), ("n_examples", "--examples")):
                 if name not in given:

@@ -65,38 +65,51 @@ def bag_of_words(texts: list[str]) -> Any:
 def logme(features: np.ndarray, labels: list[str], iterations: int = 11) -> float:
     """LogME evidence per example, averaged over classes (higher: features fit the labels better)."""
     f = np.asarray(features, dtype=np.float64)
-    n, d = f.shape
     # Eigen-decomposition of FᵀF once; every class reuses it.
     s, v = np.linalg.eigh(f.T @ f)
     s = np.clip(s, 0.0, None)
-    classes = sorted(set(labels))
     y_all = np.array(labels)
     evidences = []
-    for c in classes:
+    for c in sorted(set(labels)):
         y = (y_all == c).astype(np.float64)
-        projected = v.T @ (f.T @ y)
-        alpha, beta = 1.0, 1.0
-        for _ in range(iterations):
-            gamma = float((beta * s / (alpha + beta * s)).sum())
-            m = v @ (beta * projected / (alpha + beta * s))
-            alpha_de = float(m @ m)
-            beta_de = float(((y - f @ m) ** 2).sum())
-            new_alpha = gamma / (alpha_de + 1e-10)
-            new_beta = (n - gamma) / (beta_de + 1e-10)
-            converged = abs(new_alpha / new_beta - alpha / beta) / (alpha / beta) < 0.01
-            alpha, beta = new_alpha, new_beta
-            if converged:
-                break
-        m = v @ (beta * projected / (alpha + beta * s))
-        alpha_de = float(m @ m)
-        beta_de = float(((y - f @ m) ** 2).sum())
-        evidence = (
-            d / 2.0 * np.log(alpha)
-            + n / 2.0 * np.log(beta)
-            - 0.5 * np.sum(np.log(alpha + beta * s))
-            - beta / 2.0 * beta_de
-            - alpha / 2.0 * alpha_de
-            - n / 2.0 * np.log(2 * np.pi)
-        )
-        evidences.append(evidence / n)
+        alpha, beta = fit_precisions(f, y, s, v, iterations)
+        evidences.append(log_evidence(f, y, s, v, alpha, beta) / len(y))
     return float(np.mean(evidences))
+
+
+def _posterior_mean(f: np.ndarray, y: np.ndarray, s: np.ndarray, v: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+    return v @ (beta * (v.T @ (f.T @ y)) / (alpha + beta * s))
+
+
+def fit_precisions(
+    f: np.ndarray, y: np.ndarray, s: np.ndarray, v: np.ndarray, iterations: int = 11
+) -> tuple[float, float]:
+    """MacKay's fixed-point updates of the prior precision alpha and noise precision beta."""
+    n = len(y)
+    alpha, beta = 1.0, 1.0
+    for _ in range(iterations):
+        m = _posterior_mean(f, y, s, v, alpha, beta)
+        gamma = float((beta * s / (alpha + beta * s)).sum())
+        new_alpha = gamma / (float(m @ m) + 1e-10)
+        new_beta = (n - gamma) / (float(((y - f @ m) ** 2).sum()) + 1e-10)
+        converged = abs(new_alpha / new_beta - alpha / beta) / (alpha / beta) < 0.01
+        alpha, beta = new_alpha, new_beta
+        if converged:
+            break
+    return alpha, beta
+
+
+def log_evidence(
+    f: np.ndarray, y: np.ndarray, s: np.ndarray, v: np.ndarray, alpha: float, beta: float
+) -> float:
+    """log p(y | F, alpha, beta) of the linear model y = F m + noise, m ~ N(0, 1/alpha), noise ~ N(0, 1/beta)."""
+    n, d = f.shape
+    m = _posterior_mean(f, y, s, v, alpha, beta)
+    return float(
+        d / 2.0 * np.log(alpha)
+        + n / 2.0 * np.log(beta)
+        - 0.5 * np.sum(np.log(alpha + beta * s))
+        - beta / 2.0 * float(((y - f @ m) ** 2).sum())
+        - alpha / 2.0 * float(m @ m)
+        - n / 2.0 * np.log(2 * np.pi)
+    )

@@ -72,7 +72,7 @@ class QuestionnaireScreen(Screen[None]):
                 yield Select(
                     [(t.replace("_", " "), t) for t in TASKS], value="classification", allow_blank=False, id="task"
                 )
-                yield Label("Dataset path (optional) — reading it fills the counts")
+                yield Label("Dataset path (optional) — Read fills the counts; Measure also the similarity")
                 with Horizontal(id="path-row"):
                     yield Input(placeholder="class folders, .csv or .jsonl", id="path")
                     yield Button("Read", id="read-path")

@@ -51,6 +51,9 @@ def test_auto_search_resume_and_predict(elpv_small: Path, tmp_path: Path) -> Non
     out = tmp_path / "run"
     first = _auto(elpv_small, out, trials=3)
     assert first["backbone"] == "efficientnet_lite0" and first["modality"] == "image"
+    # No --similarity: measured from the data with a frozen pass (electroluminescence cells → different).
+    assert any(note.startswith("Similarity measured as 'different'") for note in first["notes"]), first["notes"]
+    assert first["recommendation"]["rules"][0] == "measured:image_top_drift_different"
     assert first["n_trials"] == 3
     assert first["n_pruned"] == sum(t["state"] == "PRUNED" for t in first["trials"])
     assert first["n_complete"] + first["n_pruned"] + first["n_failed"] == 3

@@ -1,0 +1,62 @@
+"""The frozen probe: pooled features of every example, and BatchNorm drift as the documented distance."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from runners.probe import _MomentMeter, frozen_features, load_tokenizer
+
+
+def test_drift_of_one_layer_is_the_standardised_shift_plus_log_scale() -> None:
+    bn = nn.BatchNorm2d(3)
+    bn.running_mean.copy_(torch.tensor([0.0, 0.0, 5.0]))
+    bn.running_var.copy_(torch.tensor([1.0, 4.0, 0.0]))  # channel 2 is dead: excluded
+    meter = _MomentMeter(bn)
+    torch.manual_seed(0)
+    x = torch.randn(64, 3, 16, 16) * 2 + 1  # per channel: mean 1, std 2
+    meter(bn, (x[:32],), None)
+    meter(bn, (x[32:],), None)  # moments accumulate across batches
+    mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+    expected = [
+        float(
+            (mean[c] - bn.running_mean[c]).abs() / bn.running_var[c].sqrt()
+            + 0.5 * (var[c] / bn.running_var[c]).log().abs()
+        )
+        for c in (0, 1)
+    ]
+    assert meter.drift() == pytest.approx(sum(expected) / 2, rel=1e-4)
+    assert expected[0] == pytest.approx(1 + 0.5 * math.log(4), abs=0.05)  # the textbook case: shift 1, scale ×2
+
+
+def test_image_features_and_drift_cover_every_example_and_block(colour_images) -> None:  # noqa: ANN001
+    images, _ = colour_images(6)
+    done: list[tuple[int, int]] = []
+    result = frozen_features(
+        "resnet18",
+        "image",
+        images,
+        weights="none",
+        image_size=32,
+        batch_size=5,
+        progress=lambda d, t: done.append((d, t)),
+    )
+    assert result.features.shape == (len(images), 512)
+    assert result.n_blocks == 5 and result.block_drift is not None and len(result.block_drift) == 5
+    assert all(d is not None and d >= 0 for d in result.block_drift)
+    assert done[-1] == (len(images), len(images)) and len(done) == math.ceil(len(images) / 5)
+    assert result.backbone.weights_source == "random"
+    assert result.n_params > 11_000_000
+
+
+def test_text_backbones_have_no_drift_but_give_pooled_features(tiny_bert_dir: Path, keyword_texts) -> None:  # noqa: ANN001
+    texts, _ = keyword_texts(4)
+    result = frozen_features("tiny-bert", "text", texts, weights=str(tiny_bert_dir), max_length=16)
+    assert result.features.shape == (len(texts), 32)
+    assert result.block_drift is None and result.layer_drift == []
+    tokenizer = load_tokenizer("tiny-bert", str(tiny_bert_dir))
+    assert tokenizer("alpha")["input_ids"][0] == tokenizer.cls_token_id

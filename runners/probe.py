@@ -46,6 +46,7 @@ class FrozenFeatures:
         n_blocks: Blocks of the backbone as the runners count them.
         n_params: Parameters of the backbone (head included).
         layer_drift: BatchNorm drift of every layer, bottom to top.
+        inputs, labels: The examples measured, when the pass chose them (`Runner.frozen_pass`).
     """
 
     features: np.ndarray
@@ -55,6 +56,8 @@ class FrozenFeatures:
     n_blocks: int
     n_params: int = 0
     layer_drift: list[float] = field(default_factory=list)
+    inputs: list[Any] | None = None
+    labels: list[str] | None = None
 
 
 class _MomentMeter:
@@ -88,6 +91,45 @@ class _MomentMeter:
         shift = (mean.cpu() - run_mean).abs() / run_var.sqrt()
         scale = 0.5 * (var.cpu() / run_var).log().abs()
         return float((shift + scale)[live].mean())
+
+
+class DriftMeter:
+    """Context manager: while active, every BatchNorm layer of the adapter's blocks records its input moments."""
+
+    def __init__(self, adapter: Any) -> None:
+        self.adapter = adapter
+        self.meters: list[tuple[int, _MomentMeter]] = []
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> DriftMeter:
+        for i in range(self.adapter.n_blocks):
+            for module in self.adapter.block_modules(i):
+                for sub in module.modules():
+                    if isinstance(sub, nn.modules.batchnorm._BatchNorm) and sub.track_running_stats:
+                        meter = _MomentMeter(sub)
+                        self.meters.append((i, meter))
+                        self._handles.append(sub.register_forward_hook(meter))
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def layer_drift(self) -> list[float]:
+        """Drift of every measured layer, bottom to top."""
+        return [d for _, m in self.meters if (d := m.drift()) is not None and math.isfinite(d)]
+
+    def block_drift(self) -> list[float | None] | None:
+        """Mean drift per block (None for blocks without BatchNorm); None without any BatchNorm."""
+        if not self.meters:
+            return None
+        per_block: list[list[float]] = [[] for _ in range(self.adapter.n_blocks)]
+        for i, meter in self.meters:
+            d = meter.drift()
+            if d is not None and math.isfinite(d):
+                per_block[i].append(d)
+        return [float(np.mean(values)) if values else None for values in per_block]
 
 
 def _image_batches(inputs: list[Any], data_cfg: dict, size: int, batch_size: int):
@@ -141,50 +183,28 @@ def frozen_features(
     adapter = adapter_for(model)
     dev = pick_device(device)
     model.to(dev)
-    meters: list[tuple[int, _MomentMeter]] = []
-    handles = []
-    for i in range(adapter.n_blocks):
-        for module in adapter.block_modules(i):
-            for sub in module.modules():
-                if isinstance(sub, nn.modules.batchnorm._BatchNorm) and sub.track_running_stats:
-                    meter = _MomentMeter(sub)
-                    meters.append((i, meter))
-                    handles.append(sub.register_forward_hook(meter))
     if modality == "image":
         size = image_size or bundle.data_cfg["input_size"]
         batches = _image_batches(inputs, bundle.data_cfg, size, batch_size)
     else:
         batches = _text_batches(inputs, bundle.tokenizer, max_length, batch_size)
     chunks, done = [], 0
-    try:
-        with torch.inference_mode():
-            for state in batches:
-                state = tuple(t.to(dev) for t in state)
-                chunks.append(adapter.encode(state, 0, adapter.n_blocks)[0].float().cpu())
-                done += state[0].shape[0]
-                if progress is not None:
-                    progress(done, len(inputs))
-    finally:
-        for handle in handles:
-            handle.remove()
-    block_drift: list[float | None] | None = None
-    layer_drift = [d for _, m in meters if (d := m.drift()) is not None and math.isfinite(d)]
-    if meters:
-        per_block: list[list[float]] = [[] for _ in range(adapter.n_blocks)]
-        for i, meter in meters:
-            d = meter.drift()
-            if d is not None and math.isfinite(d):
-                per_block[i].append(d)
-        block_drift = [float(np.mean(values)) if values else None for values in per_block]
+    with DriftMeter(adapter) as meter, torch.inference_mode():
+        for state in batches:
+            state = tuple(t.to(dev) for t in state)
+            chunks.append(adapter.encode(state, 0, adapter.n_blocks)[0].float().cpu())
+            done += state[0].shape[0]
+            if progress is not None:
+                progress(done, len(inputs))
     features = torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
     return FrozenFeatures(
         features=features,
-        block_drift=block_drift,
+        block_drift=meter.block_drift(),
         backbone=choice,
         seconds=time.perf_counter() - start,
         n_blocks=adapter.n_blocks,
         n_params=sum(p.numel() for p in model.parameters()),
-        layer_drift=layer_drift,
+        layer_drift=meter.layer_drift(),
     )
 
 

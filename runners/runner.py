@@ -159,6 +159,80 @@ class Runner(ABC):
             self._data_memo = {key: self.load_data(spec)}  # one source at a time: no unbounded growth
         return self._data_memo[key]
 
+    def frozen_pass(self, spec: TrialSpec, min_examples: int = 64) -> Any:
+        """Pooled features and BatchNorm drift from the pass a feature-extraction trial of `spec` makes anyway.
+
+        The frozen backbone runs over the validation split (and the training split when the spec
+        does not augment, or when validation alone has fewer than `min_examples`) through the
+        activation cache, at the boundary below the head. The entries it leaves are the ones a
+        head-only stage of the same spec reads, so that stage does not compute them again.
+
+        Returns:
+            `runners.probe.FrozenFeatures` with `inputs` and `labels` of the examples measured.
+        """
+        from runners.probe import DriftMeter, FrozenFeatures
+        from runners.training.sources import CachedSource
+
+        start = time.perf_counter()
+        seed_everything(spec.seed)  # as `run` does: randomly initialised weights must match the trial's
+        device = pick_device(spec.device)
+        data = self.load_data_cached(spec)
+        split = stratified_split(data, spec.split_fractions, spec.seed)
+        choice = resolve_backbone(spec.backbone, self.modality, spec.weights)
+        bundle = self.build(choice, split.class_names, dict(spec.backbone_kwargs))
+        adapter = adapter_for(bundle.model)
+        bundle.model.to(device).eval()
+        pipe = self.pipeline(bundle, data, split, spec)
+        names = ["val"] if split.val else []
+        if spec.augment.enabled is False or len(split.val) < min_examples:
+            names.append("train")
+        # A cache hit would run no forward pass and measure nothing: use a private cache then.
+        cache = self._cache(spec) if spec.cache.enabled else None
+        chunks, inputs, labels = [], [], []
+        # no_grad, not inference_mode: cached tensors feed later trials' autograd (inference tensors cannot).
+        with DriftMeter(adapter) as meter, torch.no_grad():
+            for name in names:
+                source = CachedSource(
+                    pipe,
+                    adapter,
+                    name,
+                    adapter.n_blocks,
+                    False,
+                    spec.batch_size,
+                    device,
+                    cache if cache is not None else ActivationCache(),
+                    1,
+                    spec.seed,
+                )
+                if source.cache_hit:
+                    source = CachedSource(
+                        pipe,
+                        adapter,
+                        name,
+                        adapter.n_blocks,
+                        False,
+                        spec.batch_size,
+                        device,
+                        ActivationCache(),
+                        1,
+                        spec.seed,
+                    )
+                chunks.append(source.tensors[0].float())
+                index = getattr(split, name)
+                inputs += [data.inputs[i] for i in index]
+                labels += [data.labels[i] for i in index]
+        return FrozenFeatures(
+            features=torch.cat(chunks).numpy(),
+            block_drift=meter.block_drift(),
+            backbone=choice,
+            seconds=time.perf_counter() - start,
+            n_blocks=adapter.n_blocks,
+            n_params=sum(p.numel() for p in bundle.model.parameters()),
+            layer_drift=meter.layer_drift(),
+            inputs=inputs,
+            labels=labels,
+        )
+
     def _cache(self, spec: TrialSpec) -> ActivationCache | None:
         if not spec.cache.enabled:
             return None

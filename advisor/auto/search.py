@@ -87,7 +87,8 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     choice = resolve_backbone(requested, config.data_modality, config.weights)
     note = choice.fallback_reason
     similarity_note = None
-    measured = measure_for_search(config, book, data, choice)
+    augment = config.data_modality == "image" and any(w.rule == "small_data_augmentation" for w in rec.warnings)
+    measured = measure_for_search(config, book, data, choice, runner, augment)
     if measured is not None:
         from advisor.profiling.apply import recommend_measured, similarity_reason
 
@@ -102,7 +103,6 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
         config = config.model_copy(update={"similarity": measured.similarity.level, "backbone": choice.name})
     n_blocks = runner.n_blocks(choice.name, config.weights)
     space = space_for(rec, book, n_blocks, config.max_epochs_per_stage)
-    augment = config.data_modality == "image" and any(w.rule == "small_data_augmentation" for w in rec.warnings)
     return SearchSetup(
         config=config,
         profile=profile,
@@ -116,11 +116,15 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     )
 
 
-def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: Any) -> Any:
+def measure_for_search(
+    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any, augment: bool
+) -> Any:
     """Measured similarity and backbone fit for a search whose similarity was not given, else None.
 
     Random weights have nothing to measure against. With an explicit backbone only that one is
-    measured; when the guide's pick fell back to the offline zoo, every offline backbone is ranked.
+    measured, in the pass that fills the activation cache for the rule plan's head-only stage
+    (`Runner.frozen_pass`), so it costs the search no extra forward pass. When the guide's pick fell
+    back to the offline zoo, every offline backbone is ranked on a sample (one extra pass each).
     """
     if config.similarity is not None or not config.measure_similarity or choice.weights_source == "random":
         return None
@@ -131,6 +135,13 @@ def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: An
         candidates = [entry["name"] for entry in offline_backbones(config.data_modality)]
     else:
         candidates = [config.backbone or choice.name]
+    frozen = None
+    if len(candidates) == 1 and config.cache:
+        plan = TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=1, weight_decay=0.0)
+        spec = trial_spec(plan, config, candidates[0], config.out, augment=augment).model_copy(
+            update={"output_dir": None}
+        )
+        frozen = runner.frozen_pass(spec)
     return measure_sample(
         list(data.inputs),
         list(data.labels),
@@ -141,6 +152,7 @@ def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: An
         device=config.device,
         max_length=config.max_length,
         weights=config.weights,
+        frozen=frozen,
     )
 
 

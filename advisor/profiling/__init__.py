@@ -22,6 +22,7 @@ from runners.specs import InMemoryData
 
 if TYPE_CHECKING:
     from advisor.profiling.similarity import Measured
+    from runners.probe import FrozenFeatures
 
 __all__ = ["ProfileReport", "measure_sample", "profile_dataset"]
 
@@ -118,6 +119,8 @@ def profile_dataset(
             )
         except BackboneError as exc:
             notes.append(f"similarity not measured (assumed 'similar'): {exc}")
+    else:
+        notes.append("similarity not measured (asked not to): 'similar' is the tutorial's most common case")
     duplicates = find_duplicates(scanned)
     images = image_stats(scanned)
     smallest, largest = min(per_class.values()), max(per_class.values())
@@ -201,23 +204,29 @@ def measure_sample(
     max_length: int = 128,
     weights: str | None = None,
     progress: Progress | None = None,
+    frozen: FrozenFeatures | None = None,
 ) -> Measured:
     """Measured similarity and backbone fit on a stratified sample of labelled examples.
 
-    Token statistics for the text rules come from `text` when given, else from the sample.
+    Token statistics for the text rules come from `text` when given, else from the sample. With
+    `frozen` (a pass that chose its own examples, `Runner.frozen_pass`) the only candidate is
+    scored on that pass's examples and nothing is run again.
 
     Raises:
         BackboneError: a candidate backbone cannot be built.
     """
     from advisor.profiling.similarity import measure, stratified_sample
 
-    idx = stratified_sample(labels, sample or book.profiling.sample)
-    picked = [inputs[i] for i in idx]
+    if frozen is not None and frozen.inputs is not None and frozen.labels is not None:
+        picked, picked_labels = frozen.inputs, frozen.labels
+    else:
+        idx = stratified_sample(labels, sample or book.profiling.sample)
+        picked, picked_labels = [inputs[i] for i in idx], [labels[i] for i in idx]
     if modality == "text" and text is None:
         text = _text_stats([str(t) for t in picked], candidates[0], weights, max_length, [])
     return measure(
         picked,
-        [labels[i] for i in idx],
+        picked_labels,
         modality,
         candidates,
         book.profiling,
@@ -227,4 +236,5 @@ def measure_sample(
         max_length=max_length,
         weights=weights,
         progress=progress,
+        passes={candidates[0]: frozen} if frozen is not None else None,
     )

@@ -106,6 +106,7 @@ def measure(
     max_length: int = 128,
     weights: str | None = None,
     progress: Progress | None = None,
+    passes: dict[str, Any] | None = None,
 ) -> Measured:
     """Runs every candidate backbone over the sample and applies the profiling rules.
 
@@ -113,6 +114,7 @@ def measure(
         inputs, labels: The sample to measure (already subsampled).
         backbones: Candidate backbone names, as `runners.resolve_backbone` takes them.
         text: Token statistics of the texts (text modality), for fragmentation and unknown tokens.
+        passes: Frozen passes already made over exactly `inputs`, by candidate name; not run again.
 
     Raises:
         BackboneError: a backbone cannot be built.
@@ -122,14 +124,15 @@ def measure(
     start = time.perf_counter()
     raw = raw_pixels(inputs) if modality == "image" else bag_of_words([str(t) for t in inputs])
     raw_probe = linear_probe(raw, labels)
-    scores, passes = [], {}
+    scores = []
+    passes = dict(passes or {})
     for name in backbones:
 
         def report(done: int, total: int, name: str = name) -> None:
             if progress is not None:
                 progress(f"frozen pass: {name}", done, total)
 
-        frozen = frozen_features(
+        frozen = passes.get(name) or frozen_features(
             name, modality, inputs, weights=weights, device=device, max_length=max_length, progress=report
         )
         passes[name] = frozen

@@ -60,3 +60,39 @@ def test_text_backbones_have_no_drift_but_give_pooled_features(tiny_bert_dir: Pa
     assert result.block_drift is None and result.layer_drift == []
     tokenizer = load_tokenizer("tiny-bert", str(tiny_bert_dir))
     assert tokenizer("alpha")["input_ids"][0] == tokenizer.cls_token_id
+
+
+def test_frozen_pass_fills_exactly_what_a_head_only_trial_reads(image_spec) -> None:  # noqa: ANN001
+    from runners import ActivationCache, StageSpec, TimmRunner
+
+    spec = image_spec(stages=[StageSpec(trainable_blocks=0, epochs=1, lr_head=1e-2)])
+    runner = TimmRunner(cache=ActivationCache())
+    frozen = runner.frozen_pass(spec)
+    result = runner.run(spec)
+    assert result.cache_hits == 2  # train and val features come from the frozen pass, not a new forward
+    assert frozen.features.shape == (result.n_train + result.n_val, 512)
+    assert frozen.labels is not None and len(frozen.labels) == len(frozen.inputs or []) == frozen.features.shape[0]
+    assert frozen.block_drift is not None and len(frozen.block_drift) == 5
+    again = runner.frozen_pass(spec)  # everything cached now: still measured, on a private cache
+    assert again.block_drift == pytest.approx(frozen.block_drift)
+    assert again.features == pytest.approx(frozen.features)
+
+
+def test_frozen_pass_skips_the_training_split_when_trials_augment_it(image_spec) -> None:  # noqa: ANN001
+    from runners import ActivationCache, AugmentConfig, TimmRunner
+
+    spec = image_spec(augment=AugmentConfig(enabled=True))
+    frozen = TimmRunner(cache=ActivationCache()).frozen_pass(spec, min_examples=1)
+    n_val = len(frozen.labels or [])
+    assert 0 < n_val < 10  # validation only: augmented trials read other cache entries for training
+    assert frozen.features.shape[0] == n_val
+
+
+def test_text_frozen_pass_is_reused_by_the_trial(text_spec) -> None:  # noqa: ANN001
+    from runners import ActivationCache, HFTextRunner, StageSpec
+
+    spec = text_spec(stages=[StageSpec(trainable_blocks=0, epochs=1, lr_head=1e-2)])
+    runner = HFTextRunner(cache=ActivationCache())
+    frozen = runner.frozen_pass(spec)
+    assert frozen.block_drift is None and frozen.features.shape[1] == 32
+    assert runner.run(spec).cache_hits == 2

@@ -55,6 +55,7 @@ def test_profile_summary_without_similarity(tmp_path: Path) -> None:
     assert "4 text examples in 2 classes" in flat
     assert "duplicate groups: 1 (1 extra copies" in flat
     assert "Measured similarity" not in flat
+    assert "similarity not measured (asked not to)" in flat
 
 
 @pytest.mark.parametrize(

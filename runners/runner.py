@@ -162,16 +162,17 @@ class Runner(ABC):
     def frozen_pass(self, spec: TrialSpec, min_examples: int = 64) -> Any:
         """Pooled features and BatchNorm drift from the pass a feature-extraction trial of `spec` makes anyway.
 
-        The frozen backbone runs over the validation split (and the training split when the spec
-        does not augment, or when validation alone has fewer than `min_examples`) through the
-        activation cache, at the boundary below the head. The entries it leaves are the ones a
-        head-only stage of the same spec reads, so that stage does not compute them again.
+        The frozen backbone runs over the validation split, and over the training split when the
+        spec does not augment it, through the activation cache at the boundary below the head: the
+        entries it leaves are the ones a head-only stage of the same spec reads, so that stage does
+        not compute them again. When the trials augment (their training entries differ) and
+        validation has fewer than `min_examples`, a random subset of the training split tops the
+        measurement up to `min_examples`; only that part is extra work.
 
         Returns:
             `runners.probe.FrozenFeatures` with `inputs` and `labels` of the examples measured.
         """
         from runners.probe import DriftMeter, FrozenFeatures
-        from runners.training.sources import CachedSource
 
         start = time.perf_counter()
         seed_everything(spec.seed)  # as `run` does: randomly initialised weights must match the trial's
@@ -183,42 +184,25 @@ class Runner(ABC):
         adapter = adapter_for(bundle.model)
         bundle.model.to(device).eval()
         pipe = self.pipeline(bundle, data, split, spec)
-        names = ["val"] if split.val else []
-        if spec.augment.enabled is False or len(split.val) < min_examples:
-            names.append("train")
-        # A cache hit would run no forward pass and measure nothing: use a private cache then.
-        cache = self._cache(spec) if spec.cache.enabled else None
+        shared = self._cache(spec)
+        parts: list[tuple[str, list[int] | None]] = [("val", None)] if split.val else []
+        if not spec.augment.enabled:
+            parts.append(("train", None))
+        elif len(split.val) < min_examples:
+            g = torch.Generator().manual_seed(spec.seed)
+            k = min(min_examples - len(split.val), len(split.train))
+            parts.append(("train", sorted(torch.randperm(len(split.train), generator=g)[:k].tolist())))
         chunks, inputs, labels = [], [], []
         # no_grad, not inference_mode: cached tensors feed later trials' autograd (inference tensors cannot).
         with DriftMeter(adapter) as meter, torch.no_grad():
-            for name in names:
-                source = CachedSource(
-                    pipe,
-                    adapter,
-                    name,
-                    adapter.n_blocks,
-                    False,
-                    spec.batch_size,
-                    device,
-                    cache if cache is not None else ActivationCache(),
-                    1,
-                    spec.seed,
-                )
-                if source.cache_hit:
-                    source = CachedSource(
-                        pipe,
-                        adapter,
-                        name,
-                        adapter.n_blocks,
-                        False,
-                        spec.batch_size,
-                        device,
-                        ActivationCache(),
-                        1,
-                        spec.seed,
-                    )
-                chunks.append(source.tensors[0].float())
-                index = getattr(split, name)
+            for name, subset in parts:
+                if subset is None:
+                    chunks.append(self._pooled(pipe, adapter, name, spec, device, shared))
+                    subset = list(range(len(getattr(split, name))))
+                else:
+                    src = UncachedSource(pipe, adapter, name, adapter.n_blocks, False, spec.batch_size, device)
+                    chunks += [state[0].float().cpu() for state, _ in src.batches(torch.tensor(subset))]
+                index = [getattr(split, name)[i] for i in subset]
                 inputs += [data.inputs[i] for i in index]
                 labels += [data.labels[i] for i in index]
         return FrozenFeatures(
@@ -232,6 +216,21 @@ class Runner(ABC):
             inputs=inputs,
             labels=labels,
         )
+
+    @staticmethod
+    def _pooled(
+        pipe: Any, adapter: BlockAdapter, split: str, spec: TrialSpec, device: torch.device, cache: Any
+    ) -> torch.Tensor:
+        """Pooled features of a whole split, computed into `cache` (or fresh, when it already held them)."""
+        from runners.training.sources import CachedSource
+
+        for store in (cache, ActivationCache()) if cache is not None else (ActivationCache(),):
+            source = CachedSource(
+                pipe, adapter, split, adapter.n_blocks, False, spec.batch_size, device, store, 1, spec.seed
+            )
+            if not source.cache_hit:  # a hit ran no forward pass, so the drift meter saw nothing
+                break
+        return source.tensors[0].float()
 
     def _cache(self, spec: TrialSpec) -> ActivationCache | None:
         if not spec.cache.enabled:

@@ -82,10 +82,14 @@ def test_frozen_pass_skips_the_training_split_when_trials_augment_it(image_spec)
     from runners import ActivationCache, AugmentConfig, TimmRunner
 
     spec = image_spec(augment=AugmentConfig(enabled=True))
-    frozen = TimmRunner(cache=ActivationCache()).frozen_pass(spec, min_examples=1)
+    runner = TimmRunner(cache=ActivationCache())
+    frozen = runner.frozen_pass(spec, min_examples=1)
     n_val = len(frozen.labels or [])
     assert 0 < n_val < 10  # validation only: augmented trials read other cache entries for training
     assert frozen.features.shape[0] == n_val
+    topped = runner.frozen_pass(spec, min_examples=12)  # too few: a random part of train tops it up to 12
+    assert topped.features.shape[0] == len(topped.labels or []) == 12
+    assert topped.features[:n_val] == pytest.approx(frozen.features)
 
 
 def test_text_frozen_pass_is_reused_by_the_trial(text_spec) -> None:  # noqa: ANN001

@@ -43,6 +43,7 @@ __all__ = [
     "TimmRunner",
     "TrialResult",
     "TrialSpec",
+    "cached_hub_backbones",
     "get_runner",
     "load_predictor",
     "n_blocks",
@@ -75,6 +76,13 @@ def run_trial(spec: TrialSpec, callback: Any = None) -> TrialResult:
 def n_blocks(backbone: str, modality: str, weights: str | None = None, **backbone_kwargs: Any) -> int:
     """Number of blocks `StageSpec.trainable_blocks` counts for this backbone (head not counted)."""
     return get_runner(modality).n_blocks(backbone, weights, **backbone_kwargs)
+
+
+def cached_hub_backbones(modality: str) -> list[str]:
+    """Backbones of `modality` in the local Hugging Face hub cache that the runners can load offline."""
+    from runners.backbones.hub_cache import cached_snapshots
+
+    return list(cached_snapshots(modality))
 
 
 def offline_backbones(modality: str | None = None) -> list[dict[str, Any]]:

@@ -124,15 +124,15 @@ def measure_for_search(
     Random weights have nothing to measure against. With an explicit backbone only that one is
     measured, in the pass that fills the activation cache for the rule plan's head-only stage
     (`Runner.frozen_pass`), so it costs the search no extra forward pass. When the guide's pick fell
-    back to the offline zoo, every offline backbone is ranked on a sample (one extra pass each).
+    back to the offline zoo, every backbone loadable offline (zoo and hub cache) is ranked on a
+    sample (one extra pass each).
     """
     if config.similarity is not None or not config.measure_similarity or choice.weights_source == "random":
         return None
-    from advisor.profiling import measure_sample
-    from runners import offline_backbones
+    from advisor.profiling import candidate_backbones, measure_sample
 
-    if config.backbone is None and choice.weights_source == "zoo":
-        candidates = [entry["name"] for entry in offline_backbones(config.data_modality)]
+    if config.backbone is None and choice.fallback_reason:  # the guide's pick is not loadable here
+        candidates = candidate_backbones(config.data_modality, None, book)
     else:
         candidates = [config.backbone or choice.name]
     frozen = None

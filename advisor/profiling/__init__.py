@@ -30,12 +30,14 @@ Progress = Callable[[str, int, int], None]
 
 
 def candidate_backbones(modality: Modality, requested: str | None, book: RuleBook) -> list[str]:
-    """The requested backbone; else every offline one (fastest first); else the selection guide's pick."""
+    """The requested backbone; else every one loadable offline (zoo fastest first, then the hub
+    cache); else the selection guide's pick."""
     if requested:
         return [requested]
-    from runners import offline_backbones
+    from runners import cached_hub_backbones, offline_backbones
 
     offline = [entry["name"] for entry in offline_backbones(modality)]
+    offline += [name for name in cached_hub_backbones(modality) if name not in offline]
     if offline:
         return offline
     default = DatasetProfile(modality=modality, n_examples=2, n_classes=2)

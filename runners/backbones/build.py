@@ -54,7 +54,8 @@ def build_timm(choice: BackboneChoice, num_classes: int, kwargs: dict[str, Any])
             shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
             model.load_state_dict(load_ordered_state_dict(list(shapes), shapes, Path(str(choice.weights_path))))
             model.reset_classifier(num_classes)
-        elif choice.weights_source == "local":
+        elif choice.weights_source == "local" or (choice.weights_source == "hub" and choice.weights_path):
+            # a local file, or a hub model found in the local hub cache while the hub is unreachable
             model = timm.create_model(choice.architecture, pretrained=False, num_classes=num_classes, **kwargs)
             _load_timm_weights(model, Path(str(choice.weights_path)))
         else:

@@ -7,6 +7,7 @@ import os
 import socket
 from pathlib import Path
 
+from runners.backbones.hub_cache import cached_snapshot
 from runners.backbones.zoo import available, find_entry
 from runners.errors import BackboneError
 from runners.specs import BackboneChoice
@@ -78,6 +79,16 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Ba
     if hub_reachable():
         return BackboneChoice(
             requested=name, name=canonical, modality=modality, architecture=arch, weights_source="hub"
+        )
+    snapshot = cached_snapshot(name, modality)
+    if snapshot is not None:  # hub offline, but this model is in the local hub cache
+        return BackboneChoice(
+            requested=name,
+            name=canonical,
+            modality=modality,
+            architecture=arch,
+            weights_source="hub",
+            weights_path=str(snapshot),
         )
     offline = available(modality)
     if not offline:

@@ -66,8 +66,9 @@ def cached_snapshot(name: str, modality: str, root: Path | None = None) -> Path 
         try:
             import timm
 
-            hub_id = timm.models.get_pretrained_cfg(name).hf_hub_id or ""
-        except (RuntimeError, AttributeError, ValueError):
+            cfg = timm.models.get_pretrained_cfg(name)
+        except (RuntimeError, ValueError):
             return None
+        hub_id = (cfg.hf_hub_id if cfg is not None else None) or ""
         return snapshots.get(hub_id.removeprefix("timm/"))
     return None

@@ -32,7 +32,7 @@ def _from_rows(
     data = LabelledData(inputs=[], labels=[], ids=[], source=str(path))
     for i, row in enumerate(rows):
         text, label = row.get(text_col), row.get(label_col)
-        if text is None or label is None or str(label).strip() == "":
+        if text is None or label is None or str(text).strip() == "" or str(label).strip() == "":
             problem = f"row {i + 1} has an empty {text_col!r} or {label_col!r}"
             if not skip_bad:
                 raise DataError(f"{path}: {problem}")

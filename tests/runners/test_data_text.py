@@ -77,3 +77,19 @@ def test_presplit_text_folder_keeps_its_splits(tmp_path: Path) -> None:
         ("val", "tech"),
     ]
     assert data.presplit.count("train") == 6 and data.ids[0] == "train/sport/0.txt"
+
+
+def test_skip_bad_lists_undecodable_files_and_empty_rows_instead_of_refusing(tmp_path: Path) -> None:
+    for label, text in (("sport", "goal"), ("tech", "chip")):
+        (tmp_path / "docs" / label).mkdir(parents=True)
+        (tmp_path / "docs" / label / "0.txt").write_text(text)
+    (tmp_path / "docs" / "tech" / "1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match="1.txt: line 1 is not valid utf-8"):
+        load_text_folder(tmp_path / "docs")
+    data = load_text_folder(tmp_path / "docs", skip_bad=True)
+    assert data.labels == ["sport", "tech"] and data.n_skipped == 1
+    assert "1.txt: line 1 is not valid utf-8" in data.skipped[0]
+    table = tmp_path / "t.csv"
+    table.write_text("text,label\na,x\n,y\nb,y\n")
+    kept = load_text_table(table, skip_bad=True)
+    assert kept.inputs == ["a", "b"] and kept.skipped == [f"{table}: row 2 has an empty 'text' or 'label'"]

@@ -116,9 +116,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     )
 
 
-def measure_for_search(
-    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any, augment: bool
-) -> Any:
+def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any, augment: bool) -> Any:
     """Measured similarity and backbone fit for a search whose similarity was not given, else None.
 
     Random weights have nothing to measure against. With an explicit backbone only that one is

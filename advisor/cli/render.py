@@ -180,6 +180,13 @@ def _render_problems(ev: Any, console: Console) -> None:
         f"({dup.n_extra_copies} extra copies, {dup.n_leaked_groups} across splits, {dup.n_label_conflicts} label conflicts)",
         highlight=False,
     )
+    near = ev.near_duplicates
+    if near is not None and near.n_groups:
+        console.print(
+            f"Near duplicates (same difference hash, different files): {near.n_groups} groups, "
+            f"{near.n_leaked_groups} across splits, {near.n_label_conflicts} label conflicts",
+            highlight=False,
+        )
     for problem in ev.corrupted[:20]:
         console.print(f"  ✗ {problem.path}: {problem.reason}", style="red", highlight=False)
     for group in dup.groups[:10]:

@@ -451,6 +451,8 @@ CHECK_FIELDS = frozenset(
         "n_duplicate_extra",
         "n_leaked_groups",
         "n_label_conflicts",
+        "n_near_duplicate_groups",
+        "n_near_leaked_groups",
         "truncation_rate",
         "grayscale_share",
         "min_side",

@@ -124,6 +124,7 @@ def profile_dataset(
     else:
         notes.append("similarity not measured (asked not to): 'similar' is the tutorial's most common case")
     duplicates = find_duplicates(scanned)
+    near = find_duplicates(scanned, near=True) if scanned.modality == "image" else None
     images = image_stats(scanned)
     smallest, largest = min(per_class.values()), max(per_class.values())
     facts = {
@@ -132,6 +133,8 @@ def profile_dataset(
         "n_duplicate_extra": duplicates.n_extra_copies,
         "n_leaked_groups": duplicates.n_leaked_groups,
         "n_label_conflicts": duplicates.n_label_conflicts,
+        "n_near_duplicate_groups": near.n_groups if near else None,
+        "n_near_leaked_groups": near.n_leaked_groups if near else None,
         "truncation_rate": text.truncation_rate if text else None,
         "grayscale_share": images.grayscale_share if images else None,
         "min_side": min(images.width[0], images.height[0]) if images else None,
@@ -159,6 +162,7 @@ def profile_dataset(
         imbalance_ratio=largest / smallest,
         corrupted=tuple(scanned.corrupted),
         duplicates=duplicates,
+        near_duplicates=near,
         images=images,
         text=text,
         similarity=measured.similarity if measured else None,

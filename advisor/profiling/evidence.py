@@ -128,6 +128,9 @@ class Evidence(BaseModel):
     imbalance_ratio: float
     corrupted: tuple[FileProblem, ...]
     duplicates: Duplicates
+    near_duplicates: Duplicates | None = Field(
+        default=None, description="Images that look the same (difference hash) without being byte-identical."
+    )
     images: ImageStats | None = None
     text: TextStats | None = None
     similarity: SimilarityEvidence | None = None

@@ -77,7 +77,9 @@ def logme(features: np.ndarray, labels: list[str], iterations: int = 11) -> floa
     return float(np.mean(evidences))
 
 
-def _posterior_mean(f: np.ndarray, y: np.ndarray, s: np.ndarray, v: np.ndarray, alpha: float, beta: float) -> np.ndarray:
+def _posterior_mean(
+    f: np.ndarray, y: np.ndarray, s: np.ndarray, v: np.ndarray, alpha: float, beta: float
+) -> np.ndarray:
     return v @ (beta * (v.T @ (f.T @ y)) / (alpha + beta * s))
 
 
@@ -99,9 +101,7 @@ def fit_precisions(
     return alpha, beta
 
 
-def log_evidence(
-    f: np.ndarray, y: np.ndarray, s: np.ndarray, v: np.ndarray, alpha: float, beta: float
-) -> float:
+def log_evidence(f: np.ndarray, y: np.ndarray, s: np.ndarray, v: np.ndarray, alpha: float, beta: float) -> float:
     """log p(y | F, alpha, beta) of the linear model y = F m + noise, m ~ N(0, 1/alpha), noise ~ N(0, 1/beta)."""
     n, d = f.shape
     m = _posterior_mean(f, y, s, v, alpha, beta)

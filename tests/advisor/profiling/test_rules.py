@@ -107,7 +107,9 @@ def test_data_checks_fire_on_their_facts(book: RuleBook) -> None:
         "duplicates",
         "imbalance",
     ]
-    assert book.profiling.findings({"n_corrupted": 0, "truncation_rate": 0.2}) == [book.profiling.checks[4]]
+    assert [r.id for r in book.profiling.findings({"n_corrupted": 0, "truncation_rate": 0.2})] == ["truncation"]
+    near = {"n_near_duplicate_groups": 2, "n_near_leaked_groups": 1}
+    assert [r.id for r in book.profiling.findings(near)] == ["near_duplicates_across_splits", "near_duplicates"]
 
 
 def _edit(rules: Path, change: Any) -> None:

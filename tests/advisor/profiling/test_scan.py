@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -128,3 +129,30 @@ def test_modality_is_guessed_from_the_files(tmp_path: Path) -> None:
     assert guess_modality(tmp_path / "txt") == "text"
     with pytest.raises(DataError, match="a data file must be one of"):
         guess_modality(_png(tmp_path / "x.png", (0, 0, 0)))
+
+
+def _smooth(seed: int, size: int = 96) -> Image.Image:
+    """A smooth picture (blurred random blobs): its brightness steps survive resizing and JPEG."""
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(seed)
+    small = (rng.random((6, 6, 3)) * 255).astype(np.uint8)
+    return Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(3))
+
+
+def test_resized_reencoded_copies_are_near_duplicates_and_leak(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for split in ("train", "test"):
+        for label in ("a", "b"):
+            (root / split / label).mkdir(parents=True)
+    for i in range(4):
+        _smooth(i).save(root / "train" / ("a" if i % 2 else "b") / f"{i}.png")
+    _smooth(10).save(root / "test" / "a" / "own.png")
+    _smooth(11).save(root / "test" / "b" / "own.png")
+    _smooth(1).resize((64, 64)).save(root / "test" / "a" / "copy.jpg", quality=85)  # a train image, smaller, JPEG
+    report = profile_dataset(root, measure_similarity=False)
+    assert report.evidence.duplicates.n_groups == 0  # not the same bytes
+    near = report.evidence.near_duplicates
+    assert near is not None and (near.n_groups, near.n_leaked_groups) == (1, 1)
+    assert set(near.groups[0].ids) == {"train/a/1.png", "test/a/copy.jpg"}
+    assert any(f.rule == "near_duplicates_across_splits" for f in report.evidence.findings)

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 from advisor.auto.space import TrialPlan, describe
 
@@ -15,8 +16,17 @@ _STATE_STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "diver
 class TerminalProgress:
     """Prints trial outcomes with the running tally, best so far and time left."""
 
-    def __init__(self, console: Console, n_blocks: int, deadline: float, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        console: Console,
+        n_blocks: int,
+        deadline: float,
+        notes: list[str] | None = None,
+        clock: Any = time.monotonic,
+    ) -> None:
         self.console = console
+        for note in notes or []:
+            console.print(Text.assemble(("ℹ ", "cyan"), note))  # Text: a note's brackets are not markup
         self.n_blocks = n_blocks
         self.deadline = deadline
         self.clock = clock

@@ -168,7 +168,8 @@ def run_search(
         config: The search settings.
         events: Receives trial and epoch events (progress line, TUI); default: silent.
         book: Rules to use; default: the packaged ones.
-        events_factory: Called with (n_blocks, deadline) to build `events` once they are known.
+        events_factory: Called with (n_blocks, deadline, notes) to build `events` once they are known;
+            notes say what preparing the search found (backbone fallback, measured similarity).
         clock: Monotonic seconds; the budget is measured on it.
         worker: 0 for the process that owns the search (it starts `config.workers - 1` local
             workers); the index of a joining worker otherwise.
@@ -185,7 +186,8 @@ def run_search(
     # cannot cover that once more cannot finish a single epoch.
     setup_seconds = clock() - start
     if events is None:
-        events = events_factory(setup.space.n_blocks, deadline) if events_factory else SilentProgress()
+        setup_notes = [note for note in (setup.backbone_note, setup.similarity_note) if note]
+        events = events_factory(setup.space.n_blocks, deadline, setup_notes) if events_factory else SilentProgress()
     study = open_study(config, setup.space.max_total_epochs, worker)
     if not study.get_trials(deepcopy=False):
         # The storage URL may hold a password: workers bring their own instead of reading it here.

@@ -187,10 +187,10 @@ def profile(
     ] = False,
     similarity: Annotated[
         bool,
-        typer.Option(help="Measure similarity and backbone fit with a frozen pass (--no-similarity: counts only)."),
+        typer.Option(help="Measure similarity and backbone fit with a frozen pass (--no-similarity: no model is run)."),
     ] = True,
     backbone: Annotated[
-        str | None, typer.Option(help="Measure against this backbone only (default: every offline one).")
+        str | None, typer.Option(help="Measure against this backbone only (default: every offline or hub-cached one).")
     ] = None,
     weights: Annotated[str | None, typer.Option(help="Local weights file or folder for --backbone.")] = None,
     sample: Annotated[
@@ -323,7 +323,7 @@ def _search(config: Any, worker: int) -> None:
         report = run_search(
             config,
             worker=worker,
-            events_factory=lambda n_blocks, deadline: TerminalProgress(console, n_blocks, deadline),
+            events_factory=lambda n_blocks, deadline, notes: TerminalProgress(console, n_blocks, deadline, notes),
         )
     except (DataError, BackboneError, RunnerError, StorageError) as exc:
         raise _fail(str(exc)) from None

@@ -6,6 +6,7 @@ Slow-ish (a few minutes on 2 CPU cores): every trial trains a real model.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,9 @@ def _auto(data: Path, out: Path, trials: int) -> dict:
     ]
     result = RUNNER.invoke(app, args)
     assert result.exit_code == 0, result.output
+    assert "ℹ Similarity measured as 'different'" in result.output  # said before the first trial starts
+    first_trial = re.search(r"trial \d+ ", result.output)
+    assert first_trial is not None and result.output.index("Similarity measured") < first_trial.start()
     return json.loads((out / "report.json").read_text())
 
 

@@ -86,11 +86,11 @@ def _score(name: str, params: float, value: float) -> BackboneScore:
     [("accuracy", "lite2"), ("balanced", "lite1"), ("speed", "lite0"), ("mobile", "lite0")],
 )
 def test_backbone_choice_trades_fit_for_size_by_priority(book: RuleBook, priority: str, expected: str) -> None:
-    scores = [_score("lite0", 3.4, 1.00), _score("lite1", 4.1, 1.09), _score("lite2", 4.8, 1.10)]
+    scores = [_score("lite0", 3.4, 1.06), _score("lite1", 4.1, 1.095), _score("lite2", 4.8, 1.10)]
     pick, fired = choose_backbone(scores, priority, book.profiling)  # type: ignore[arg-type]
     assert pick.backbone == expected
     assert fired.rule == "backbone_fit_logme"
-    assert "lite2 +1.100, lite1 +1.090, lite0 +1.000" in fired.reason
+    assert "lite2 +1.100, lite1 +1.095, lite0 +1.060" in fired.reason
 
 
 def test_data_checks_fire_on_their_facts(book: RuleBook) -> None:

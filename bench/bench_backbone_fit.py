@@ -39,7 +39,7 @@ def main() -> None:
     for levels in args.levels:
         data = elpv(limit=args.limit, levels=levels, seed=0)
         measured = measure_sample(data.inputs, data.labels, "image", BACKBONES, book, sample=args.sample)
-        for score in measured.scores:
+        for score in measured.backbones:
             spec = TrialSpec(
                 modality="image",
                 backbone=score.backbone,
@@ -59,7 +59,7 @@ def main() -> None:
                 f"| {time.perf_counter() - start:.0f} |",
                 flush=True,
             )
-        print(f"| ELPV {levels}-class | chosen (balanced) | {measured.chosen} | | | | |", flush=True)
+        print(f"| ELPV {levels}-class | chosen (balanced) | {measured.chosen_backbone} | | | | |", flush=True)
 
 
 if __name__ == "__main__":

@@ -94,8 +94,8 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
 
         profile = profile.model_copy(update={"similarity": measured.similarity.level})
         rec = recommend_measured(profile, measured, rules=book)
-        if config.backbone is None and measured.chosen != choice.name:
-            choice = resolve_backbone(measured.chosen, config.data_modality, config.weights)
+        if config.backbone is None and measured.chosen_backbone != choice.name:
+            choice = resolve_backbone(measured.chosen_backbone, config.data_modality, config.weights)
             note = None
         reason = similarity_reason(measured.similarity)
         similarity_note = f"Similarity measured as '{measured.similarity.level}'. {reason.reason if reason else ''}"

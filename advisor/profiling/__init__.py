@@ -166,9 +166,9 @@ def profile_dataset(
         images=images,
         text=text,
         similarity=measured.similarity if measured else None,
-        backbones=measured.scores if measured else (),
-        chosen_backbone=measured.chosen if measured else None,
-        backbone_rule=measured.fit_rule if measured else None,
+        backbones=measured.backbones if measured else (),
+        chosen_backbone=measured.chosen_backbone if measured else None,
+        backbone_rule=measured.backbone_rule if measured else None,
         notes=tuple(notes),
         findings=findings,
         seconds=time.perf_counter() - start,
@@ -221,12 +221,14 @@ def measure_sample(
     Raises:
         BackboneError: a candidate backbone cannot be built.
     """
-    from advisor.profiling.similarity import measure, stratified_sample
+    from advisor.profiling.similarity import measure
+    from runners.data.splits import stratified_subset
 
     if frozen is not None and frozen.inputs is not None and frozen.labels is not None:
         picked, picked_labels = frozen.inputs, frozen.labels
     else:
-        idx = stratified_sample(labels, sample or book.profiling.sample)
+        # at least 2 per class: the probes cross-validate
+        idx = stratified_subset(labels, sample or book.profiling.sample, seed=0, min_per_class=2)
         picked, picked_labels = [inputs[i] for i in idx], [labels[i] for i in idx]
     if modality == "text" and text is None:
         text = _text_stats([str(t) for t in picked], candidates[0], weights, max_length, [])

@@ -41,14 +41,11 @@ def recommend_measured(
     when backbones were scored on this data, the best-fitting one replaces the guide's pick, and the
     guide's pick becomes the first alternative.
     """
-    if isinstance(measured, Evidence):
-        scores, chosen_name, fit_rule = measured.backbones, measured.chosen_backbone, measured.backbone_rule
-    else:
-        scores, chosen_name, fit_rule = measured.scores, measured.chosen, measured.fit_rule
+    scores, fit_rule = measured.backbones, measured.backbone_rule
     rec = recommend(profile, rules)
     extra = [r for r in (similarity_reason(measured.similarity),) if r is not None]
     backbone = rec.backbone
-    chosen = next((s for s in scores if s.backbone == chosen_name), scores[0] if scores else None)
+    chosen = next((s for s in scores if s.backbone == measured.chosen_backbone), scores[0] if scores else None)
     if chosen is not None:
         guide_pick = BackboneOption(**rec.backbone.model_dump(exclude={"reason", "alternatives"}))
         others = tuple(

@@ -26,26 +26,13 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class Measured:
-    """Similarity evidence and backbone ranking; `chosen` names the backbone the evidence is for, as resolved."""
+    """Similarity evidence and backbone ranking (fields as in `Evidence`); `chosen_backbone` is the one
+    the similarity evidence is for, as resolved."""
 
     similarity: SimilarityEvidence
-    scores: tuple[BackboneScore, ...]
-    chosen: str
-    fit_rule: FiredRule | None
-
-
-def stratified_sample(labels: list[str], limit: int, seed: int = 0) -> list[int]:
-    """Indices of up to `limit` examples keeping class proportions (every class keeps ≥ 2 when it has them)."""
-    if len(labels) <= limit:
-        return list(range(len(labels)))
-    rng = np.random.default_rng(seed)
-    array = np.array(labels)
-    chosen: list[int] = []
-    for name in sorted(set(labels)):
-        members = np.flatnonzero(array == name)
-        take = min(len(members), max(2, round(limit * len(members) / len(labels))))
-        chosen += rng.choice(members, take, replace=False).tolist()
-    return sorted(chosen)
+    backbones: tuple[BackboneScore, ...]
+    chosen_backbone: str
+    backbone_rule: FiredRule | None
 
 
 def _mean(values: list[float]) -> float | None:
@@ -173,4 +160,6 @@ def measure(
         seconds=time.perf_counter() - start,
         **evidence,
     )
-    return Measured(similarity=similarity, scores=tuple(scores), chosen=pick.backbone, fit_rule=fit_rule)
+    return Measured(
+        similarity=similarity, backbones=tuple(scores), chosen_backbone=pick.backbone, backbone_rule=fit_rule
+    )

@@ -17,7 +17,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicat
 from advisor.profile import DatasetProfile
 from advisor.tui.choice_widgets import ChoiceSet, LevelButton
 from advisor.tui.choices import HARDWARE, MODALITIES, PRIORITIES, PRIORITY_LABELS, SIMILARITY_CHOICES, TASKS
-from advisor.tui.dataset_counts import read_dataset
+from advisor.tui.dataset_reader import read_dataset
 from advisor.tui.form import FIELD_INPUTS, FormErrors, parse_budget, profile_from_form
 
 # (profile field, label, placeholder) of the typed-in counts, in tab order.
@@ -123,20 +123,19 @@ class QuestionnaireScreen(Screen[None]):
     @on(Input.Submitted, "#path")
     def action_read_dataset(self) -> None:
         """Count the dataset at the path and fill the counts in."""
-        path = self.query_one("#path", Input).value.strip()
-        if not path:
-            self._show_errors({"path": "enter a folder or a .csv/.jsonl file"})
-            return
-        self.profile_path(path)
+        self._read_path(measure=False)
 
     @on(Button.Pressed, "#measure-path")
     def action_measure_dataset(self) -> None:
         """Count the dataset and measure its similarity to the backbone's pretraining data."""
+        self._read_path(measure=True)
+
+    def _read_path(self, measure: bool) -> None:
         path = self.query_one("#path", Input).value.strip()
         if not path:
             self._show_errors({"path": "enter a folder or a .csv/.jsonl file"})
             return
-        self.profile_path(path, measure=True)
+        self.profile_path(path, measure)
 
     @work(exclusive=True, group="dataset")
     async def profile_path(self, path: str, measure: bool = False) -> None:

@@ -76,19 +76,16 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Ba
             weights_source="zoo",
             weights_path=str(entry.weights_path()),
         )
-    if hub_reachable():
-        return BackboneChoice(
-            requested=name, name=canonical, modality=modality, architecture=arch, weights_source="hub"
-        )
-    snapshot = cached_snapshot(name, modality)
-    if snapshot is not None:  # hub offline, but this model is in the local hub cache
+    # With the hub offline, a model already in the local hub cache loads from its snapshot.
+    snapshot = None if hub_reachable() else cached_snapshot(name, modality)
+    if hub_reachable() or snapshot is not None:
         return BackboneChoice(
             requested=name,
             name=canonical,
             modality=modality,
             architecture=arch,
             weights_source="hub",
-            weights_path=str(snapshot),
+            weights_path=str(snapshot) if snapshot else None,
         )
     offline = available(modality)
     if not offline:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runners.data.splits import stratified_subset
 from runners.specs import InMemoryData
 
 
@@ -32,7 +33,7 @@ def elpv(
         labels = [f"p{round(3 * float(r[1]))}of3" for r in rows]
     else:
         labels = ["defective" if float(r[1]) >= threshold else "functional" for r in rows]
-    idx = _stratified_subset(labels, limit, seed, balanced)
+    idx = stratified_subset(labels, limit, seed, balanced)
     return InMemoryData(inputs=[str(paths[i]) for i in idx], labels=[labels[i] for i in idx])
 
 
@@ -49,20 +50,6 @@ def bbc_news(per_class: int | None = None, seed: int = 0) -> InMemoryData:
             texts.append(f.read_text(encoding="utf-8", errors="replace"))
             labels.append(class_dir.name)
     return InMemoryData(inputs=texts, labels=labels)
-
-
-def _stratified_subset(labels: list[str], limit: int | None, seed: int, balanced: bool = False) -> list[int]:
-    if limit is None or limit >= len(labels):
-        return list(range(len(labels)))
-    rng = np.random.default_rng(seed)
-    arr = np.array(labels)
-    chosen: list[int] = []
-    for name in sorted(set(labels)):
-        members = np.flatnonzero(arr == name)
-        share = 1 / len(set(labels)) if balanced else len(members) / len(labels)
-        take = min(len(members), max(1, round(limit * share)))
-        chosen += rng.choice(members, take, replace=False).tolist()
-    return sorted(chosen)
 
 
 # Natural colour photographs that ship with scikit-image (no download): the "similar to ImageNet" reference.

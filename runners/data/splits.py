@@ -12,6 +12,28 @@ from runners.data import LabelledData, check_classes
 from runners.errors import DataError
 
 
+def stratified_subset(
+    labels: list[str], limit: int | None, seed: int, balanced: bool = False, min_per_class: int = 1
+) -> list[int]:
+    """Sorted indices of a seeded subset of about `limit` examples that keeps class proportions.
+
+    Args:
+        balanced: Take `limit / n_classes` of every class instead of keeping proportions.
+        min_per_class: Every class keeps at least this many (or all it has).
+    """
+    if limit is None or limit >= len(labels):
+        return list(range(len(labels)))
+    rng = np.random.default_rng(seed)
+    arr = np.array(labels)
+    chosen: list[int] = []
+    for name in sorted(set(labels)):
+        members = np.flatnonzero(arr == name)
+        share = 1 / len(set(labels)) if balanced else len(members) / len(labels)
+        take = min(len(members), max(min_per_class, round(limit * share)))
+        chosen += rng.choice(members, take, replace=False).tolist()
+    return sorted(chosen)
+
+
 @dataclass(frozen=True)
 class Split:
     """Indices into a `LabelledData` per split, plus the class order used for label ids."""

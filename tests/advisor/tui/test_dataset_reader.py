@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.tui.dataset_counts import read_dataset
+from advisor.tui.dataset_reader import read_dataset
 
 
 def test_image_folder_counts_images_per_class(image_folder: Path) -> None:

@@ -72,7 +72,8 @@ def predict_inputs(
         predictor = load_predictor(model_dir)
     except (RunnerError, OSError, ValueError) as exc:
         raise PredictionError(f"{model_dir}: cannot load the model: {exc}") from exc
-    is_text = type(predictor).__name__ == "TextPredictor"
+    # Every runners predictor (image, text, TF-IDF, ensemble) says which inputs it reads.
+    is_text = predictor.modality == "text"
     items: list[tuple[str, Any, str | None]] = []
     for arg in inputs:
         items += _text_items(arg, text_column, label_column) if is_text else _image_items(arg)

@@ -1,28 +1,77 @@
-"""Predictors for trained models, in memory or reloaded from an exported folder."""
+"""Predictors for trained models, in memory or reloaded from an exported folder.
+
+Every predictor has `class_names`, `modality`, `predict_proba(inputs)` (n, n_classes) float64 in
+`class_names` order, and `predict(inputs)` (label, confidence) per input.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
-from torch import nn
+import numpy as np
 
 from runners.errors import RunnerError
 from runners.export import RUNNERS_CONFIG
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 Prediction = tuple[str, float]
 
+# Probabilities below this are clipped before the log (as scikit-learn's log_loss did): one
+# confidently wrong example then costs at most -log(1e-15) ≈ 34.5 nats instead of infinity.
+LOG_LOSS_EPS = 1e-15
 
-def _top(logits: torch.Tensor, class_names: list[str]) -> list[Prediction]:
-    probs = logits.float().softmax(-1)
-    conf, idx = probs.max(-1)
-    return [(class_names[i], float(c)) for i, c in zip(idx.tolist(), conf.tolist(), strict=True)]
+
+class Predictor(Protocol):
+    """What an ensemble and `advisor predict` need from a model."""
+
+    class_names: list[str]
+    modality: str
+
+    def predict_proba(self, inputs: list[Any]) -> np.ndarray:
+        """Probabilities (n, n_classes), float64, columns in `class_names` order."""
+        ...
+
+    def predict(self, inputs: list[Any]) -> list[Prediction]:
+        """(label, confidence) per input."""
+        ...
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64 (max subtracted first, so large logits do not overflow)."""
+    z = np.asarray(logits, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_loss(probs: np.ndarray, y: np.ndarray) -> float:
+    """Mean negative log probability of the true class indices `y` (clipped at `LOG_LOSS_EPS`)."""
+    picked = probs[np.arange(len(y)), y]
+    return float(-np.mean(np.log(np.clip(picked, LOG_LOSS_EPS, None))))
+
+
+def top_predictions(probs: np.ndarray, class_names: list[str]) -> list[Prediction]:
+    """(label, probability) of the most probable class per row; ties go to the first column."""
+    idx = probs.argmax(axis=1)
+    return [(class_names[i], float(probs[row, i])) for row, i in enumerate(idx.tolist())]
+
+
+def _softmax_rows(logits: torch.Tensor) -> np.ndarray:
+    return logits.detach().double().softmax(-1).cpu().numpy()
+
+
+def _empty(n_classes: int) -> np.ndarray:
+    return np.zeros((0, n_classes), dtype=np.float64)
 
 
 class ImagePredictor:
     """Predicts labels for image paths, PIL images or arrays."""
+
+    modality = "image"
 
     def __init__(
         self,
@@ -32,27 +81,37 @@ class ImagePredictor:
         device: torch.device | str = "cpu",
         batch_size: int = 32,
     ) -> None:
+        import torch
+
         from runners.transforms import eval_transform
 
         self.model, self.class_names, self.device = model, class_names, torch.device(device)
         self.transform = eval_transform(data_cfg["input_size"], data_cfg)
         self.batch_size = batch_size
 
-    def predict(self, inputs: list[Any]) -> list[Prediction]:
-        """Returns (label, confidence) per input."""
+    def predict_proba(self, inputs: list[Any]) -> np.ndarray:
+        """Softmax of the logits, (n, n_classes) float64 in `class_names` order."""
+        import torch
+
         from runners.data.images import to_rgb
 
         self.model.eval().to(self.device)
-        out: list[Prediction] = []
+        chunks = [_empty(len(self.class_names))]
         with torch.no_grad():
             for i in range(0, len(inputs), self.batch_size):
                 x = torch.stack([self.transform(to_rgb(item)) for item in inputs[i : i + self.batch_size]])
-                out += _top(self.model(x.to(self.device)), self.class_names)
-        return out
+                chunks.append(_softmax_rows(self.model(x.to(self.device))))
+        return np.concatenate(chunks)
+
+    def predict(self, inputs: list[Any]) -> list[Prediction]:
+        """Returns (label, confidence) per input."""
+        return top_predictions(self.predict_proba(inputs), self.class_names)
 
 
 class TextPredictor:
     """Predicts labels for texts with the runner's pooling (masked mean) and classifier."""
+
+    modality = "text"
 
     def __init__(
         self,
@@ -63,16 +122,20 @@ class TextPredictor:
         device: torch.device | str = "cpu",
         batch_size: int = 32,
     ) -> None:
+        import torch
+
         from runners.backbones.registry import adapter_for
 
         self.model, self.tokenizer, self.class_names = model, tokenizer, class_names
         self.adapter = adapter_for(model)
         self.max_length, self.device, self.batch_size = max_length, torch.device(device), batch_size
 
-    def predict(self, inputs: list[str]) -> list[Prediction]:
-        """Returns (label, confidence) per text."""
+    def predict_proba(self, inputs: list[str]) -> np.ndarray:
+        """Softmax of the logits, (n, n_classes) float64 in `class_names` order."""
+        import torch
+
         self.model.eval().to(self.device)
-        out: list[Prediction] = []
+        chunks = [_empty(len(self.class_names))]
         with torch.no_grad():
             for i in range(0, len(inputs), self.batch_size):
                 enc = self.tokenizer(
@@ -83,30 +146,55 @@ class TextPredictor:
                     return_tensors="pt",
                 )
                 state = (enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
-                out += _top(self.adapter.forward_from(state, 0), self.class_names)
-        return out
+                chunks.append(_softmax_rows(self.adapter.forward_from(state, 0)))
+        return np.concatenate(chunks)
+
+    def predict(self, inputs: list[str]) -> list[Prediction]:
+        """Returns (label, confidence) per text."""
+        return top_predictions(self.predict_proba(inputs), self.class_names)
 
 
-def load_predictor(model_dir: str | Path, device: str = "cpu") -> ImagePredictor | TextPredictor:
+def load_predictor(model_dir: str | Path, device: str = "cpu") -> Predictor:
     """Loads an exported model folder (weights via safetensors / save_pretrained, no pickles).
 
-    Raises:
-        RunnerError: the folder was not written by `runners.export`.
-    """
-    model_dir = Path(model_dir)
-    if (model_dir / RUNNERS_CONFIG).exists():
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    Recognised, in this order: an ensemble (`ensemble.json`; members loaded with this function),
+    a TF-IDF linear model (`config.json` with runner "tfidf-linear"), a Hugging Face text model
+    (`runners.json`), a timm model (`config.json` with runner "timm").
 
-        extra = json.loads((model_dir / RUNNERS_CONFIG).read_text())
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, trust_remote_code=False)
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
-        return TextPredictor(model, tokenizer, extra["label_names"], extra["max_length"], device)
+    Raises:
+        RunnerError: the folder was not written by `runners.export`, `runners.classical` or
+            `runners.ensemble`.
+    """
+    from runners.ensemble import ENSEMBLE_CONFIG, load_ensemble
+
+    model_dir = Path(model_dir)
+    if (model_dir / ENSEMBLE_CONFIG).exists():
+        return load_ensemble(model_dir, device)
     config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    if config.get("runner") == "tfidf-linear":
+        from runners.classical import load_tfidf
+
+        return load_tfidf(model_dir)
+    if (model_dir / RUNNERS_CONFIG).exists():
+        return _load_hf_text(model_dir, device)
     if not config_path.exists():
         raise RunnerError(f"{model_dir}: no config.json / {RUNNERS_CONFIG}; not an exported runners model")
-    config = json.loads(config_path.read_text())
     if config.get("runner") != "timm":
         raise RunnerError(f"{config_path}: unknown runner {config.get('runner')!r}")
+    return _load_timm(model_dir, config, device)
+
+
+def _load_hf_text(model_dir: Path, device: str) -> TextPredictor:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    extra = json.loads((model_dir / RUNNERS_CONFIG).read_text())
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, trust_remote_code=False)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    return TextPredictor(model, tokenizer, extra["label_names"], extra["max_length"], device)
+
+
+def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePredictor:
     import timm
     from safetensors.torch import load_file
 

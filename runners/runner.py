@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import traceback
@@ -86,6 +87,8 @@ class Runner(ABC):
         data = self.load_data_cached(spec)
         split = stratified_split(data, spec.split_fractions, spec.seed)
         split_path = split.save(spec.output_dir / "split.json", data) if spec.output_dir else None
+        if spec.train_on_val:  # refit: validation joins training; split.json above still names the search's split
+            split = dataclasses.replace(split, train=sorted(split.train + split.val))
         choice = resolve_backbone(spec.backbone, self.modality, spec.weights)
         if choice.fallback_reason:
             log.warning(choice.fallback_reason)
@@ -123,6 +126,8 @@ class Runner(ABC):
                 status="failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start, **common
             )
         best = outcome.best
+        cv = outcome.cv
+        probs = outcome.best_val_probs
         return TrialResult(
             status=outcome.status,
             curve=outcome.curve,
@@ -136,6 +141,13 @@ class Runner(ABC):
             model_dir=model_dir,
             seconds=time.perf_counter() - start,
             cache_hits=outcome.cache_hits,
+            stage_seconds=outcome.stage_seconds,
+            forward_seconds_per_example=outcome.forward_seconds_per_example,
+            cv_accuracy=cv.accuracy if cv else None,
+            cv_stderr=cv.stderr if cv else None,
+            cv_log_loss=cv.log_loss if cv else None,
+            val_labels=pipe.labels("val").tolist(),
+            val_probabilities=probs.double().tolist() if probs is not None else None,
             **common,
         )
 
@@ -193,6 +205,7 @@ class Runner(ABC):
             k = min(min_examples - len(split.val), len(split.train))
             parts.append(("train", sorted(torch.randperm(len(split.train), generator=g)[:k].tolist())))
         chunks, inputs, labels = [], [], []
+        passed = time.perf_counter()
         # no_grad, not inference_mode: cached tensors feed later trials' autograd (inference tensors cannot).
         with DriftMeter(adapter) as meter, torch.no_grad():
             for name, subset in parts:
@@ -205,8 +218,11 @@ class Runner(ABC):
                 index = [getattr(split, name)[i] for i in subset]
                 inputs += [data.inputs[i] for i in index]
                 labels += [data.labels[i] for i in index]
+        passed = time.perf_counter() - passed
+        features = torch.cat(chunks).numpy()
         return FrozenFeatures(
-            features=torch.cat(chunks).numpy(),
+            features=features,
+            forward_seconds_per_example=passed / max(len(features), 1),
             block_drift=meter.block_drift(),
             backbone=choice,
             seconds=time.perf_counter() - start,

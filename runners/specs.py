@@ -76,6 +76,17 @@ class StageSpec(BaseModel):
     lr_head: float = Field(1e-3, gt=0)
     lr_backbone: float = Field(1e-4, ge=0)
     layer_decay: float | None = Field(None, gt=0, le=1)
+    head_c: float | None = Field(
+        None,
+        gt=0,
+        description="Head-only stage: fit the head to convergence (L-BFGS logistic regression with "
+        "scikit-learn's C = head_c on standardised features) instead of `epochs` of AdamW.",
+    )
+
+    @property
+    def converged_head(self) -> bool:
+        """True when this stage fits the head to convergence rather than training it for epochs."""
+        return self.head_c is not None and self.trainable_blocks == 0
 
 
 class TrialSpec(BaseModel):
@@ -112,6 +123,17 @@ class TrialSpec(BaseModel):
     output_dir: Path | None = None
     evaluate_test: bool = Field(
         True, description="Score the test split after training; a search turns this off and scores only its winner."
+    )
+    head_cv_folds: int | None = Field(
+        None,
+        ge=2,
+        description="With a converged-head first stage: also score it by k-fold cross-validation over "
+        "train + validation features (small validation splits make a noisy selection score).",
+    )
+    train_on_val: bool = Field(
+        False,
+        description="Refit: train on train + validation (the split is unchanged on disk; validation "
+        "metrics are then training metrics). Give fixed epochs and no early stopping.",
     )
 
     @model_validator(mode="after")
@@ -174,6 +196,15 @@ class TrialResult(BaseModel):
     n_blocks: int | None = None
     seconds: float = 0.0
     cache_hits: int = 0
+    stage_seconds: list[float] = Field(default_factory=list, description="Wall time per stage, cache fill included.")
+    forward_seconds_per_example: float | None = Field(
+        None, description="A whole frozen forward pass per example, measured when this trial filled the cache."
+    )
+    cv_accuracy: float | None = None
+    cv_stderr: float | None = None
+    cv_log_loss: float | None = None
+    val_labels: list[int] = Field(default_factory=list)
+    val_probabilities: list[list[float]] | None = Field(None, description="At the best epoch, one row per val example.")
     model_dir: Path | None = None
     split_path: Path | None = None
     error: str | None = None

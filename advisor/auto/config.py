@@ -43,6 +43,11 @@ class TuneConfig(BaseModel):
     num_threads: int | None = Field(None, ge=1)
     cache: bool = Field(True, description="Train frozen-prefix trials from cached activations.")
     enqueue_rule_plan: bool = Field(True, description="Run the rule engine's plan as the first trial.")
+    linear_probe_first: bool = Field(
+        True, description="Fine-tuning starts from the converged head (LP-FT); off: from a random head."
+    )
+    refit: bool = Field(True, description="Retrain the selected model(s) on train + validation before export.")
+    ensemble: bool = Field(True, description="Greedy ensemble of the best trials (and TF-IDF for text).")
     workers: int = Field(1, ge=1, description="Local worker processes sharing the study.")
     heartbeat_seconds: int = Field(10, ge=1, description="How often a running trial says it is alive.")
     grace_seconds: int = Field(30, ge=2, description="Silence after which a running trial is failed and retried.")

@@ -8,8 +8,14 @@ from advisor.auto.space import TrialPlan
 from advisor.engine.diagnose import TrialObservation, val_loss_rose
 
 
-def observe(plan: TrialPlan, result: Any, n_blocks: int, n_examples: int, augmentation: bool) -> TrialObservation:
-    """What the trial showed: accuracies at its best epoch (lowest val loss), the loss trend, the stages."""
+def observe(
+    plan: TrialPlan, result: Any, n_blocks: int, n_examples: int, augmentation: bool, head_fit: bool = True
+) -> TrialObservation:
+    """What the trial showed: accuracies at its best epoch (lowest val loss), the loss trend, the stages.
+
+    `head_fit`: the trial fitted its head to convergence before unfreezing (no head epochs to count);
+    without it, the top blocks started from a random head: zero head-only epochs.
+    """
     curve = list(result.curve)
     finite = [m for m in curve if m.val_loss == m.val_loss]  # drop NaN epochs
     best = min(finite, key=lambda m: m.val_loss, default=None)
@@ -31,6 +37,6 @@ def observe(plan: TrialPlan, result: Any, n_blocks: int, n_examples: int, augmen
         n_examples=n_examples,
         augmentation=augmentation,
         input_size_mismatch=bool(getattr(result, "input_size_mismatch", False)),
-        head_epochs_before_unfreeze=plan.head_epochs if plan.trainable_blocks > 0 else None,
+        head_epochs_before_unfreeze=0 if plan.trainable_blocks > 0 and not head_fit else None,
         accuracy_dropped_after_unfreeze=dropped,
     )

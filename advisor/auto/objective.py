@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import optuna
 
+from advisor.auto.budget import CostModel
 from advisor.auto.config import TuneConfig
 from advisor.auto.diagnosis import observe
 from advisor.auto.space import SearchSpace, TrialPlan
@@ -23,6 +24,13 @@ from advisor.engine.diagnose import diagnose
 from advisor.engine.loader import RuleBook
 
 RULE_PLAN_ATTR = "rule_plan"
+VAL_PROBS_ATTR = "val_probabilities"
+VAL_LABELS_ATTR = "val_labels"
+# Models kept on disk as ensemble candidates: the issue caps neural members at three.
+KEEP_MODELS = 3
+# Below this many validation examples a head-only trial is selected on k-fold CV over train + val.
+SMALL_VALIDATION = 200
+CV_FOLDS = 5
 
 
 class BudgetSpent(Exception):
@@ -43,19 +51,31 @@ class SearchEvents(Protocol):
     def trial_finished(self, number: int, state: str, value: float | None, notes: list[str]) -> None: ...
 
 
-def trial_spec(plan: TrialPlan, config: TuneConfig, backbone: str, output_dir: Path, augment: bool) -> Any:
-    """The runners' `TrialSpec` for a plan: head first, then the top blocks (progressive schedule)."""
+def trial_spec(
+    plan: TrialPlan,
+    config: TuneConfig,
+    backbone: str,
+    output_dir: Path | None,
+    augment: bool,
+    cv_folds: int | None = None,
+) -> Any:
+    """The runners' `TrialSpec` for a plan: the converged head, then the top blocks (progressive schedule).
+
+    With `config.linear_probe_first` off, a fine-tuning trial starts from a random head instead
+    (the comparison the bench makes for LP-FT).
+    """
     from runners import AugmentConfig, CacheConfig, StageSpec, TrialSpec
 
-    stages = [StageSpec(trainable_blocks=0, epochs=plan.head_epochs, lr_head=plan.lr_head, lr_backbone=0.0)]
+    stages = []
+    if plan.trainable_blocks == 0 or config.linear_probe_first:
+        stages.append(StageSpec(trainable_blocks=0, head_c=plan.head_c, lr_backbone=0.0))
     if plan.trainable_blocks > 0:
-        assert plan.lr_backbone is not None and plan.tune_epochs is not None
+        assert plan.lr_backbone is not None and plan.tune_epochs is not None and plan.lr_head is not None
         stages.append(
             StageSpec(
                 trainable_blocks=plan.trainable_blocks,
                 epochs=plan.tune_epochs,
-                # The guide keeps the head 10× above the top blocks once they train (1e-3 over 1e-4).
-                lr_head=min(plan.lr_head, 10 * plan.lr_backbone),
+                lr_head=plan.lr_head,
                 lr_backbone=plan.lr_backbone,
                 layer_decay=plan.layer_decay,
             )
@@ -70,7 +90,7 @@ def trial_spec(plan: TrialPlan, config: TuneConfig, backbone: str, output_dir: P
         split_fractions=config.split_fractions,
         stages=stages,
         batch_size=config.batch_size,
-        weight_decay=plan.weight_decay,
+        weight_decay=plan.weight_decay if plan.weight_decay is not None else 0.0,
         augment=AugmentConfig(enabled=augment),
         cache=CacheConfig(enabled=config.cache),
         seed=config.seed,
@@ -79,11 +99,18 @@ def trial_spec(plan: TrialPlan, config: TuneConfig, backbone: str, output_dir: P
         max_length=config.max_length,
         output_dir=output_dir,
         evaluate_test=False,  # the search never looks at the test split; only its winner is scored
+        head_cv_folds=cv_folds if plan.trainable_blocks == 0 else None,
     )
 
 
 class Objective:
-    """Callable objective; constructor stores the settings, `__call__` runs one trial."""
+    """Callable objective; constructor stores the settings, `__call__` runs one trial.
+
+    Budget: a trial whose estimated cost (`CostModel`, learned from this search's trials) exceeds
+    what is left is not started; a running trial stops after an epoch when the next one would not
+    fit. "Left" is the deadline minus `reserve()`, the time the finishing phase (refit, ensemble,
+    scoring the winner) is expected to take.
+    """
 
     def __init__(
         self,
@@ -98,6 +125,8 @@ class Objective:
         augment: bool,
         clock: Callable[[], float] = time.monotonic,
         worker: int = 0,
+        split_sizes: tuple[int, int, int] | None = None,
+        forward_seconds_per_example: float | None = None,
     ) -> None:
         self.config = config
         self.space = space
@@ -110,33 +139,74 @@ class Objective:
         self.augment = augment
         self.clock = clock
         self.worker = worker
+        n_train, n_val, n_test = split_sizes or (n_examples, 0, 0)
+        self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
+        views = 2 if augment else 1  # runners' CacheConfig.n_views default when augmenting
+        self.cost = CostModel(space.n_blocks, n_train * views, n_val, forward_seconds_per_example)
+        self.skipped_in_a_row = 0
+        self.n_complete = 0
+        self.best_seconds: float | None = None
+        self.best_value = -1.0
 
     def trial_dir(self, number: int) -> Path:
         return self.config.out / "trials" / f"{number:04d}"
+
+    def reserve(self) -> float:
+        """Seconds the finishing phase needs: refit of the best trial so far, then scoring on the test split."""
+        forward = self.cost.forward_per_example or 0.0
+        refit = 0.0
+        if self.config.refit and self.best_seconds is not None:
+            refit = self.best_seconds * (self.n_train + self.n_val) / max(self.n_train, 1)
+        # The exported model (one pass per ensemble member) and, when it was refit or ensembled, the
+        # searched winner alone are each scored once on the test split.
+        members = min(KEEP_MODELS, max(1, self.n_complete)) if self.config.ensemble else 1
+        return refit + forward * self.n_test * (members + int(self.config.refit or members > 1))
+
+    def time_left(self) -> float:
+        """Seconds left for trials (the finishing phase's reserve already taken off)."""
+        return self.deadline - self.reserve() - self.clock()
 
     def __call__(self, trial: optuna.Trial) -> float:
         plan = self.space.suggest(trial)
         trial.set_user_attr("worker", self.worker)
         trial.set_user_attr("plan", plan.model_dump())
+        estimate, left = self.cost.estimate(plan), self.time_left()
+        if estimate is not None and estimate > left:
+            self.skipped_in_a_row += 1
+            reason = f"not started: estimated {estimate:.0f} s, {max(left, 0):.0f} s left"
+            trial.set_user_attr("skipped_by_budget", reason)
+            raise optuna.TrialPruned(reason)
+        self.skipped_in_a_row = 0
         self.events.trial_started(trial.number, plan)
-        spec = trial_spec(plan, self.config, self.backbone, self.trial_dir(trial.number), self.augment)
-        result = self._run(trial, spec)
+        cv_folds = CV_FOLDS if self.n_val < SMALL_VALIDATION else None
+        spec = trial_spec(plan, self.config, self.backbone, self.trial_dir(trial.number), self.augment, cv_folds)
+        result = self._run(trial, plan, spec)
         if result.status == "failed" and _is_oom(result.error) and spec.batch_size > 1:
             trial.set_user_attr("oom_retry_batch_size", spec.batch_size // 2)
-            result = self._run(trial, spec.model_copy(update={"batch_size": spec.batch_size // 2}))
+            result = self._run(trial, plan, spec.model_copy(update={"batch_size": spec.batch_size // 2}))
         return self._record(trial, plan, result)
 
-    def _run(self, trial: optuna.Trial, spec: Any) -> Any:
+    def _run(self, trial: optuna.Trial, plan: TrialPlan, spec: Any) -> Any:
         step = 0
+        head_steps = int(spec.stages[0].converged_head)
+        last = self.clock()
 
         def on_epoch(metrics: Any) -> None:
-            nonlocal step
+            nonlocal step, last
             self.events.epoch(trial.number, metrics)
             if math.isfinite(metrics.val_accuracy):
                 trial.report(metrics.val_accuracy, step)
             step += 1
-            if self.clock() >= self.deadline:
+            now = self.clock()
+            took, last = now - last, now
+            left = self.time_left()
+            if left <= 0:
                 raise BudgetSpent(f"budget spent after epoch {step}")
+            if step < head_steps + (plan.tune_epochs or 0):  # another epoch would follow: does it fit?
+                k = plan.trainable_blocks
+                coming = took if step > head_steps else (self.cost.epoch(k) or 0.0) + self.cost.fill(k)
+                if coming > left:
+                    raise BudgetSpent(f"budget: the next epoch (~{coming:.0f} s) would not fit in {left:.0f} s")
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {step}: val accuracy {metrics.val_accuracy:.3f}")
 
@@ -146,10 +216,21 @@ class Objective:
         trial.set_user_attr("curve", [m.model_dump() for m in result.curve])
         trial.set_user_attr("status", result.status)
         trial.set_user_attr("seconds", result.seconds)
+        trial.set_user_attr("stage_seconds", list(result.stage_seconds))
         trial.set_user_attr("n_skipped_files", result.n_skipped_files)
         if result.backbone is not None and result.backbone.fallback_reason:
             trial.set_user_attr("backbone_fallback", result.backbone.fallback_reason)
-        observation = observe(plan, result, self.space.n_blocks, self.n_examples, self.augment)
+        self.cost.observe(
+            plan,
+            result.seconds,
+            list(result.stage_seconds),
+            list(result.curve),
+            result.forward_seconds_per_example,
+            head_fit=plan.trainable_blocks == 0 or self.config.linear_probe_first,
+        )
+        observation = observe(
+            plan, result, self.space.n_blocks, self.n_examples, self.augment, self.config.linear_probe_first
+        )
         notes = [d.diagnosis for d in diagnose(observation, self.book.mistakes)]
         trial.set_user_attr("diagnoses", notes)
         if result.status == "failed":
@@ -164,20 +245,46 @@ class Objective:
             raise result.stop_exception
         if result.status == "stopped":
             trial.set_user_attr("stopped_by_budget", True)
-        value = result.best_val_accuracy if result.best_val_accuracy is not None else 0.0
-        self._keep_if_best(trial, value)
+        value = self._selection_score(trial, result)
+        self.n_complete += 1
+        if value > self.best_value:
+            self.best_value, self.best_seconds = value, result.seconds
+        self._keep_top(trial, value)
         self.events.trial_finished(trial.number, result.status, value, notes)
         return value
 
-    def _keep_if_best(self, trial: optuna.Trial, value: float) -> None:
-        """Keep this trial's model only if it beats every finished trial so far; drop the others'."""
-        finished = [t for t in trial.study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-        best = max(finished, key=lambda t: t.value if t.value is not None else -1.0, default=None)
-        if best is not None and best.value is not None and best.value >= value:
-            self._discard_model(trial.number)
-            return
-        for other in finished:
-            self._discard_model(other.number)
+    @staticmethod
+    def _selection_score(trial: optuna.Trial, result: Any) -> float:
+        """Cross-validated accuracy when the trial has one (small validation), else validation accuracy.
+
+        Everything the finishing phase needs is kept with the trial: validation loss (tie-break),
+        validation probabilities (ensemble selection), the standard error of the CV score.
+        """
+        val = result.best_val_accuracy if result.best_val_accuracy is not None else 0.0
+        trial.set_user_attr("val_accuracy", val)
+        trial.set_user_attr("val_loss", result.best_val_loss)
+        if result.val_probabilities is not None:
+            trial.set_user_attr(VAL_PROBS_ATTR, [[round(p, 6) for p in row] for row in result.val_probabilities])
+            trial.set_user_attr(VAL_LABELS_ATTR, list(result.val_labels))
+        if result.forward_seconds_per_example:
+            trial.set_user_attr("forward_seconds_per_example", result.forward_seconds_per_example)
+        if result.cv_accuracy is None:
+            trial.set_user_attr("selection", "validation")
+            return val
+        trial.set_user_attr("selection", "cross-validation")
+        trial.set_user_attr("cv_accuracy", result.cv_accuracy)
+        trial.set_user_attr("cv_stderr", result.cv_stderr)
+        trial.set_user_attr("cv_log_loss", result.cv_log_loss)
+        return float(result.cv_accuracy)
+
+    def _keep_top(self, trial: optuna.Trial, value: float) -> None:
+        """Keep the models of the `KEEP_MODELS` best finished trials (ensemble candidates); drop the others'."""
+        complete = optuna.trial.TrialState.COMPLETE
+        scored = [(t.value, -t.number, t.number) for t in trial.study.get_trials(deepcopy=False) if t.state == complete]
+        scored.append((value, -trial.number, trial.number))
+        ranked = sorted((s for s in scored if s[0] is not None), reverse=True)
+        for _, _, number in ranked[KEEP_MODELS:]:
+            self._discard_model(number)
 
     def _discard_model(self, number: int) -> None:
         shutil.rmtree(self.trial_dir(number) / "model", ignore_errors=True)

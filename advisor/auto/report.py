@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
+from advisor.auto.finish import EnsembleMember
 from advisor.auto.objective import RULE_PLAN_ATTR
 
 _FROZEN = ConfigDict(frozen=True)
@@ -36,9 +37,12 @@ class BestTrial(BaseModel):
     model_config = _FROZEN
 
     number: int
-    value: float
+    value: float = Field(description="The selection score: cross-validated or validation accuracy (see `selection`).")
     params: dict[str, Any]
-    test_accuracy: float | None
+    test_accuracy: float | None = Field(description="This trial's own model (searched, not refit) on the test split.")
+    selection: str = "validation"
+    stderr: float | None = Field(None, description="Standard error of a cross-validated selection score.")
+    val_accuracy: float | None = None
 
 
 class Report(BaseModel):
@@ -57,13 +61,19 @@ class Report(BaseModel):
     best: BestTrial | None
     baseline: TrialRecord | None
     improvement_over_baseline: float | None
-    test_accuracy: float | None
+    test_accuracy: float | None = Field(description="The exported model (refit, ensemble) on the test split.")
+    ensemble: list[EnsembleMember] = []
+    ensemble_val_accuracy: float | None = None
+    prediction_seconds_per_example: float | None = None
     n_trials: int
     n_complete: int
     n_pruned: int
     n_failed: int
     elapsed_seconds: float
+    phase_seconds: dict[str, float] = {}
+    overshoot: float | None = Field(None, description="elapsed / budget - 1 (0.05 = 5% over).")
     budget_minutes: float
+    out_dir: str
     interrupted: bool = False
     model_dir: str | None
     notes: list[str] = []
@@ -88,9 +98,39 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     )
 
 
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return max(complete, key=lambda t: (t.value if t.value is not None else -1.0, -t.number), default=None)
+def outcome_lines(report: Report) -> list[str]:
+    """What was selected, what was exported, how it scored, and where the time went (terminal and Markdown)."""
+    lines: list[str] = []
+    best = report.best
+    if best is not None:
+        score = f"{best.selection} accuracy {best.value:.4f}"
+        if best.stderr is not None:
+            score += f" ± {best.stderr:.4f} (standard error over folds)"
+        val = f"; validation accuracy {best.val_accuracy:.4f}" if best.val_accuracy is not None else ""
+        lines.append(f"Selected trial {best.number}: {score}{val}.")
+    if report.ensemble:
+        members = ", ".join(
+            f"{m.name} (weight {m.weight:.2f}{', refit on train + validation' if m.refit else ''})"
+            for m in report.ensemble
+        )
+        kind = "ensemble of " + str(len(report.ensemble)) if len(report.ensemble) > 1 else "single model"
+        lines.append(f"Exported model: {kind}: {members}.")
+        if report.ensemble_val_accuracy is not None:
+            lines.append(f"Ensemble validation accuracy: {report.ensemble_val_accuracy:.4f}.")
+    if report.test_accuracy is not None:
+        text = f"Held-out test accuracy: exported model {report.test_accuracy:.4f}"
+        if best is not None and best.test_accuracy is not None and best.test_accuracy != report.test_accuracy:
+            text += f"; the selected trial's own model (no refit, no ensemble) {best.test_accuracy:.4f}"
+        lines.append(text + ".")
+    if report.prediction_seconds_per_example is not None:
+        lines.append(
+            f"Prediction cost: {1000 * report.prediction_seconds_per_example:.1f} ms per example on this machine."
+        )
+    if report.phase_seconds:
+        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report.phase_seconds.items())
+        over = f" ({report.overshoot:+.1%} against the budget)" if report.overshoot is not None else ""
+        lines.append(f"Time: {phases}; {report.elapsed_seconds:.0f} s of {60 * report.budget_minutes:.0f} s{over}.")
+    return lines
 
 
 def write_markdown(report: Report, path: Path) -> None:
@@ -110,7 +150,10 @@ def write_markdown(report: Report, path: Path) -> None:
             "**No trial finished within the budget**: follow the rule plan above, or give the search more time.",
         ]
     else:
-        lines += ["", f"Best trial **{report.best.number}**: validation accuracy **{report.best.value:.4f}**"]
+        lines += [
+            "",
+            f"Best trial **{report.best.number}**: {report.best.selection} accuracy **{report.best.value:.4f}**",
+        ]
         if report.test_accuracy is not None:
             lines.append(f"; held-out test accuracy **{report.test_accuracy:.4f}**.")
         if report.baseline is not None and report.baseline.value is not None:
@@ -119,6 +162,7 @@ def write_markdown(report: Report, path: Path) -> None:
                 f"{report.improvement_over_baseline:+.4f}."
             )
         lines.append(f"\nModel: `{report.model_dir}` (use `advisor predict {report.model_dir} INPUT…`).")
+        lines += ["", *[f"- {line}" for line in outcome_lines(report)]]
     lines += [
         "",
         f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed, "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -13,11 +12,13 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.config import TuneConfig
+from advisor.auto.finish import Finished, finish_search, ranked_trials
 from advisor.auto.objective import RULE_PLAN_ATTR, Objective, SearchEvents, TrialFailed, trial_spec
 from advisor.auto.plots import write_plots
 from advisor.auto.progress import SilentProgress
-from advisor.auto.report import BestTrial, Report, best_trial, trial_record, write_markdown
-from advisor.auto.space import SearchSpace, TrialPlan, rule_plan_params, space_for
+from advisor.auto.report import BestTrial, Report, trial_record, write_markdown
+from advisor.auto.space import HEAD_C_DEFAULT, HEAD_C_PROBES, SearchSpace, TrialPlan, rule_plan_params, space_for
+from advisor.auto.storage import redact
 from advisor.auto.study import (
     CONFIG_ATTR,
     FINISHED_STATES,
@@ -33,6 +34,8 @@ from advisor.profile import DatasetProfile
 from advisor.recommendation import Recommendation
 
 ELAPSED_ATTR = "advisor_elapsed_seconds"
+# Proposals in a row that would not fit the budget before the search stops asking for more.
+MAX_SKIPPED_IN_A_ROW = 5
 
 
 class SearchSetup(BaseModel):
@@ -48,20 +51,16 @@ class SearchSetup(BaseModel):
     similarity_note: str | None = None
     space: SearchSpace
     augment: bool
+    forward_seconds_per_example: float | None = None
     data: Any = Field(exclude=True, repr=False, description="The runners' LabelledData, loaded once.")
+    split: Any = Field(exclude=True, repr=False, description="The runners' Split every trial uses.")
 
 
 def profile_for_search(config: TuneConfig, runner: Any) -> tuple[DatasetProfile, Any]:
     """Count the labelled examples the runner will see (unreadable files are skipped, as in trials)."""
     import torch
 
-    probe = trial_spec(
-        TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=1, weight_decay=0.0),
-        config,
-        "probe",
-        config.out,
-        augment=False,
-    )
+    probe = trial_spec(TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT), config, "probe", config.out, augment=False)
     data = runner.load_data_cached(probe)
     counts = Counter(data.labels)
     profile = DatasetProfile(
@@ -88,7 +87,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     note = choice.fallback_reason
     similarity_note = None
     augment = config.data_modality == "image" and any(w.rule == "small_data_augmentation" for w in rec.warnings)
-    measured = measure_for_search(config, book, data, choice, runner, augment)
+    measured, forward = measure_for_search(config, book, data, choice, runner, augment)
     if measured is not None:
         from advisor.profiling.apply import recommend_measured, similarity_reason
 
@@ -103,7 +102,11 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
         config = config.model_copy(update={"similarity": measured.similarity.level, "backbone": choice.name})
     n_blocks = runner.n_blocks(choice.name, config.weights)
     space = space_for(rec, book, n_blocks, config.max_epochs_per_stage)
+    from runners.data.splits import stratified_split
+
     return SearchSetup(
+        split=stratified_split(data, config.split_fractions, config.seed),
+        forward_seconds_per_example=forward,
         config=config,
         profile=profile,
         recommendation=rec,
@@ -116,8 +119,12 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     )
 
 
-def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any, augment: bool) -> Any:
+def measure_for_search(
+    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any, augment: bool
+) -> tuple[Any, float | None]:
     """Measured similarity and backbone fit for a search whose similarity was not given, else None.
+
+    Also returns the seconds per example of the frozen pass when one ran (a prior for the budget).
 
     Random weights have nothing to measure against. With an explicit backbone only that one is
     measured, in the pass that fills the activation cache for the rule plan's head-only stage
@@ -126,7 +133,7 @@ def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: An
     sample (one extra pass each).
     """
     if config.similarity is not None or not config.measure_similarity or choice.weights_source == "random":
-        return None
+        return None, None
     from advisor.profiling import candidate_backbones, measure_sample
 
     if config.backbone is None and choice.fallback_reason:  # the guide's pick is not loadable here
@@ -135,11 +142,12 @@ def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: An
         candidates = [config.backbone or choice.name]
     frozen = None
     if len(candidates) == 1 and config.cache:
-        plan = TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=1, weight_decay=0.0)
+        plan = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT)
         spec = trial_spec(plan, config, candidates[0], config.out, augment=augment).model_copy(
             update={"output_dir": None}
         )
         frozen = runner.frozen_pass(spec)
+    forward = frozen.forward_seconds_per_example if frozen is not None else None
     return measure_sample(
         list(data.inputs),
         list(data.labels),
@@ -151,7 +159,7 @@ def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: An
         max_length=config.max_length,
         weights=config.weights,
         frozen=frozen,
-    )
+    ), forward
 
 
 def run_search(
@@ -196,6 +204,10 @@ def run_search(
         study.set_user_attr(RECOMMENDATION_ATTR, setup.recommendation.model_dump(mode="json"))
         if config.enqueue_rule_plan:
             study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True})
+        # Head fits cost seconds once the features are cached: a few strengths across the range
+        # teach the sampler where the head-only optimum lies before it spends minutes on fine-tuning.
+        for c in HEAD_C_PROBES:
+            study.enqueue_trial({"trainable_blocks": 0, "head_c": c}, skip_if_exists=True)
     # Whoever created the study fixed the search space; a joining worker or a resumed run uses that
     # one, so every trial of a study samples the same space.
     if SPACE_ATTR in study.user_attrs:
@@ -212,10 +224,13 @@ def run_search(
         augment=setup.augment,
         clock=clock,
         worker=worker,
+        split_sizes=(len(setup.split.train), len(setup.split.val), len(setup.split.test)),
+        forward_seconds_per_example=setup.forward_seconds_per_example,
     )
 
     def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-        if deadline - clock() <= setup_seconds:  # no time left to even start another trial
+        # No time left for even the cheapest trial (a head fit), or the sampler keeps proposing trials that do not fit.
+        if objective.time_left() <= objective.cost.overhead() or objective.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
             study.stop()
 
     callbacks: list[Any] = [stop_when_spent]
@@ -225,42 +240,54 @@ def run_search(
     local_workers = start_local_workers(config) if worker == 0 else []
     interrupted = False
     try:
-        enough_time = deadline - clock() > setup_seconds
+        enough_time = objective.time_left() > 0
         if (config.trials is None or len(finished_trials(study)) < config.trials) and enough_time:
             study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=True)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         wait_for_workers(local_workers, stop=interrupted)
+    phases = {"setup": setup_seconds, "trials": clock() - start - setup_seconds}
+    finished = finish_search(study, objective, setup.data, setup.split, config.out / "model", clock)
+    phases["finish"] = finished.seconds
+    test_start = clock()
+    report = finish(study, setup, interrupted, objective, finished, setup_seconds)
+    phases["test"] = clock() - test_start
     elapsed = float(study.user_attrs.get(ELAPSED_ATTR, 0.0)) + clock() - start
     if worker == 0:
         study.set_user_attr(ELAPSED_ATTR, elapsed)
-    return finish(study, setup, elapsed, interrupted, objective, setup_seconds)
+    return publish_report(report, study, elapsed, phases)
 
 
 def finish(
     study: optuna.Study,
     setup: SearchSetup,
-    elapsed: float,
     interrupted: bool,
     objective: Objective,
-    setup_seconds: float,
+    finished: Finished,
+    setup_seconds: float = 0.0,
 ) -> Report:
-    """Build and write the report, plots and `OUT/model` from whatever the study holds."""
+    """Build the report from whatever the study holds, scoring the exported model on the test split."""
     config = setup.config
     waiting = optuna.trial.TrialState.WAITING
     records = [trial_record(t) for t in study.get_trials(deepcopy=False) if t.state != waiting]
-    best = best_trial(study)
+    ranked = ranked_trials(study)
+    best = ranked[0] if ranked else None
     baseline = next((r for r in records if r.rule_plan), None)
-    model_dir = _publish_model(objective.trial_dir(best.number) / "model", config.out / "model") if best else None
-    test_accuracy = (
-        _test_accuracy(study, best.number, setup, objective.runner, model_dir) if best and model_dir else None
-    )
-    notes = []
-    if setup.backbone_note:
-        notes.append(setup.backbone_note)
-    if setup.similarity_note:
-        notes.append(setup.similarity_note)
+    model_dir = finished.model_dir
+    test_accuracy = searched_test = per_example = None
+    if best is not None and model_dir is not None:
+        start = time.perf_counter()
+        key = "model_" + "_".join(f"{m.name}{'r' if m.refit else ''}{m.weight:.3f}" for m in finished.members)
+        test_accuracy = _test_accuracy(study, key, setup, objective.runner, model_dir)
+        if setup.split.test:
+            per_example = (time.perf_counter() - start) / len(setup.split.test)
+        searched = objective.trial_dir(best.number) / "model"
+        plain = len(finished.members) == 1 and not finished.members[0].refit
+        if not plain and searched.is_dir():
+            searched_test = _test_accuracy(study, f"trial_{best.number}", setup, objective.runner, searched)
+    setup.split.save(config.out / "split.json", setup.data)
+    notes = [note for note in (setup.backbone_note, setup.similarity_note) if note] + list(finished.notes)
     if best is None:
         notes.append(
             f"The budget ({config.budget_minutes:g} min) was too small for even one trial (loading the data and "
@@ -272,9 +299,9 @@ def finish(
     improvement = None
     if best is not None and baseline is not None and baseline.value is not None and best.value is not None:
         improvement = best.value - baseline.value
-    report = Report(
+    return Report(
         study_name=config.study_name,
-        storage=config.storage_url,
+        storage=redact(config.storage_url),
         data=str(config.data),
         modality=config.data_modality,
         backbone=setup.backbone,
@@ -292,65 +319,65 @@ def finish(
             number=best.number,
             value=best.value,
             params=best.params,
-            test_accuracy=test_accuracy,
+            test_accuracy=searched_test if searched_test is not None else test_accuracy,
+            selection=best.user_attrs.get("selection", "validation"),
+            stderr=best.user_attrs.get("cv_stderr"),
+            val_accuracy=best.user_attrs.get("val_accuracy"),
         ),
         baseline=baseline,
         improvement_over_baseline=improvement,
         test_accuracy=test_accuracy,
+        ensemble=finished.members,
+        ensemble_val_accuracy=finished.ensemble_val_accuracy,
+        prediction_seconds_per_example=per_example,
         n_trials=len(records),
         n_complete=sum(r.state == "COMPLETE" for r in records),
         n_pruned=sum(r.state == "PRUNED" for r in records),
         n_failed=sum(r.state == "FAIL" for r in records),
-        elapsed_seconds=round(elapsed, 1),
+        elapsed_seconds=0.0,
         budget_minutes=config.budget_minutes,
+        out_dir=str(config.out),
         interrupted=interrupted,
         model_dir=str(model_dir) if model_dir else None,
         notes=notes,
         trials=records,
     )
-    (config.out / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
-    write_markdown(report, config.out / "report.md")
-    write_plots(study, report, config.out)
+
+
+def publish_report(report: Report, study: optuna.Study, elapsed: float, phases: dict[str, float]) -> Report:
+    """Write `report.json`, `report.md` and the plots, with the run's wall time and its phases."""
+    budget = report.budget_minutes * 60
+    report = report.model_copy(
+        update={
+            "elapsed_seconds": round(elapsed, 1),
+            "phase_seconds": {name: round(seconds, 1) for name, seconds in phases.items()},
+            "overshoot": round(elapsed / budget - 1, 4),
+        }
+    )
+    out = Path(report.out_dir)
+    (out / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    write_markdown(report, out / "report.md")
+    write_plots(study, report, out)
     return report
 
 
-def _test_accuracy(study: optuna.Study, number: int, setup: SearchSetup, runner: Any, model_dir: Path) -> float | None:
-    """Accuracy of the published model on the held-out test split, which no trial has seen.
+def _test_accuracy(study: optuna.Study, key: str, setup: SearchSetup, runner: Any, model_dir: Path) -> float | None:
+    """Accuracy of an exported model on the held-out test split, which no trial has seen.
 
-    Scored once per winning trial (the result is kept in the study, so a resumed search whose
-    winner did not change does not score it again).
+    Scored once per model (kept in the study under `key`, so a resumed search whose result did not
+    change does not score it again).
     """
-    import json
-
     import torch
 
-    key = f"test_accuracy_of_trial_{number}"
-    if key in study.user_attrs:
-        return float(study.user_attrs[key])
-    split_path = setup.config.out / "split.json"
-    test_ids = json.loads(split_path.read_text())["test"] if split_path.is_file() else []
-    if not test_ids:
+    attr = f"test_accuracy_of_{key}"
+    if attr in study.user_attrs:
+        return float(study.user_attrs[attr])
+    rows = setup.split.test
+    if not rows:
         return None
-    position = {example_id: i for i, example_id in enumerate(setup.data.ids)}
-    rows = [position[example_id] for example_id in test_ids]
     device = "cuda" if setup.config.device != "cpu" and torch.cuda.is_available() else "cpu"
     accuracy = runner.score_saved(
         model_dir, [setup.data.inputs[i] for i in rows], [setup.data.labels[i] for i in rows], device=device
     )
-    study.set_user_attr(key, accuracy)
+    study.set_user_attr(attr, accuracy)
     return accuracy
-
-
-def _publish_model(source: Path, target: Path) -> Path | None:
-    """Copy the best trial's exported model to OUT/model (replacing an older one)."""
-    if not source.is_dir():
-        return target if target.is_dir() else None
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    split = source.parent / "split.json"
-    if split.is_file():
-        shutil.copy2(split, target.parent / "split.json")
-    return target

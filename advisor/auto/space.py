@@ -1,8 +1,10 @@
 """The search space, derived from the recommendation, and the rule plan as a point in it.
 
-A sampled point is a `TrialPlan`: train the head for `head_epochs` at `lr_head`, then (when
-`trainable_blocks` > 0) the top blocks for `tune_epochs` at `lr_backbone` with layer-wise decay.
-This is the tutorial's progressive schedule (classifier first, then the top) with its knobs open.
+A sampled point is a `TrialPlan`: fit the head to convergence on the frozen features (L2-regularised
+logistic regression, inverse strength `head_c`), then (when `trainable_blocks` > 0) train the top
+blocks for `tune_epochs` at `lr_backbone` with layer-wise decay, starting from that head. This is
+the tutorial's progressive schedule (classifier first, then the top) with the classifier stage
+carried out to convergence and the knobs open.
 """
 
 from __future__ import annotations
@@ -21,30 +23,40 @@ from advisor.recommendation import Recommendation
 LR_WIDEN = 3.0
 
 
+# Inverse L2 strength of the converged head (scikit-learn's C on standardised features). The rule
+# plan uses scikit-learn's default; the search spans six decades around it, log-uniform.
+HEAD_C_DEFAULT = 1.0
+HEAD_C_RANGE = (1e-4, 1e2)
+# Head-only strengths enqueued after the rule plan (each a fit of seconds on cached features).
+HEAD_C_PROBES = (1e-3, 1e-2, 1e-1, 10.0)
+
+
 class TrialPlan(BaseModel):
     """One point of the search space."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     trainable_blocks: int = Field(ge=0)
-    lr_head: float = Field(gt=0)
-    head_epochs: int = Field(ge=1)
+    head_c: float = Field(gt=0)
+    lr_head: float | None = Field(default=None, gt=0, description="The head's LR while the top blocks train.")
     lr_backbone: float | None = Field(default=None, gt=0)
     layer_decay: float | None = Field(default=None, gt=0, le=1)
     tune_epochs: int | None = Field(default=None, ge=1)
-    weight_decay: float = Field(ge=0)
+    weight_decay: float | None = Field(default=None, ge=0)
 
     @property
     def total_epochs(self) -> int:
-        return self.head_epochs + (self.tune_epochs or 0)
+        """Curve points the trial reports: one for the head fit, then one per fine-tuning epoch."""
+        return 1 + (self.tune_epochs or 0)
 
 
 class SearchSpace(BaseModel):
-    """Ranges of every searched parameter (learning rates on a log scale)."""
+    """Ranges of every searched parameter (learning rates and head strength on a log scale)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_blocks: int = Field(ge=1)
+    head_c: tuple[float, float] = HEAD_C_RANGE
     lr_head: tuple[float, float]
     lr_backbone: tuple[float, float]
     layer_decay: tuple[float, float] = (0.5, 1.0)
@@ -53,21 +65,21 @@ class SearchSpace(BaseModel):
 
     @property
     def max_total_epochs(self) -> int:
-        return 2 * self.max_epochs_per_stage
+        return 1 + self.max_epochs_per_stage
 
     def suggest(self, trial: Any) -> TrialPlan:
         """Sample a plan with an Optuna trial (or `optuna.trial.FixedTrial`)."""
         k = trial.suggest_int("trainable_blocks", 0, self.n_blocks)
         plan: dict[str, Any] = {
             "trainable_blocks": k,
-            "lr_head": trial.suggest_float("lr_head", *self.lr_head, log=True),
-            "head_epochs": trial.suggest_int("head_epochs", 1, self.max_epochs_per_stage),
-            "weight_decay": trial.suggest_float("weight_decay", *self.weight_decay, log=True),
+            "head_c": trial.suggest_float("head_c", *self.head_c, log=True),
         }
         if k > 0:
+            plan["lr_head"] = trial.suggest_float("lr_head", *self.lr_head, log=True)
             plan["lr_backbone"] = trial.suggest_float("lr_backbone", *self.lr_backbone, log=True)
             plan["layer_decay"] = trial.suggest_float("layer_decay", *self.layer_decay)
             plan["tune_epochs"] = trial.suggest_int("tune_epochs", 1, self.max_epochs_per_stage)
+            plan["weight_decay"] = trial.suggest_float("weight_decay", *self.weight_decay, log=True)
         return TrialPlan(**plan)
 
 
@@ -76,9 +88,12 @@ def _widen(low: float, high: float) -> tuple[float, float]:
 
 
 def space_for(rec: Recommendation, book: RuleBook, n_blocks: int, max_epochs_per_stage: int) -> SearchSpace:
-    """Centre the ranges on the recommendation's learning-rate guide."""
+    """Centre the ranges on the recommendation's learning-rate guide.
+
+    The head's learning rate only matters while the top blocks train (the head-only stage is a
+    converged fit): its range runs from the fine-tuning stage's head rate up to the head stage's.
+    """
     head = rec.stages[0]
-    head_range = _widen(head.lr_head, head.lr_head)
     tuned = next((s for s in reversed(rec.stages) if s.lr_backbone_range is not None), None)
     if tuned is not None and tuned.lr_backbone_range is not None:
         backbone_range = tuned.lr_backbone_range
@@ -87,6 +102,8 @@ def space_for(rec: Recommendation, book: RuleBook, n_blocks: int, max_epochs_per
         rule = match_lr_rule(book.learning_rates, context)
         assert rule.lr_backbone is not None
         backbone_range = rule.lr_backbone_range or (rule.lr_backbone, rule.lr_backbone)
+    tune_head = tuned.lr_head if tuned is not None else backbone_range[1]
+    head_range = _widen(min(tune_head, head.lr_head), max(tune_head, head.lr_head))
     # Room for the guide's layer-wise span (1e-4 → 1e-6) over all blocks, and for milder decays.
     full_span = tuned.layer_decay(n_blocks) if tuned is not None else None
     return SearchSpace(
@@ -105,33 +122,32 @@ def _clip(value: float, bounds: tuple[float, float]) -> float:
 def rule_plan_params(rec: Recommendation, space: SearchSpace) -> dict[str, Any]:
     """The recommendation as Optuna params (enqueued as the first trial), clipped into the space.
 
-    The recommendation's epochs (10 + 20 or more) are clipped to `max_epochs_per_stage`; the
-    learning rates, depth and decay are the rules' own.
+    The classifier stage is fitted to convergence at scikit-learn's default strength (how "train
+    the classifier head first" is best carried out); the recommendation's fine-tuning epochs (20 or
+    more) are clipped to `max_epochs_per_stage`; the learning rates, depth and decay are the rules' own.
     """
-    head, last = rec.stages[0], rec.stages[-1]
+    last = rec.stages[-1]
     k = 0 if rec.trainable_fraction == 0 else max(1, round(rec.trainable_fraction * space.n_blocks))
-    params: dict[str, Any] = {
-        "trainable_blocks": k,
-        "lr_head": _clip(head.lr_head, space.lr_head),
-        "head_epochs": min(head.epochs if head.trainable_fraction == 0 else 1, space.max_epochs_per_stage),
-        "weight_decay": _clip(max(last.weight_decay, space.weight_decay[0]), space.weight_decay),
-    }
+    params: dict[str, Any] = {"trainable_blocks": k, "head_c": _clip(HEAD_C_DEFAULT, space.head_c)}
     if k > 0:
         assert last.lr_backbone is not None
         decay = last.layer_decay(k) if last.layerwise_span else 1.0
+        params["lr_head"] = _clip(last.lr_head, space.lr_head)
         params["lr_backbone"] = _clip(last.lr_backbone, space.lr_backbone)
         params["layer_decay"] = _clip(decay or 1.0, space.layer_decay)
         tune = sum(s.epochs for s in rec.stages if s.trainable_fraction > 0)
         params["tune_epochs"] = min(tune, space.max_epochs_per_stage)
+        params["weight_decay"] = _clip(max(last.weight_decay, space.weight_decay[0]), space.weight_decay)
     return params
 
 
 def describe(plan: TrialPlan, n_blocks: int) -> str:
     """One line for progress output and the report."""
+    head = f"head fit C={plan.head_c:.2g}"
     if plan.trainable_blocks == 0:
-        return f"head only, lr {plan.lr_head:.1e}, {plan.head_epochs} ep"
+        return f"{head} (head only)"
     decay = "" if plan.layer_decay is None or math.isclose(plan.layer_decay, 1.0) else f" ×{plan.layer_decay:.2f}/block"
     return (
-        f"head {plan.head_epochs} ep @ {plan.lr_head:.1e}, then top {plan.trainable_blocks}/{n_blocks} blocks "
+        f"{head}, then top {plan.trainable_blocks}/{n_blocks} blocks "
         f"{plan.tune_epochs} ep @ {plan.lr_backbone:.1e}{decay}"
     )

@@ -274,6 +274,15 @@ def auto(
     workers: Annotated[int, typer.Option(help="Local worker processes sharing the study.")] = 1,
     heartbeat_seconds: Annotated[int, typer.Option(help="How often a running trial reports it is alive.")] = 10,
     grace_seconds: Annotated[int, typer.Option(help="Silence after which a running trial is failed and retried.")] = 30,
+    refit: Annotated[
+        bool, typer.Option(help="Retrain the selected model(s) on train + validation before export.")
+    ] = True,
+    ensemble: Annotated[
+        bool, typer.Option(help="Export a greedy ensemble of the best trials (and TF-IDF for text) when it helps.")
+    ] = True,
+    linear_probe_first: Annotated[
+        bool, typer.Option(help="Fine-tuning starts from the converged head (LP-FT); off: from a random head.")
+    ] = True,
 ) -> None:
     """Search unfreeze depth and learning rates with real fine-tuning trials; write the best model and a report."""
     from advisor.auto.config import TuneConfig
@@ -301,6 +310,9 @@ def auto(
             workers=workers,
             heartbeat_seconds=heartbeat_seconds,
             grace_seconds=grace_seconds,
+            refit=refit,
+            ensemble=ensemble,
+            linear_probe_first=linear_probe_first,
         )
     except ValidationError as exc:
         raise _fail(_validation_message(exc)) from None

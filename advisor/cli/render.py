@@ -100,7 +100,10 @@ def render_report(report: Any, console: Console, out: Path) -> None:
     if report.best is None:
         lines.append("No trial finished within the budget: the rule plan is the recommendation.\n", style="bold yellow")
     else:
-        lines.append(f"Best trial {report.best.number}: val accuracy {report.best.value:.4f}", style="bold green")
+        lines.append(
+            f"Best trial {report.best.number}: {report.best.selection} accuracy {report.best.value:.4f}",
+            style="bold green",
+        )
         if report.test_accuracy is not None:
             lines.append(f", test accuracy {report.test_accuracy:.4f}", style="bold green")
         lines.append("\n")
@@ -113,6 +116,10 @@ def render_report(report: Any, console: Console, out: Path) -> None:
         f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed "
         f"in {report.elapsed_seconds:.0f} s\n"
     )
+    from advisor.auto.report import outcome_lines
+
+    for line in outcome_lines(report):
+        lines.append(f"{line}\n")
     for note in report.notes:
         lines.append(f"⚠ {note}\n", style="yellow")
     lines.append(f"Report: {out / 'report.md'}  ·  model: {report.model_dir or '—'}")

@@ -481,20 +481,23 @@ class CheckRule(ConditionalRule):
 
 
 class BackboneFit(BaseModel):
-    """How much transferability score a priority trades for a faster backbone."""
+    """How much accuracy (converged head, cross-validated) or LogME a priority trades for a faster backbone."""
 
     model_config = _STRICT
 
     tolerance: dict[Literal["balanced", "speed", "accuracy", "mobile"], float]
+    accuracy_tolerance: dict[Literal["balanced", "speed", "accuracy", "mobile"], float]
     section: str
 
     @model_validator(mode="after")
     def _every_priority(self) -> BackboneFit:
-        missing = sorted({"balanced", "speed", "accuracy", "mobile"} - set(self.tolerance))
-        if missing:
-            raise ValueError(f"tolerance needs every priority; missing {missing}")
-        if any(value < 0 for value in self.tolerance.values()):
-            raise ValueError("tolerances must be ≥ 0")
+        for name in ("tolerance", "accuracy_tolerance"):
+            table = getattr(self, name)
+            missing = sorted({"balanced", "speed", "accuracy", "mobile"} - set(table))
+            if missing:
+                raise ValueError(f"{name} needs every priority; missing {missing}")
+            if any(value < 0 for value in table.values()):
+                raise ValueError(f"{name} values must be ≥ 0")
         return self
 
 

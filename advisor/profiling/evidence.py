@@ -87,6 +87,9 @@ class BackboneScore(BaseModel):
     params_millions: float
     logme: float = Field(description="LogME evidence per example on frozen features; higher transfers better.")
     probe_accuracy: float | None = None
+    head_accuracy: float | None = Field(
+        None, description="k-fold accuracy of a converged linear head on the frozen features (best of a C grid)."
+    )
     seconds: float
 
 

@@ -113,3 +113,29 @@ def log_evidence(f: np.ndarray, y: np.ndarray, s: np.ndarray, v: np.ndarray, alp
         - alpha / 2.0 * float(m @ m)
         - n / 2.0 * np.log(2 * np.pi)
     )
+
+
+# Inverse strengths tried when a backbone's converged head is cross-validated on a sample.
+HEAD_C_GRID = (0.01, 0.1, 1.0)
+
+
+def converged_head_accuracy(features: np.ndarray, labels: list[str], seed: int = 0) -> float | None:
+    """Best k-fold accuracy over `HEAD_C_GRID` of the converged linear head (`runners.training.head`).
+
+    What a head-only trial on these features would reach, which is what ranks backbones. None when
+    a class has fewer than two examples.
+    """
+    import torch
+
+    from runners.training.head import cross_validate_head
+
+    k = folds_for(labels)
+    if k == 0:
+        return None
+    names = sorted(set(labels))
+    y = torch.tensor([names.index(label) for label in labels])
+    x = torch.as_tensor(np.asarray(features, dtype=np.float32))
+    scores = [
+        cross_validate_head(x, torch.arange(len(y)), y, len(names), c, folds=k, seed=seed).accuracy for c in HEAD_C_GRID
+    ]
+    return max(scores)

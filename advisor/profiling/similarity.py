@@ -18,7 +18,7 @@ import numpy as np
 from advisor.engine.rulebook import ProfilingRules
 from advisor.profile import Priority
 from advisor.profiling.evidence import BackboneScore, SimilarityEvidence, TextStats
-from advisor.profiling.probes import bag_of_words, linear_probe, logme, raw_pixels
+from advisor.profiling.probes import bag_of_words, converged_head_accuracy, linear_probe, logme, raw_pixels
 from advisor.recommendation import FiredRule
 
 Progress = Callable[[str, int, int], None]
@@ -68,7 +68,26 @@ def drift_summary(block_drift: list[float | None] | None, rules: ProfilingRules)
 def choose_backbone(
     scores: list[BackboneScore], priority: Priority, rules: ProfilingRules
 ) -> tuple[BackboneScore, FiredRule]:
-    """Smallest backbone whose LogME is within the priority's tolerance of the best."""
+    """Smallest backbone whose converged-head accuracy is within the priority's tolerance of the best.
+
+    Accuracy ties go to the higher LogME; without head accuracies (a class too small to
+    cross-validate) LogME ranks alone, with its own tolerance.
+    """
+    if all(s.head_accuracy is not None for s in scores):
+        best = max(scores, key=lambda s: (s.head_accuracy, s.logme))
+        tolerance = rules.backbone_fit.accuracy_tolerance[priority]
+        close = [s for s in scores if s.head_accuracy >= best.head_accuracy - tolerance]  # type: ignore[operator]
+        pick = min(close, key=lambda s: (s.params_millions, -(s.head_accuracy or 0.0), -s.logme))
+        table = ", ".join(
+            f"{s.backbone} {s.head_accuracy:.3f} (LogME {s.logme:+.3f})"
+            for s in sorted(scores, key=lambda s: (-(s.head_accuracy or 0.0), -s.logme))
+        )
+        reason = (
+            f"Cross-validated accuracy of a converged linear head on this data's frozen features: {table}. "
+            f"With priority '{priority}' a backbone within {tolerance:g} of the best counts as good as it, "
+            f"and the smallest such one is {pick.backbone}."
+        )
+        return pick, FiredRule(rule="backbone_fit_head", reason=reason, section=rules.backbone_fit.section)
     best = max(scores, key=lambda s: s.logme)
     tolerance = rules.backbone_fit.tolerance[priority]
     pick = next(s for s in sorted(scores, key=lambda s: s.params_millions) if s.logme >= best.logme - tolerance)
@@ -130,6 +149,7 @@ def measure(
                 params_millions=round(frozen.n_params / 1e6, 2),
                 logme=logme(frozen.features, labels),
                 probe_accuracy=linear_probe(frozen.features, labels),
+                head_accuracy=converged_head_accuracy(frozen.features, labels) if len(backbones) > 1 else None,
                 seconds=frozen.seconds,
             )
         )

@@ -69,7 +69,7 @@ class SearchScreen(Screen[None]):
             yield Label("best validation accuracy so far", classes="section-title")
             yield Sparkline([], id="best-chart")
             table: DataTable[str] = DataTable(id="trials", cursor_type="row", zebra_stripes=True)
-            table.add_columns("#", "state", "top blocks", "LR head", "LR backbone", "val acc", "pruned at")
+            table.add_columns("#", "state", "top blocks", "head C", "LR backbone", "val acc", "pruned at")
             yield table
             yield Label("diagnoses", classes="section-title")
             yield RichLog(id="diagnoses", wrap=True, markup=False, max_lines=200)
@@ -109,7 +109,7 @@ class SearchScreen(Screen[None]):
             str(number),
             "running",
             str(plan.trainable_blocks),
-            f"{plan.lr_head:.1e}",
+            f"{plan.head_c:.2g}",
             lr_backbone,
             "",
             "",

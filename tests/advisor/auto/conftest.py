@@ -22,6 +22,7 @@ class ScriptedRunner:
         self.script = script
         self._n_blocks = n_blocks
         self.specs: list[TrialSpec] = []
+        self.refits: list[TrialSpec] = []  # the finishing phase's refits on train + validation
 
     def load_data(self, spec: TrialSpec) -> LabelledData:
         labels = ["a"] * 30 + ["b"] * 10
@@ -34,7 +35,7 @@ class ScriptedRunner:
         return self._n_blocks
 
     def run(self, spec: TrialSpec, callback: Callable[[EpochMetrics], None] | None = None) -> TrialResult:
-        self.specs.append(spec)
+        (self.refits if spec.train_on_val else self.specs).append(spec)
         script = self.script(spec)
         if isinstance(script, str):
             return TrialResult(status="failed", error=script, n_blocks=self._n_blocks)

@@ -18,10 +18,10 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _lr_curve(spec: TrialSpec) -> list[float]:
-    """Accuracy rises with the head LR's closeness to 1e-3: a landscape the sampler can learn."""
+    """Accuracy rises with the head strength's closeness to C = 0.1: a landscape the sampler can learn."""
     import math
 
-    quality = max(0.0, 1 - abs(math.log10(spec.stages[0].lr_head) + 3) / 2)
+    quality = max(0.0, 1 - abs(math.log10(spec.stages[0].head_c or 1.0) + 1) / 3)
     epochs = sum(s.epochs for s in spec.stages)
     return [0.5 + 0.45 * quality * (i + 1) / epochs for i in range(epochs)]
 
@@ -38,31 +38,32 @@ def test_rule_plan_runs_first_and_report_has_the_contract_keys(monkeypatch, imag
     runner = ScriptedRunner(_lr_curve)
     report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=6, max_epochs_per_stage=3)
     first = runner.specs[0]
-    assert first.stages[0].lr_head == 1e-3 and len(first.stages) == 1  # 40 examples → feature extraction at 1e-3
+    # 40 examples → feature extraction: the head fitted to convergence at scikit-learn's default strength.
+    assert first.stages[0].converged_head and first.stages[0].head_c == 1.0 and len(first.stages) == 1
     assert report.baseline is not None and report.baseline.number == 0 and report.baseline.rule_plan
     assert report.n_trials == 6 == report.n_complete + report.n_pruned + report.n_failed
     assert report.best is not None and report.best.value >= report.baseline.value
     assert report.improvement_over_baseline == pytest.approx(report.best.value - report.baseline.value)
     # Trials never score the test split; the winner is scored once, from its exported model.
     assert all(not spec.evaluate_test for spec in runner.specs)
-    assert report.test_accuracy == pytest.approx(report.best.value - 0.01) and runner.scored == 1
+    # The exported model (refit on train + validation) and the searched winner: each scored once.
+    assert report.test_accuracy == pytest.approx(report.best.val_accuracy - 0.01) and runner.scored == 2
+    assert [spec.train_on_val for spec in runner.refits] == [True] and report.ensemble[0].refit
     payload = (tmp_path / "out" / "report.json").read_text()
     for key in ('"best"', '"baseline"', '"test_accuracy"', '"n_pruned"', '"elapsed_seconds"', '"model_dir"', '"curve"'):
         assert key in payload
     assert (tmp_path / "out" / "report.md").read_text().startswith("# advisor auto")
     assert (tmp_path / "out" / "learning_curves.png").stat().st_size > 1000
-    # Only the best trial's model survives, published as OUT/model.
-    assert (tmp_path / "out" / "model" / "weights.txt").read_text() == str(
-        max(t.value for t in report.trials if t.value is not None)
-    )
-    kept = list((tmp_path / "out" / "trials").glob("*/model"))
-    assert [p.parent.name for p in kept] == [f"{report.best.number:04d}"]
+    # The three best trials' models survive (ensemble candidates); the refit winner is OUT/model.
+    assert (tmp_path / "out" / "model" / "weights.txt").read_text() == str(report.best.val_accuracy)
+    kept = sorted(p.parent.name for p in (tmp_path / "out" / "trials").glob("*/model"))
+    assert len(kept) == 3 and f"{report.best.number:04d}" in kept
 
 
 def test_weak_trials_are_pruned(monkeypatch, image_dir, tmp_path) -> None:
     def script(spec: TrialSpec) -> list[float]:
         epochs = sum(s.epochs for s in spec.stages)
-        good = spec.stages[0].lr_head > 1e-3
+        good = (spec.stages[0].head_c or 0) > 1e-2
         return [(0.9 if good else 0.3) for _ in range(epochs)]
 
     report = _search(
@@ -147,8 +148,9 @@ def test_second_run_resumes_without_rerunning(monkeypatch, image_dir, tmp_path) 
     assert [t.params for t in second.trials[:3]] == [t.params for t in first.trials]
     assert second.baseline is not None and second.baseline.number == 0
     assert second.elapsed_seconds >= first.elapsed_seconds
-    expected_scorings = 1 if second.best.number == first.best.number else 2
-    assert runner.scored == expected_scorings  # an unchanged winner is not scored again
+    # Each run scores the exported (refit) model and the searched winner; an unchanged result is not scored again.
+    expected_scorings = 2 if second.best.number == first.best.number else 4
+    assert runner.scored == expected_scorings
 
 
 def test_interrupt_marks_the_running_trial_and_reports(monkeypatch, image_dir, tmp_path) -> None:

@@ -6,7 +6,16 @@ import optuna
 import pytest
 
 from advisor import DatasetProfile, recommend
-from advisor.auto.space import LR_WIDEN, SearchSpace, TrialPlan, describe, rule_plan_params, space_for
+from advisor.auto.space import (
+    HEAD_C_DEFAULT,
+    HEAD_C_RANGE,
+    LR_WIDEN,
+    SearchSpace,
+    TrialPlan,
+    describe,
+    rule_plan_params,
+    space_for,
+)
 from advisor.engine.loader import RuleBook
 
 
@@ -17,9 +26,12 @@ def _space(book: RuleBook, **fields: object) -> tuple[SearchSpace, object]:
 
 def test_top_layers_space_is_centred_on_the_guide(book: RuleBook) -> None:
     """Top 10-20 layers: 1e-4, with Decision Path B's 1e-5: the search spans both, widened ×3."""
-    space, _ = _space(book, modality="image", n_examples=2000, n_classes=2)
+    space, rec = _space(book, modality="image", n_examples=2000, n_classes=2)
     assert space.lr_backbone == pytest.approx((1e-5 / LR_WIDEN, 1e-4 * LR_WIDEN))
-    assert space.lr_head == pytest.approx((1e-3 / LR_WIDEN, 1e-3 * LR_WIDEN))
+    # While the top blocks train, the head's rate runs from the tuning stage's up to the head stage's 1e-3.
+    tune_head = rec.stages[-1].lr_head
+    assert space.lr_head == pytest.approx((min(tune_head, 1e-3) / LR_WIDEN, 1e-3 * LR_WIDEN))
+    assert space.head_c == HEAD_C_RANGE
 
 
 def test_feature_extraction_recommendation_still_searches_top_layer_rates(book: RuleBook) -> None:
@@ -27,21 +39,17 @@ def test_feature_extraction_recommendation_still_searches_top_layer_rates(book: 
     assert space.lr_backbone == pytest.approx((2e-5 / LR_WIDEN, 5e-5 * LR_WIDEN))  # NLP guide 2e-5 to 5e-5
 
 
-def test_fixed_trial_head_only_has_no_backbone_params(book: RuleBook) -> None:
+def test_fixed_trial_head_only_has_only_the_head_strength(book: RuleBook) -> None:
     space, _ = _space(book, modality="image", n_examples=2000, n_classes=2)
-    plan = space.suggest(
-        optuna.trial.FixedTrial({"trainable_blocks": 0, "lr_head": 1e-3, "head_epochs": 4, "weight_decay": 1e-3})
-    )
-    assert plan == TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=4, weight_decay=1e-3)
-    assert plan.total_epochs == 4 and describe(plan, 7) == "head only, lr 1.0e-03, 4 ep"
+    plan = space.suggest(optuna.trial.FixedTrial({"trainable_blocks": 0, "head_c": 0.05}))
+    assert plan == TrialPlan(trainable_blocks=0, head_c=0.05)
+    assert plan.total_epochs == 1 and describe(plan, 7) == "head fit C=0.05 (head only)"
 
 
 def test_fixed_trial_outside_the_space_is_refused(book: RuleBook) -> None:
     space, _ = _space(book, modality="image", n_examples=2000, n_classes=2)
     with pytest.raises(ValueError):
-        space.suggest(
-            optuna.trial.FixedTrial({"trainable_blocks": 9, "lr_head": 1e-3, "head_epochs": 1, "weight_decay": 1e-3})
-        )
+        space.suggest(optuna.trial.FixedTrial({"trainable_blocks": 9, "head_c": 1.0}))
 
 
 @pytest.mark.parametrize(
@@ -61,7 +69,10 @@ def test_rule_plan_is_a_point_of_the_space(
     assert params["trainable_blocks"] == blocks
     assert params.get("lr_backbone") == lr_backbone
     plan = space.suggest(optuna.trial.FixedTrial(params))  # the enqueued plan must be inside the space
-    assert plan.head_epochs <= space.max_epochs_per_stage and plan.lr_head == 1e-3
+    assert plan.head_c == HEAD_C_DEFAULT  # the classifier stage: converged, scikit-learn's default strength
+    assert (plan.tune_epochs or 0) <= space.max_epochs_per_stage
+    if blocks:
+        assert plan.lr_head == rec.stages[-1].lr_head  # the tuning stage's own head rate
 
 
 def test_rule_plan_layerwise_decay_spans_the_guide(book: RuleBook) -> None:

@@ -72,4 +72,4 @@ def test_offline_backbones_are_ranked_and_the_choice_feeds_the_recommendation() 
     assert rec.backbone.model_id == report.evidence.chosen_backbone
     assert rec.backbone.alternatives[0].name == "ResNet-50"  # the selection guide's pick stays as the first alternative
     rules = [r.rule for r in rec.rationale]
-    assert rules[:2] == [f"measured:{report.evidence.similarity.rule.rule}", "backbone_fit_logme"]  # type: ignore[union-attr]
+    assert rules[:2] == [f"measured:{report.evidence.similarity.rule.rule}", "backbone_fit_head"]  # type: ignore[union-attr]

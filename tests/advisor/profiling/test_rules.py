@@ -93,6 +93,33 @@ def test_backbone_choice_trades_fit_for_size_by_priority(book: RuleBook, priorit
     assert "lite2 +1.100, lite1 +1.095, lite0 +1.060" in fired.reason
 
 
+@pytest.mark.parametrize(
+    ("priority", "expected"),
+    [("accuracy", "lite0"), ("balanced", "lite0"), ("speed", "lite0")],
+)
+def test_backbone_choice_ranks_by_converged_head_accuracy_over_logme(
+    book: RuleBook, priority: str, expected: str
+) -> None:
+    """The issue-11 case: LogME prefers Lite2, but Lite0's head is the most accurate: Lite0 wins at every priority."""
+    scores = [
+        _score("lite0", 3.4, 1.00).model_copy(update={"head_accuracy": 0.947}),
+        _score("lite1", 4.1, 1.05).model_copy(update={"head_accuracy": 0.90}),
+        _score("lite2", 4.8, 1.10).model_copy(update={"head_accuracy": 0.86}),
+    ]
+    pick, fired = choose_backbone(scores, priority, book.profiling)  # type: ignore[arg-type]
+    assert pick.backbone == expected and fired.rule == "backbone_fit_head"
+    assert fired.reason.index("lite0 0.947") < fired.reason.index("lite2 0.860")
+
+
+def test_head_accuracy_ties_go_to_the_higher_logme_at_equal_size(book: RuleBook) -> None:
+    scores = [
+        _score("a", 4.0, 0.9).model_copy(update={"head_accuracy": 0.9}),
+        _score("b", 4.0, 1.2).model_copy(update={"head_accuracy": 0.9}),
+    ]
+    pick, _ = choose_backbone(scores, "accuracy", book.profiling)  # type: ignore[arg-type]
+    assert pick.backbone == "b"
+
+
 def test_data_checks_fire_on_their_facts(book: RuleBook) -> None:
     facts = {
         "n_corrupted": 2,
@@ -130,6 +157,7 @@ def _edit(rules: Path, change: Any) -> None:
         ),
         (lambda d: d["similarity"][0].update(level="alien"), "image_top_drift_very_different", "level"),
         (lambda d: d["backbone_fit"]["tolerance"].pop("speed"), None, "missing ['speed']"),
+        (lambda d: d["backbone_fit"]["accuracy_tolerance"].pop("mobile"), None, "missing ['mobile']"),
         (lambda d: d["checks"][0]["when"][0].update(op="approx"), "corrupted_files", "op"),
     ],
 )

@@ -46,11 +46,11 @@ def test_search_screen(snap_compare, monkeypatch, tmp_path) -> None:  # noqa: AN
         await pilot.pause()
         screen = pilot.app.screen
         screen.started -= 10**7  # freeze "time left" at 0:00 for a stable picture
-        head = TrialPlan(trainable_blocks=0, lr_head=1e-3, head_epochs=2, weight_decay=1e-4)
+        head = TrialPlan(trainable_blocks=0, head_c=0.1)
         tuned = TrialPlan(
             trainable_blocks=2,
+            head_c=1.0,
             lr_head=1e-3,
-            head_epochs=1,
             lr_backbone=1e-4,
             layer_decay=0.8,
             tune_epochs=2,

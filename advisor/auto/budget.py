@@ -1,0 +1,96 @@
+"""What a trial will cost, from what this search has measured, so no trial starts that cannot finish.
+
+The frozen-prefix cache makes shallow trials cheap and full depth ~10× dearer, so one number per
+trial is not enough: the model keeps seconds per fine-tuning epoch for each depth it has seen, the
+fixed cost of a trial (data, model build, head fit), and the seconds one frozen forward pass takes
+per example (from the passes that filled the cache). An unseen depth is priced from the nearest
+seen one in proportion to depth, or, before any, from the forward pass: one epoch of the top k of
+n blocks costs about 3·k/n forward passes over the training rows (forward + backward ≈ 3 forwards),
+plus one pass to fill the cache at that boundary.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from advisor.auto.space import TrialPlan
+
+# Forward + backward of a trainable block costs about three forwards.
+_BACKWARD_FACTOR = 3.0
+
+
+@dataclass
+class CostModel:
+    """Seconds per trial, learned as the search runs.
+
+    Args:
+        n_blocks: Blocks of the backbone.
+        n_train_rows: Training rows per epoch (examples × cached views).
+        n_val: Validation examples (evaluated after every epoch).
+    """
+
+    n_blocks: int
+    n_train_rows: int
+    n_val: int
+    forward_per_example: float | None = None
+    overheads: list[float] = field(default_factory=list)
+    epoch_seconds: dict[int, list[float]] = field(default_factory=dict)
+    filled: set[int] = field(default_factory=set)
+
+    def observe(
+        self,
+        plan: TrialPlan,
+        seconds: float,
+        stage_seconds: list[float],
+        curve: list,
+        forward: float | None,
+        head_fit: bool = True,
+    ) -> None:
+        """Learns from a finished (or stopped) trial: its fixed cost and its seconds per epoch at its depth.
+
+        Args:
+            seconds: The trial's wall time; `stage_seconds` its stages'; `curve` its epochs.
+            forward: Seconds per example of a frozen forward pass the trial measured while filling
+                the cache, if it filled any.
+            head_fit: The trial began with a converged-head stage (part of its fixed cost).
+        """
+        if forward:
+            self.forward_per_example = forward
+        first_tune = len(stage_seconds) if plan.trainable_blocks == 0 else int(head_fit)
+        self.overheads.append(max(seconds - sum(stage_seconds[first_tune:]), 0.0))
+        tuned = [m.seconds for m in curve if m.stage >= first_tune]
+        if plan.trainable_blocks > 0 and tuned:
+            self.epoch_seconds.setdefault(plan.trainable_blocks, []).extend(tuned)
+            self.filled.add(plan.trainable_blocks)
+
+    def overhead(self) -> float:
+        """Fixed seconds of a trial (load, build, head fit); 0 before the first trial."""
+        return statistics.median(self.overheads) if self.overheads else 0.0
+
+    def epoch(self, k: int) -> float | None:
+        """Seconds of one fine-tuning epoch of the top `k` blocks (validation included), or None if unknown."""
+        if k in self.epoch_seconds:
+            return statistics.median(self.epoch_seconds[k])
+        if self.epoch_seconds:
+            nearest = min(self.epoch_seconds, key=lambda seen: abs(seen - k))
+            return statistics.median(self.epoch_seconds[nearest]) * k / nearest
+        if self.forward_per_example is None:
+            return None
+        train = self.forward_per_example * self.n_train_rows * _BACKWARD_FACTOR * k / self.n_blocks
+        return train + self.forward_per_example * self.n_val * k / self.n_blocks
+
+    def fill(self, k: int) -> float:
+        """Seconds to fill the cache at the boundary below the top `k` blocks (0 once filled or when unknown)."""
+        if k in self.filled or self.forward_per_example is None or k >= self.n_blocks:
+            return 0.0
+        return self.forward_per_example * (self.n_train_rows + self.n_val) * (self.n_blocks - k) / self.n_blocks
+
+    def estimate(self, plan: TrialPlan) -> float | None:
+        """Seconds the plan will take, or None when nothing is known yet (the first trials)."""
+        if plan.trainable_blocks == 0:
+            return self.overhead() if self.overheads else None
+        epoch = self.epoch(plan.trainable_blocks)
+        if epoch is None:
+            return None
+        return self.overhead() + self.fill(plan.trainable_blocks) + epoch * (plan.tune_epochs or 1)

@@ -1,0 +1,230 @@
+"""The finishing phase of a search: select the winner, ensemble the best trials, refit, export.
+
+Selection uses each trial's selection score (cross-validated accuracy for head-only trials on small
+validation splits, validation accuracy otherwise), ties broken by lower validation loss. The
+ensemble is greedy selection with replacement over the kept trials' validation probabilities
+(Caruana et al., ICML 2004), plus a TF-IDF + logistic-regression member for text. Each selected
+member is then refit on train + validation with its stopping point fixed from the search, when the
+budget leaves time for it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.auto.objective import VAL_LABELS_ATTR, VAL_PROBS_ATTR, Objective, trial_spec
+from advisor.auto.space import TrialPlan
+
+TFIDF_MEMBER = "tfidf"
+
+
+class EnsembleMember(BaseModel):
+    """One member of the exported model, as the report lists it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    trial: int | None = Field(None, description="The trial it came from; None for the TF-IDF member.")
+    weight: float
+    val_accuracy: float | None = None
+    refit: bool = False
+
+
+class Finished(BaseModel):
+    """What the finishing phase produced."""
+
+    model_config = ConfigDict(frozen=True)
+
+    members: list[EnsembleMember]
+    ensemble_val_accuracy: float | None = None
+    model_dir: Path | None = None
+    notes: list[str] = []
+    seconds: float = 0.0
+
+
+def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Complete trials, best first: selection score, then lower validation loss, then earlier."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+    def key(t: optuna.trial.FrozenTrial) -> tuple[float, float, int]:
+        loss = t.user_attrs.get("val_loss")
+        return (t.value if t.value is not None else -1.0, -(loss if loss is not None else np.inf), -t.number)
+
+    return sorted(complete, key=key, reverse=True)
+
+
+def _candidates(ranked: list[optuna.trial.FrozenTrial], objective: Objective, keep: int) -> dict[str, Any]:
+    """Kept trials with a model on disk, best first (ensemble members also need validation probabilities)."""
+    out: dict[str, Any] = {}
+    for t in ranked:
+        if (objective.trial_dir(t.number) / "model").is_dir() and (not out or VAL_PROBS_ATTR in t.user_attrs):
+            out[f"trial_{t.number:04d}"] = t
+        if len(out) == keep:
+            break
+    return out
+
+
+def finish_search(
+    study: optuna.Study,
+    objective: Objective,
+    data: Any,
+    split: Any,
+    out_model: Path,
+    clock: Callable[[], float] = time.monotonic,
+) -> Finished:
+    """Ensemble, refit and export the search's result to `out_model`; `data`/`split` are the runners'."""
+    start = clock()
+    config = objective.config
+    ranked = ranked_trials(study)
+    notes: list[str] = []
+    candidates = _candidates(ranked, objective, 3 if config.ensemble else 1)
+    if not candidates:
+        return Finished(members=[], model_dir=out_model if out_model.is_dir() else None, seconds=clock() - start)
+    first = next(iter(candidates.values()))
+    if VAL_PROBS_ATTR not in first.user_attrs:  # a runner that gives no probabilities: the winner alone
+        candidates = dict([next(iter(candidates.items()))])
+    y = np.asarray(first.user_attrs.get(VAL_LABELS_ATTR, []))
+    probs = {name: np.asarray(t.user_attrs.get(VAL_PROBS_ATTR, []), dtype=float) for name, t in candidates.items()}
+    tfidf = None
+    if config.ensemble and config.data_modality == "text" and len(y):
+        tfidf = _fit_tfidf(data, split)
+        probs[TFIDF_MEMBER] = tfidf.predict_proba(_texts(data, split.val))
+    if config.ensemble and len(probs) > 1:
+        from runners.ensemble import greedy_selection
+
+        weights = greedy_selection(probs, y)
+    else:
+        weights = {next(iter(probs)): 1.0}
+    ensemble_acc = None
+    if len(y):
+        mixed = np.sum([w * probs[n] for n, w in weights.items()], axis=0)
+        ensemble_acc = float((mixed.argmax(1) == y).mean())
+    members: list[EnsembleMember] = []
+    exported: list[tuple[str, Path, float]] = []
+    for name, weight in sorted(weights.items(), key=lambda kv: -kv[1]):
+        if name == TFIDF_MEMBER:
+            assert tfidf is not None
+            folder = config.out / "trials" / TFIDF_MEMBER
+            refit = config.refit
+            rows = split.train + split.val
+            final = tfidf.refit(_texts(data, rows), [data.labels[i] for i in rows]) if refit else tfidf
+            shutil.rmtree(folder, ignore_errors=True)
+            final.export(folder)
+            members.append(EnsembleMember(name=name, weight=weight, val_accuracy=tfidf.val_accuracy, refit=refit))
+            exported.append((name, folder, weight))
+            continue
+        trial = candidates[name]
+        folder, refit_note = _refit(trial, objective, clock)
+        if refit_note:
+            notes.append(refit_note)
+        refit = folder != objective.trial_dir(trial.number) / "model"
+        members.append(
+            EnsembleMember(
+                name=name,
+                trial=trial.number,
+                weight=weight,
+                val_accuracy=trial.user_attrs.get("val_accuracy"),
+                refit=refit,
+            )
+        )
+        exported.append((name, folder, weight))
+    model_dir = _export(exported, list(split.class_names), out_model)
+    return Finished(
+        members=members,
+        ensemble_val_accuracy=ensemble_acc if len(members) > 1 else None,
+        model_dir=model_dir,
+        notes=notes,
+        seconds=clock() - start,
+    )
+
+
+def _texts(data: Any, rows: list[int]) -> list[str]:
+    return [data.inputs[i] for i in rows]
+
+
+def _fit_tfidf(data: Any, split: Any) -> Any:
+    from runners.classical import fit_tfidf_linear
+
+    return fit_tfidf_linear(
+        _texts(data, split.train),
+        [data.labels[i] for i in split.train],
+        _texts(data, split.val),
+        [data.labels[i] for i in split.val],
+        list(split.class_names),
+    )
+
+
+def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir: Path) -> Any:
+    """The trial's spec on train + validation, stopped where the search's best epoch was.
+
+    The exported model of a trial holds its lowest-validation-loss weights; the refit trains the
+    same stages up to that epoch (a best epoch in the head fit means a head-only refit).
+    """
+    plan = TrialPlan.model_validate(trial.user_attrs["plan"])
+    spec = trial_spec(plan, objective.config, objective.backbone, output_dir, objective.augment)
+    curve = trial.user_attrs.get("curve", [])
+    finite = [m for m in curve if m["val_loss"] == m["val_loss"]]
+    best = min(finite, key=lambda m: m["val_loss"]) if finite else None
+    stages = list(spec.stages)
+    if best is not None:
+        stages = stages[: best["stage"] + 1]
+        last = stages[-1]
+        if not last.converged_head:
+            stages[-1] = last.model_copy(update={"epochs": best["epoch"] + 1})
+    return spec.model_copy(update={"stages": stages, "train_on_val": True, "early_stopping_patience": None})
+
+
+def _refit(
+    trial: optuna.trial.FrozenTrial, objective: Objective, clock: Callable[[], float]
+) -> tuple[Path, str | None]:
+    """Folder of the member's model: refit on train + validation when asked and the budget allows it."""
+    searched = objective.trial_dir(trial.number) / "model"
+    if not objective.config.refit:
+        return searched, None
+    seconds = float(trial.user_attrs.get("seconds") or 0.0)
+    estimate = seconds * (objective.n_train + objective.n_val) / max(objective.n_train, 1)
+    left = objective.deadline - clock()
+    if estimate > left:
+        return searched, (
+            f"Trial {trial.number} was not refit on train + validation: it would take ~{estimate:.0f} s, "
+            f"{max(left, 0):.0f} s of the budget were left; its searched model is used."
+        )
+    output_dir = objective.trial_dir(trial.number) / "refit"
+    result = objective.runner.run(refit_spec(trial, objective, output_dir))
+    if result.status != "complete" or result.model_dir is None:
+        return (
+            searched,
+            f"Refit of trial {trial.number} ended '{result.status}' ({result.error}); its searched model is used.",
+        )
+    return Path(result.model_dir), None
+
+
+def _export(members: list[tuple[str, Path, float]], class_names: list[str], target: Path) -> Path:
+    """One member: its folder copied to `target`; several: an ensemble folder. Atomic: old model kept until done."""
+    if len(members) == 1:
+        return publish_folder(members[0][1], target)
+    from runners.ensemble import export_ensemble
+
+    return export_ensemble(members, class_names, target)
+
+
+def publish_folder(source: Path, target: Path) -> Path:
+    """Copy a model folder to `target`, replacing an older one only once the copy is complete."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp)
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target

@@ -1,0 +1,210 @@
+"""Weighted ensembles of trained models: greedy selection on validation, export, and prediction.
+
+The selection is Caruana et al., "Ensemble selection from libraries of models" (ICML 2004), with
+replacement, as AutoGluon's WeightedEnsemble runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runners.errors import RunnerError
+from runners.predict import Prediction, Predictor, log_loss, top_predictions
+
+ENSEMBLE_CONFIG = "ensemble.json"
+RUNNER_NAME = "ensemble"
+
+
+def _score(probs: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(accuracy, -log-loss): larger is better in both places, compared in that order."""
+    return float(np.mean(probs.argmax(axis=1) == y)), -log_loss(probs, y)
+
+
+def _check_selection_inputs(val_probs: dict[str, np.ndarray], y: np.ndarray, rounds: int) -> None:
+    if not val_probs:
+        raise ValueError("val_probs is empty; give at least one member's validation probabilities")
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    shapes = {name: p.shape for name, p in val_probs.items()}
+    first = next(iter(shapes.values()))
+    if len(first) != 2 or any(s != first for s in shapes.values()):
+        raise ValueError(f"every member needs probabilities of one shape (n, n_classes); got {shapes}")
+    if y.shape != (first[0],) or (len(y) and (y.min() < 0 or y.max() >= first[1])):
+        raise ValueError(f"y must hold {first[0]} class indices in [0, {first[1]}); got shape {y.shape}")
+
+
+def greedy_selection(val_probs: dict[str, np.ndarray], y: np.ndarray, rounds: int = 25) -> dict[str, float]:
+    """Ensemble selection with replacement; returns the weights of the best-scoring prefix.
+
+    Each round adds (again, possibly) the member whose addition gives the averaged probabilities the
+    best validation accuracy; ties go to the lower validation log-loss, then to the first name in
+    sorted order. All rounds run; the prefix (rounds 1..k) with the best accuracy, then lowest
+    log-loss, then fewest rounds, is kept.
+
+    Args:
+        val_probs: Validation probabilities (n, n_classes) per member name, columns in one class order.
+        y: True class indices (n,).
+        rounds: Number of additions.
+
+    Returns:
+        Member name -> times chosen / k for the members chosen at least once in the kept prefix
+        (weights sum to 1).
+
+    Raises:
+        ValueError: empty `val_probs`, shapes that disagree, labels out of range or `rounds` < 1.
+    """
+    y = np.asarray(y, dtype=np.int64)
+    _check_selection_inputs(val_probs, y, rounds)
+    names = sorted(val_probs)
+    probs = {name: np.asarray(val_probs[name], dtype=np.float64) for name in names}
+    total = np.zeros_like(probs[names[0]])
+    counts = dict.fromkeys(names, 0)
+    best_score: tuple[float, float] | None = None
+    best_counts: dict[str, int] = {}
+    for k in range(1, rounds + 1):
+        chosen, chosen_score = names[0], None
+        for name in names:
+            score = _score((total + probs[name]) / k, y)
+            if chosen_score is None or score > chosen_score:
+                chosen, chosen_score = name, score
+        total += probs[chosen]
+        counts[chosen] += 1
+        assert chosen_score is not None
+        if best_score is None or chosen_score > best_score:
+            best_score, best_counts = chosen_score, dict(counts)
+    size = sum(best_counts.values())
+    return {name: count / size for name, count in best_counts.items() if count}
+
+
+class EnsemblePredictor:
+    """Weighted average of members' probabilities, each member's columns matched to `class_names` by name.
+
+    Weights are divided by their sum, so the probabilities of each input sum to 1.
+    """
+
+    def __init__(self, members: Sequence[tuple[Predictor, float]], class_names: Sequence[str]) -> None:
+        if not members:
+            raise RunnerError("an ensemble needs at least one member")
+        modalities = sorted({m.modality for m, _ in members})
+        if len(modalities) != 1:
+            raise RunnerError(f"ensemble members mix modalities {modalities}; use one modality")
+        weights = np.array([w for _, w in members], dtype=np.float64)
+        if not np.all(np.isfinite(weights)) or np.any(weights <= 0):
+            raise RunnerError(f"ensemble weights must be positive and finite, got {weights.tolist()}")
+        self.class_names = list(class_names)
+        self.modality = modalities[0]
+        self.members = [m for m, _ in members]
+        self.weights = weights / weights.sum()
+        self._columns = [self._column_order(m) for m in self.members]
+
+    def _column_order(self, member: Predictor) -> list[int]:
+        if sorted(member.class_names) != sorted(self.class_names):
+            raise RunnerError(f"member classes {member.class_names} differ from the ensemble's {self.class_names}")
+        index = {c: i for i, c in enumerate(member.class_names)}
+        return [index[c] for c in self.class_names]
+
+    def predict_proba(self, inputs: list[Any]) -> np.ndarray:
+        """Weighted sum of the members' probabilities, (n, n_classes) float64 in `class_names` order."""
+        total = np.zeros((len(inputs), len(self.class_names)), dtype=np.float64)
+        for member, weight, columns in zip(self.members, self.weights, self._columns, strict=True):
+            total += weight * member.predict_proba(inputs)[:, columns]
+        return total
+
+    def predict(self, inputs: list[Any]) -> list[Prediction]:
+        """(label, probability) of the most probable class per input."""
+        return top_predictions(self.predict_proba(inputs), self.class_names)
+
+
+def _check_members(members: list[tuple[str, Path, float]]) -> None:
+    names = [name for name, _, _ in members]
+    if not members:
+        raise RunnerError("an ensemble needs at least one member")
+    if len(set(names)) != len(names):
+        raise RunnerError(f"member names must be unique, got {names}")
+    for name, path, weight in members:
+        if not name or name in (".", "..", ENSEMBLE_CONFIG) or "/" in name or "\\" in name:
+            raise RunnerError(f"member name {name!r} cannot be a folder name")
+        if not Path(path).is_dir():
+            raise RunnerError(f"member {name!r}: {path} is not an exported model folder")
+        if not weight > 0:
+            raise RunnerError(f"member {name!r}: weight must be positive, got {weight}")
+
+
+def export_ensemble(members: list[tuple[str, Path, float]], class_names: list[str], out_dir: Path) -> Path:
+    """Copies each member's model folder into `out_dir/<name>/` and writes `out_dir/ensemble.json`.
+
+    The folder is assembled in a temporary sibling and renamed into place, so an interrupted export
+    leaves any previous `out_dir` untouched and never a half-written one.
+
+    Args:
+        members: (name, exported model folder, weight) per member.
+        class_names: The ensemble's class order.
+        out_dir: Destination folder; replaced if it exists.
+
+    Raises:
+        RunnerError: no members, repeated or unusable names, a missing folder or a weight <= 0.
+    """
+    _check_members(members)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        for name, path, _ in members:
+            shutil.copytree(path, staging / name)
+        config = {
+            "runner": RUNNER_NAME,
+            "label_names": list(class_names),
+            "members": [{"name": name, "path": name, "weight": float(weight)} for name, _, weight in members],
+        }
+        (staging / ENSEMBLE_CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
+        _replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _replace(staging: Path, out_dir: Path) -> None:
+    """Renames `staging` to `out_dir`; an existing `out_dir` is moved aside first and deleted after."""
+    if not out_dir.exists():
+        staging.rename(out_dir)
+        return
+    old = out_dir.with_name(f".{out_dir.name}.{uuid.uuid4().hex}.old")
+    out_dir.rename(old)
+    try:
+        staging.rename(out_dir)
+    except BaseException:
+        old.rename(out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_ensemble(model_dir: str | Path, device: str = "cpu") -> EnsemblePredictor:
+    """Loads a folder written by `export_ensemble`; members load with `runners.predict.load_predictor`.
+
+    Raises:
+        RunnerError: no `ensemble.json`, or a member path outside the folder.
+    """
+    from runners.predict import load_predictor
+
+    model_dir = Path(model_dir)
+    config_path = model_dir / ENSEMBLE_CONFIG
+    if not config_path.exists():
+        raise RunnerError(f"{model_dir}: no {ENSEMBLE_CONFIG}; not an exported ensemble")
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    root = model_dir.resolve()
+    members: list[tuple[Predictor, float]] = []
+    for entry in config["members"]:
+        path = (model_dir / entry["path"]).resolve()
+        if root not in path.parents:
+            raise RunnerError(f"{config_path}: member path {entry['path']!r} leaves the ensemble folder")
+        members.append((load_predictor(path, device), float(entry["weight"])))
+    return EnsemblePredictor(members, config["label_names"])

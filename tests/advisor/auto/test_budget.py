@@ -1,0 +1,123 @@
+"""The budget guard: trial costs learned per depth, trials that cannot fit are not started (fake clock)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from advisor.auto.budget import CostModel
+from advisor.auto.config import TuneConfig
+from advisor.auto.objective import Objective
+from advisor.auto.progress import SilentProgress
+from advisor.auto.space import SearchSpace, TrialPlan
+from runners import EpochMetrics
+
+from .conftest import ScriptedRunner
+
+HEAD = TrialPlan(trainable_blocks=0, head_c=1.0)
+
+
+def _tuned(k: int, epochs: int) -> TrialPlan:
+    return TrialPlan(
+        trainable_blocks=k, head_c=1.0, lr_head=1e-3, lr_backbone=1e-4, layer_decay=1.0, tune_epochs=epochs
+    )
+
+
+def _epoch(stage: int, seconds: float) -> EpochMetrics:
+    return EpochMetrics(
+        stage=stage, epoch=0, train_loss=1, val_loss=1, val_accuracy=0.5, val_macro_f1=0.5, seconds=seconds, lr=1e-3
+    )
+
+
+def test_cost_is_learned_per_depth_and_scaled_to_unseen_depths() -> None:
+    cost = CostModel(n_blocks=8, n_train_rows=1000, n_val=200)
+    assert cost.estimate(HEAD) is None and cost.estimate(_tuned(2, 3)) is None  # nothing measured yet
+    cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], forward=0.01)
+    assert cost.estimate(HEAD) == pytest.approx(12.0)
+    # Before any fine-tuning epoch: 3 forwards per trainable block share per training row, one per val row.
+    per_epoch = 0.01 * 1000 * 3 * 2 / 8 + 0.01 * 200 * 2 / 8
+    fill = 0.01 * 1200 * 6 / 8
+    assert cost.estimate(_tuned(2, 3)) == pytest.approx(12.0 + fill + 3 * per_epoch)
+    # A measured depth replaces the prior; unseen depths scale with depth from the nearest seen one.
+    cost.observe(
+        _tuned(2, 2),
+        seconds=62.0,
+        stage_seconds=[2.0, 50.0],
+        curve=[_epoch(0, 2), _epoch(1, 20), _epoch(1, 20)],
+        forward=None,
+    )
+    assert cost.epoch(2) == pytest.approx(20.0) and cost.epoch(8) == pytest.approx(80.0)
+    assert cost.estimate(_tuned(2, 4)) == pytest.approx(12.0 + 4 * 20.0)  # boundary filled: no fill cost
+
+
+def _objective(image_dir, tmp_path, book, now: list[float], budget_s: float) -> tuple[Objective, ScriptedRunner]:
+    runner = ScriptedRunner(lambda spec: [0.7] * sum(s.epochs for s in spec.stages))
+    config = TuneConfig(data=image_dir, out=tmp_path / "out", backbone="resnet18", weights="none", refit=False)
+    space = SearchSpace(n_blocks=8, lr_head=(1e-4, 1e-2), lr_backbone=(1e-5, 1e-3), max_epochs_per_stage=8)
+    objective = Objective(
+        config=config,
+        space=space,
+        book=book,
+        runner=runner,
+        backbone="resnet18",
+        deadline=budget_s,
+        events=SilentProgress(),
+        n_examples=1200,
+        augment=False,
+        clock=lambda: now[0],
+        split_sizes=(1000, 200, 0),
+    )
+    return objective, runner
+
+
+def test_a_trial_whose_estimate_exceeds_the_time_left_is_not_started(image_dir, tmp_path, book) -> None:
+    now = [0.0]
+    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=250.0)
+    objective.cost.observe(_tuned(2, 3), 310.0, [10.0, 300.0], [_epoch(0, 10)] + [_epoch(1, 100)] * 3, None)
+    now[0] = 50.0  # 200 s left; the plan below needs ~300 s of epochs on top of the fixed cost
+    deep = {
+        "trainable_blocks": 2,
+        "head_c": 1.0,
+        "lr_head": 1e-3,
+        "lr_backbone": 1e-4,
+        "layer_decay": 1.0,
+        "tune_epochs": 3,
+        "weight_decay": 1e-3,
+    }
+    trial = optuna.trial.FixedTrial(deep)
+    with pytest.raises(optuna.TrialPruned, match="not started: estimated 310 s, 200 s left"):
+        objective(trial)
+    assert runner.specs == [] and objective.skipped_in_a_row == 1
+    assert "not started" in trial.user_attrs["skipped_by_budget"]
+
+
+def test_a_running_trial_stops_before_an_epoch_that_would_not_fit(image_dir, tmp_path, book) -> None:
+    """Epochs of 60 s on a fake clock, 200 s left: after the third epoch (at 180 s) a fourth would end past 200 s."""
+    now = [0.0]
+    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=200.0)
+    play = runner.run
+
+    def timed(spec, callback=None):
+        def tick(metrics):
+            now[0] += 60.0
+            callback(metrics)
+
+        return play(spec, tick)
+
+    runner.run = timed  # type: ignore[method-assign]
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(
+        {
+            "trainable_blocks": 2,
+            "head_c": 1.0,
+            "lr_head": 1e-3,
+            "lr_backbone": 1e-4,
+            "layer_decay": 1.0,
+            "tune_epochs": 6,
+            "weight_decay": 1e-3,
+        }
+    )
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert trial.user_attrs["stopped_by_budget"] and len(trial.user_attrs["curve"]) == 3
+    assert now[0] == 180.0  # never past the 200-s deadline

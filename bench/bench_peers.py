@@ -290,7 +290,16 @@ def build_rows(args: argparse.Namespace, data: Path, root: Path) -> dict[str, Ca
         for name, stages in recipes(n_blocks).items()
     }
     rows["Optuna TPE, no pruning, no cache"] = lambda: search(
-        data, root / "tpe", task, args.budget_minutes, seed, pruner="none", cache=False, enqueue_rule_plan=False
+        data,
+        root / "tpe",
+        task,
+        args.budget_minutes,
+        seed,
+        pruner="none",
+        cache=False,
+        enqueue_rule_plan=False,
+        refit=False,
+        ensemble=False,
     )
     rows[FROZEN_LR] = lambda: frozen_lr(task, data, seed)
     if modality_of(task) == "text":

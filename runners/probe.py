@@ -47,8 +47,6 @@ class FrozenFeatures:
         n_params: Parameters of the backbone (head included).
         layer_drift: BatchNorm drift of every layer, bottom to top.
         inputs, labels: The examples measured, when the pass chose them (`Runner.frozen_pass`).
-        forward_seconds_per_example: Seconds of the forward pass alone per example (model build and
-            data loading excluded), when the pass measured it (`Runner.frozen_pass`).
     """
 
     features: np.ndarray
@@ -60,7 +58,6 @@ class FrozenFeatures:
     layer_drift: list[float] = field(default_factory=list)
     inputs: list[Any] | None = None
     labels: list[str] | None = None
-    forward_seconds_per_example: float | None = None
 
 
 class _MomentMeter:

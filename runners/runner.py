@@ -143,6 +143,7 @@ class Runner(ABC):
             cache_hits=outcome.cache_hits,
             stage_seconds=outcome.stage_seconds,
             forward_seconds_per_example=outcome.forward_seconds_per_example,
+            fill_seconds=outcome.fill_seconds,
             cv_accuracy=cv.accuracy if cv else None,
             cv_stderr=cv.stderr if cv else None,
             cv_log_loss=cv.log_loss if cv else None,
@@ -205,7 +206,6 @@ class Runner(ABC):
             k = min(min_examples - len(split.val), len(split.train))
             parts.append(("train", sorted(torch.randperm(len(split.train), generator=g)[:k].tolist())))
         chunks, inputs, labels = [], [], []
-        passed = time.perf_counter()
         # no_grad, not inference_mode: cached tensors feed later trials' autograd (inference tensors cannot).
         with DriftMeter(adapter) as meter, torch.no_grad():
             for name, subset in parts:
@@ -218,11 +218,8 @@ class Runner(ABC):
                 index = [getattr(split, name)[i] for i in subset]
                 inputs += [data.inputs[i] for i in index]
                 labels += [data.labels[i] for i in index]
-        passed = time.perf_counter() - passed
-        features = torch.cat(chunks).numpy()
         return FrozenFeatures(
-            features=features,
-            forward_seconds_per_example=passed / max(len(features), 1),
+            features=torch.cat(chunks).numpy(),
             block_drift=meter.block_drift(),
             backbone=choice,
             seconds=time.perf_counter() - start,

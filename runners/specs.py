@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# class_weights="auto" weights the classes when the largest is more than this many times the smallest.
+CLASS_WEIGHT_RATIO = 1.5
+
 _USER = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 _RESULT = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -197,6 +200,7 @@ class TrialResult(BaseModel):
     seconds: float = 0.0
     cache_hits: int = 0
     stage_seconds: list[float] = Field(default_factory=list, description="Wall time per stage, cache fill included.")
+    fill_seconds: float = Field(0.0, description="Seconds this trial spent computing frozen features into the cache.")
     forward_seconds_per_example: float | None = Field(
         None, description="A whole frozen forward pass per example, measured when this trial filled the cache."
     )

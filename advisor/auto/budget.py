@@ -46,6 +46,7 @@ class CostModel:
         curve: list,
         forward: float | None,
         head_fit: bool = True,
+        fill: float = 0.0,
     ) -> None:
         """Learns from a finished (or stopped) trial: its fixed cost and its seconds per epoch at its depth.
 
@@ -54,11 +55,15 @@ class CostModel:
             forward: Seconds per example of a frozen forward pass the trial measured while filling
                 the cache, if it filled any.
             head_fit: The trial began with a converged-head stage (part of its fixed cost).
+            fill: Seconds the trial spent filling the cache: paid once per boundary, so not part of
+                the fixed cost of the trials after it.
         """
         if forward:
             self.forward_per_example = forward
         first_tune = len(stage_seconds) if plan.trainable_blocks == 0 else int(head_fit)
-        self.overheads.append(max(seconds - sum(stage_seconds[first_tune:]), 0.0))
+        tune_seconds = sum(stage_seconds[first_tune:])
+        head_fill = fill if plan.trainable_blocks == 0 else min(fill, max(seconds - tune_seconds, 0.0))
+        self.overheads.append(max(seconds - tune_seconds - head_fill, 0.0))
         tuned = [m.seconds for m in curve if m.stage >= first_tune]
         if plan.trainable_blocks > 0 and tuned:
             self.epoch_seconds.setdefault(plan.trainable_blocks, []).extend(tuned)
@@ -85,6 +90,18 @@ class CostModel:
         if k in self.filled or self.forward_per_example is None or k >= self.n_blocks:
             return 0.0
         return self.forward_per_example * (self.n_train_rows + self.n_val) * (self.n_blocks - k) / self.n_blocks
+
+    def refit(self, plan: TrialPlan, seconds: float, n_train: int, n_val: int, views: int) -> float:
+        """Seconds to retrain a trial of `seconds` on train + validation.
+
+        The training split changes, so its cached features do too: the frozen pass over train +
+        validation (clean features and `views` augmented views) is paid again; fine-tuning epochs
+        grow with the data.
+        """
+        forward = (self.forward_per_example or 0.0) * (n_train + n_val) * (views + (1 if views > 1 else 0))
+        if plan.trainable_blocks == 0:
+            return self.overhead() + forward
+        return seconds * (n_train + n_val) / max(n_train, 1) + forward
 
     def estimate(self, plan: TrialPlan) -> float | None:
         """Seconds the plan will take, or None when nothing is known yet (the first trials)."""

@@ -42,7 +42,9 @@ class TuneConfig(BaseModel):
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     num_threads: int | None = Field(None, ge=1)
     cache: bool = Field(True, description="Train frozen-prefix trials from cached activations.")
-    enqueue_rule_plan: bool = Field(True, description="Run the rule engine's plan as the first trial.")
+    enqueue_rule_plan: bool = Field(
+        True, description="Run the rule engine's plan as the first trial, then a few head-only strength probes."
+    )
     linear_probe_first: bool = Field(
         True, description="Fine-tuning starts from the converged head (LP-FT); off: from a random head."
     )

@@ -189,8 +189,8 @@ def _refit(
     searched = objective.trial_dir(trial.number) / "model"
     if not objective.config.refit:
         return searched, None
-    seconds = float(trial.user_attrs.get("seconds") or 0.0)
-    estimate = seconds * (objective.n_train + objective.n_val) / max(objective.n_train, 1)
+    plan = TrialPlan.model_validate(trial.user_attrs["plan"])
+    estimate = objective.refit_seconds(plan, float(trial.user_attrs.get("seconds") or 0.0))
     left = objective.deadline - clock()
     if estimate > left:
         return searched, (

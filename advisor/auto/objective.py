@@ -22,6 +22,7 @@ from advisor.auto.diagnosis import observe
 from advisor.auto.space import SearchSpace, TrialPlan
 from advisor.engine.diagnose import diagnose
 from advisor.engine.loader import RuleBook
+from runners.specs import CacheConfig
 
 RULE_PLAN_ATTR = "rule_plan"
 VAL_PROBS_ATTR = "val_probabilities"
@@ -91,6 +92,7 @@ def trial_spec(
         stages=stages,
         batch_size=config.batch_size,
         weight_decay=plan.weight_decay if plan.weight_decay is not None else 0.0,
+        class_weights=plan.class_weights,
         augment=AugmentConfig(enabled=augment),
         cache=CacheConfig(enabled=config.cache),
         seed=config.seed,
@@ -141,11 +143,13 @@ class Objective:
         self.worker = worker
         n_train, n_val, n_test = split_sizes or (n_examples, 0, 0)
         self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
-        views = 2 if augment else 1  # runners' CacheConfig.n_views default when augmenting
-        self.cost = CostModel(space.n_blocks, n_train * views, n_val, forward_seconds_per_example)
+        self.views = CacheConfig().n_views if augment else 1
+        # Rows of a head fit and of an epoch: clean features and cached views when augmenting.
+        self.cost = CostModel(space.n_blocks, n_train * self.views, n_val, forward_seconds_per_example)
         self.skipped_in_a_row = 0
         self.n_complete = 0
         self.best_seconds: float | None = None
+        self.best_plan: TrialPlan | None = None
         self.best_value = -1.0
 
     def trial_dir(self, number: int) -> Path:
@@ -155,12 +159,16 @@ class Objective:
         """Seconds the finishing phase needs: refit of the best trial so far, then scoring on the test split."""
         forward = self.cost.forward_per_example or 0.0
         refit = 0.0
-        if self.config.refit and self.best_seconds is not None:
-            refit = self.best_seconds * (self.n_train + self.n_val) / max(self.n_train, 1)
+        if self.config.refit and self.best_plan is not None and self.best_seconds is not None:
+            refit = self.refit_seconds(self.best_plan, self.best_seconds)
         # The exported model (one pass per ensemble member) and, when it was refit or ensembled, the
         # searched winner alone are each scored once on the test split.
         members = min(KEEP_MODELS, max(1, self.n_complete)) if self.config.ensemble else 1
         return refit + forward * self.n_test * (members + int(self.config.refit or members > 1))
+
+    def refit_seconds(self, plan: TrialPlan, seconds: float) -> float:
+        """Estimated seconds to refit a trial of this plan on train + validation."""
+        return self.cost.refit(plan, seconds, self.n_train, self.n_val, self.views)
 
     def time_left(self) -> float:
         """Seconds left for trials (the finishing phase's reserve already taken off)."""
@@ -227,6 +235,7 @@ class Objective:
             list(result.curve),
             result.forward_seconds_per_example,
             head_fit=plan.trainable_blocks == 0 or self.config.linear_probe_first,
+            fill=result.fill_seconds,
         )
         observation = observe(
             plan, result, self.space.n_blocks, self.n_examples, self.augment, self.config.linear_probe_first
@@ -248,7 +257,7 @@ class Objective:
         value = self._selection_score(trial, result)
         self.n_complete += 1
         if value > self.best_value:
-            self.best_value, self.best_seconds = value, result.seconds
+            self.best_value, self.best_seconds, self.best_plan = value, result.seconds, plan
         self._keep_top(trial, value)
         self.events.trial_finished(trial.number, result.status, value, notes)
         return value

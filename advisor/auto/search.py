@@ -51,7 +51,6 @@ class SearchSetup(BaseModel):
     similarity_note: str | None = None
     space: SearchSpace
     augment: bool
-    forward_seconds_per_example: float | None = None
     data: Any = Field(exclude=True, repr=False, description="The runners' LabelledData, loaded once.")
     split: Any = Field(exclude=True, repr=False, description="The runners' Split every trial uses.")
 
@@ -87,7 +86,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     note = choice.fallback_reason
     similarity_note = None
     augment = config.data_modality == "image" and any(w.rule == "small_data_augmentation" for w in rec.warnings)
-    measured, forward = measure_for_search(config, book, data, choice, runner, augment)
+    measured = measure_for_search(config, book, data, choice, runner, augment)
     if measured is not None:
         from advisor.profiling.apply import recommend_measured, similarity_reason
 
@@ -106,7 +105,6 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
 
     return SearchSetup(
         split=stratified_split(data, config.split_fractions, config.seed),
-        forward_seconds_per_example=forward,
         config=config,
         profile=profile,
         recommendation=rec,
@@ -119,12 +117,8 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     )
 
 
-def measure_for_search(
-    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any, augment: bool
-) -> tuple[Any, float | None]:
+def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any, augment: bool) -> Any:
     """Measured similarity and backbone fit for a search whose similarity was not given, else None.
-
-    Also returns the seconds per example of the frozen pass when one ran (a prior for the budget).
 
     Random weights have nothing to measure against. With an explicit backbone only that one is
     measured, in the pass that fills the activation cache for the rule plan's head-only stage
@@ -133,7 +127,7 @@ def measure_for_search(
     sample (one extra pass each).
     """
     if config.similarity is not None or not config.measure_similarity or choice.weights_source == "random":
-        return None, None
+        return None
     from advisor.profiling import candidate_backbones, measure_sample
 
     if config.backbone is None and choice.fallback_reason:  # the guide's pick is not loadable here
@@ -147,7 +141,6 @@ def measure_for_search(
             update={"output_dir": None}
         )
         frozen = runner.frozen_pass(spec)
-    forward = frozen.forward_seconds_per_example if frozen is not None else None
     return measure_sample(
         list(data.inputs),
         list(data.labels),
@@ -159,7 +152,25 @@ def measure_for_search(
         max_length=config.max_length,
         weights=config.weights,
         frozen=frozen,
-    ), forward
+    )
+
+
+def _initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup) -> None:
+    """A new study: store its settings, space and recommendation; enqueue the rule plan and the head probes."""
+    # The storage URL may hold a password: workers bring their own instead of reading it here.
+    study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json", exclude={"storage"}))
+    study.set_user_attr(SPACE_ATTR, setup.space.model_dump(mode="json"))
+    study.set_user_attr(RECOMMENDATION_ATTR, setup.recommendation.model_dump(mode="json"))
+    if not config.enqueue_rule_plan:
+        return
+    study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True})
+    # Head fits cost seconds once the features are cached: a few strengths across the range
+    # teach the sampler where the head-only optimum lies before it spends minutes on fine-tuning.
+    for c in HEAD_C_PROBES:
+        probe: dict[str, Any] = {"trainable_blocks": 0, "head_c": c}
+        if setup.space.imbalanced:
+            probe["class_weights"] = "off"  # the rule plan tried the guide's weighting
+        study.enqueue_trial(probe, skip_if_exists=True)
 
 
 def run_search(
@@ -198,16 +209,7 @@ def run_search(
         events = events_factory(setup.space.n_blocks, deadline, setup_notes) if events_factory else SilentProgress()
     study = open_study(config, setup.space.max_total_epochs, worker)
     if not study.get_trials(deepcopy=False):
-        # The storage URL may hold a password: workers bring their own instead of reading it here.
-        study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json", exclude={"storage"}))
-        study.set_user_attr(SPACE_ATTR, setup.space.model_dump(mode="json"))
-        study.set_user_attr(RECOMMENDATION_ATTR, setup.recommendation.model_dump(mode="json"))
-        if config.enqueue_rule_plan:
-            study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={RULE_PLAN_ATTR: True})
-        # Head fits cost seconds once the features are cached: a few strengths across the range
-        # teach the sampler where the head-only optimum lies before it spends minutes on fine-tuning.
-        for c in HEAD_C_PROBES:
-            study.enqueue_trial({"trainable_blocks": 0, "head_c": c}, skip_if_exists=True)
+        _initialise_study(study, config, setup)
     # Whoever created the study fixed the search space; a joining worker or a resumed run uses that
     # one, so every trial of a study samples the same space.
     if SPACE_ATTR in study.user_attrs:
@@ -225,7 +227,6 @@ def run_search(
         clock=clock,
         worker=worker,
         split_sizes=(len(setup.split.train), len(setup.split.val), len(setup.split.test)),
-        forward_seconds_per_example=setup.forward_seconds_per_example,
     )
 
     def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:

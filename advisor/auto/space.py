@@ -10,13 +10,14 @@ carried out to convergence and the knobs open.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.engine.decide import match_lr_rule
 from advisor.engine.loader import RuleBook
 from advisor.recommendation import Recommendation
+from runners.specs import CLASS_WEIGHT_RATIO
 
 # The LR ranges the tutorial gives are narrow (1e-5–1e-4 for top layers); the search looks this
 # factor beyond each end so it can find out when the guide is off for this dataset.
@@ -27,6 +28,7 @@ LR_WIDEN = 3.0
 # plan uses scikit-learn's default; the search spans six decades around it, log-uniform.
 HEAD_C_DEFAULT = 1.0
 HEAD_C_RANGE = (1e-4, 1e2)
+
 # Head-only strengths enqueued after the rule plan (each a fit of seconds on cached features).
 HEAD_C_PROBES = (1e-3, 1e-2, 1e-1, 10.0)
 
@@ -43,6 +45,9 @@ class TrialPlan(BaseModel):
     layer_decay: float | None = Field(default=None, gt=0, le=1)
     tune_epochs: int | None = Field(default=None, ge=1)
     weight_decay: float | None = Field(default=None, ge=0)
+    class_weights: Literal["auto", "off"] = Field(
+        "auto", description="Inverse-frequency class weights when imbalanced (the guide), or none (plain accuracy)."
+    )
 
     @property
     def total_epochs(self) -> int:
@@ -62,6 +67,9 @@ class SearchSpace(BaseModel):
     layer_decay: tuple[float, float] = (0.5, 1.0)
     weight_decay: tuple[float, float] = (1e-5, 0.1)
     max_epochs_per_stage: int = Field(ge=1)
+    imbalanced: bool = Field(
+        False, description="Classes differ by more than 1.5×: whether to weight them is searched (on/off)."
+    )
 
     @property
     def max_total_epochs(self) -> int:
@@ -74,6 +82,10 @@ class SearchSpace(BaseModel):
             "trainable_blocks": k,
             "head_c": trial.suggest_float("head_c", *self.head_c, log=True),
         }
+        if self.imbalanced:
+            # The guide weights classes against imbalance; that trades accuracy for balanced accuracy
+            # (ELPV binary, frozen Lite0: 0.852 weighted against 0.865 unweighted), so both are tried.
+            plan["class_weights"] = trial.suggest_categorical("class_weights", ["auto", "off"])
         if k > 0:
             plan["lr_head"] = trial.suggest_float("lr_head", *self.lr_head, log=True)
             plan["lr_backbone"] = trial.suggest_float("lr_backbone", *self.lr_backbone, log=True)
@@ -112,6 +124,7 @@ def space_for(rec: Recommendation, book: RuleBook, n_blocks: int, max_epochs_per
         lr_backbone=_widen(*backbone_range),
         layer_decay=(min(0.5, full_span or 0.5), 1.0),
         max_epochs_per_stage=max_epochs_per_stage,
+        imbalanced=(rec.profile.imbalance_ratio or 1.0) > CLASS_WEIGHT_RATIO,
     )
 
 
@@ -129,6 +142,8 @@ def rule_plan_params(rec: Recommendation, space: SearchSpace) -> dict[str, Any]:
     last = rec.stages[-1]
     k = 0 if rec.trainable_fraction == 0 else max(1, round(rec.trainable_fraction * space.n_blocks))
     params: dict[str, Any] = {"trainable_blocks": k, "head_c": _clip(HEAD_C_DEFAULT, space.head_c)}
+    if space.imbalanced:
+        params["class_weights"] = "auto"  # the guide's advice for imbalanced classes
     if k > 0:
         assert last.lr_backbone is not None
         decay = last.layer_decay(k) if last.layerwise_span else 1.0

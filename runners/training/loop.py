@@ -20,7 +20,7 @@ from sklearn.metrics import f1_score
 
 from runners.backbones._base import BlockAdapter
 from runners.cache import ActivationCache
-from runners.specs import EpochMetrics, TrialSpec
+from runners.specs import CLASS_WEIGHT_RATIO, EpochMetrics, TrialSpec
 from runners.training.head import HeadScore, cross_validate_head, fit_linear_head, load_into
 from runners.training.optim import make_scheduler, param_groups
 from runners.training.sources import CachedSource, InputPipeline, UncachedSource, autocast
@@ -40,12 +40,13 @@ class LoopOutcome:
     best_val_probs: torch.Tensor | None = None
     cv: HeadScore | None = None
     forward_seconds_per_example: float | None = None
+    fill_seconds: float = 0.0
 
 
 def class_weights(labels: torch.Tensor, n_classes: int, mode: str) -> torch.Tensor | None:
-    """Inverse-frequency weights; "auto" turns them on when the largest class is >1.5x the smallest."""
+    """Inverse-frequency weights; "auto" turns them on when the largest class is >CLASS_WEIGHT_RATIO× the smallest."""
     counts = torch.bincount(labels, minlength=n_classes).float().clamp_min(1)
-    if mode == "off" or (mode == "auto" and counts.max() / counts.min() <= 1.5):
+    if mode == "off" or (mode == "auto" and counts.max() / counts.min() <= CLASS_WEIGHT_RATIO):
         return None
     return counts.sum() / (n_classes * counts)
 
@@ -176,6 +177,7 @@ def _stage_sources(adapter, pipeline, spec: TrialSpec, b: int, device, cache, ou
     out.cache_hits += sum(getattr(s, "cache_hit", False) for s in (train_src, val_src))
     filled = [s.n * s.views for s in (train_src, val_src) if getattr(s, "cache_hit", True) is False]
     if filled and b > 0:
+        out.fill_seconds += time.perf_counter() - start
         out.forward_seconds_per_example = (time.perf_counter() - start) / sum(filled) * adapter.n_blocks / b
     return train_src, val_src
 
@@ -207,7 +209,9 @@ def _features(source, n: int, views: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(chunks), torch.arange(n * views) % n
 
 
-def _head_rows(adapter, pipeline, spec: TrialSpec, train_src, device, cache) -> tuple[torch.Tensor, ...]:
+def _head_rows(
+    adapter, pipeline, spec: TrialSpec, train_src, device, cache, out: LoopOutcome | None = None
+) -> tuple[torch.Tensor, ...]:
     """Training rows of a converged head: (features, row → example, row is un-augmented, labels per example).
 
     With augmentation the rows are the clean features of every training example *and* its cached
@@ -220,7 +224,10 @@ def _head_rows(adapter, pipeline, spec: TrialSpec, train_src, device, cache) -> 
         rows, example = _features(train_src, n_train, 1)
         return rows, example, torch.ones(len(rows), dtype=torch.bool), pipeline.labels("train")
     views, view_example = _features(train_src, n_train, spec.cache.n_views)
+    start = time.perf_counter()
     clean_src = _source(pipeline, adapter, "train", adapter.n_blocks, False, spec, device, cache)
+    if out is not None and getattr(clean_src, "cache_hit", True) is False:
+        out.fill_seconds += time.perf_counter() - start
     clean, clean_example = _features(clean_src, n_train, 1)
     rows = torch.cat([clean.cpu(), views.cpu()])
     clean_mask = torch.cat([torch.ones(len(clean), dtype=torch.bool), torch.zeros(len(views), dtype=torch.bool)])

@@ -121,3 +121,10 @@ def test_a_running_trial_stops_before_an_epoch_that_would_not_fit(image_dir, tmp
     (trial,) = study.trials
     assert trial.user_attrs["stopped_by_budget"] and len(trial.user_attrs["curve"]) == 3
     assert now[0] == 180.0  # never past the 200-s deadline
+
+
+def test_the_one_time_cache_fill_is_not_a_fixed_cost_of_later_trials() -> None:
+    """The first head-only trial computes every feature (50 s of its 62); the next ones read the cache."""
+    cost = CostModel(n_blocks=8, n_train_rows=1000, n_val=200)
+    cost.observe(HEAD, seconds=62.0, stage_seconds=[55.0], curve=[_epoch(0, 5.0)], forward=0.04, fill=50.0)
+    assert cost.estimate(HEAD) == pytest.approx(12.0)

@@ -81,3 +81,16 @@ def test_rule_plan_layerwise_decay_spans_the_guide(book: RuleBook) -> None:
     params = rule_plan_params(rec, space)  # type: ignore[arg-type]
     decay = params["layer_decay"]
     assert params["lr_backbone"] * decay ** (params["trainable_blocks"] - 1) == pytest.approx(1e-6)
+
+
+def test_class_weighting_is_searched_only_for_imbalanced_data(book: RuleBook) -> None:
+    """The guide weights imbalanced classes; that costs accuracy (ELPV: 0.852 against 0.865), so both are tried."""
+    balanced, _ = _space(book, modality="image", n_examples=2000, n_classes=2, smallest_class=900, largest_class=1100)
+    assert not balanced.imbalanced
+    assert balanced.suggest(optuna.trial.FixedTrial({"trainable_blocks": 0, "head_c": 1.0})).class_weights == "auto"
+    skewed, rec = _space(book, modality="image", n_examples=2000, n_classes=2, smallest_class=500, largest_class=1500)
+    assert skewed.imbalanced
+    params = rule_plan_params(rec, skewed)  # type: ignore[arg-type]
+    assert params["class_weights"] == "auto"  # the rule plan follows the guide
+    plan = skewed.suggest(optuna.trial.FixedTrial({"trainable_blocks": 0, "head_c": 1.0, "class_weights": "off"}))
+    assert plan.class_weights == "off"

@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.auto.objective import VAL_LABELS_ATTR, VAL_PROBS_ATTR, Objective, trial_spec
+from advisor.auto.objective import KEEP_MODELS, VAL_LABELS_ATTR, VAL_PROBS_ATTR, Objective, trial_spec
 from advisor.auto.space import TrialPlan
 
 TFIDF_MEMBER = "tfidf"
@@ -85,7 +85,7 @@ def finish_search(
     config = objective.config
     ranked = ranked_trials(study)
     notes: list[str] = []
-    candidates = _candidates(ranked, objective, 3 if config.ensemble else 1)
+    candidates = _candidates(ranked, objective, KEEP_MODELS if config.ensemble else 1)
     if not candidates:
         return Finished(members=[], model_dir=out_model if out_model.is_dir() else None, seconds=clock() - start)
     first = next(iter(candidates.values()))

@@ -79,8 +79,13 @@ def finish_search(
     split: Any,
     out_model: Path,
     clock: Callable[[], float] = time.monotonic,
+    refit: bool = True,
 ) -> Finished:
-    """Ensemble, refit and export the search's result to `out_model`; `data`/`split` are the runners'."""
+    """Ensemble, refit and export the search's result to `out_model`; `data`/`split` are the runners'.
+
+    `refit=False` (an interrupted search: the person wants out, not another training run) exports
+    the searched models as they are, whatever `config.refit` says.
+    """
     start = clock()
     config = objective.config
     ranked = ranked_trials(study)
@@ -113,26 +118,25 @@ def finish_search(
         if name == TFIDF_MEMBER:
             assert tfidf is not None
             folder = config.out / "trials" / TFIDF_MEMBER
-            refit = config.refit
+            refit_tfidf = config.refit and refit
             rows = split.train + split.val
-            final = tfidf.refit(_texts(data, rows), [data.labels[i] for i in rows]) if refit else tfidf
+            final = tfidf.refit(_texts(data, rows), [data.labels[i] for i in rows]) if refit_tfidf else tfidf
             shutil.rmtree(folder, ignore_errors=True)
             final.export(folder)
-            members.append(EnsembleMember(name=name, weight=weight, val_accuracy=tfidf.val_accuracy, refit=refit))
+            members.append(EnsembleMember(name=name, weight=weight, val_accuracy=tfidf.val_accuracy, refit=refit_tfidf))
             exported.append((name, folder, weight))
             continue
         trial = candidates[name]
-        folder, refit_note = _refit(trial, objective, clock)
+        folder, refit_note = _refit(trial, objective, clock) if refit else (_searched(trial, objective), None)
         if refit_note:
             notes.append(refit_note)
-        refit = folder != objective.trial_dir(trial.number) / "model"
         members.append(
             EnsembleMember(
                 name=name,
                 trial=trial.number,
                 weight=weight,
                 val_accuracy=trial.user_attrs.get("val_accuracy"),
-                refit=refit,
+                refit=folder != _searched(trial, objective),
             )
         )
         exported.append((name, folder, weight))
@@ -182,11 +186,16 @@ def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir
     return spec.model_copy(update={"stages": stages, "train_on_val": True, "early_stopping_patience": None})
 
 
+def _searched(trial: optuna.trial.FrozenTrial, objective: Objective) -> Path:
+    """The model folder a trial exported during the search."""
+    return objective.trial_dir(trial.number) / "model"
+
+
 def _refit(
     trial: optuna.trial.FrozenTrial, objective: Objective, clock: Callable[[], float]
 ) -> tuple[Path, str | None]:
     """Folder of the member's model: refit on train + validation when asked and the budget allows it."""
-    searched = objective.trial_dir(trial.number) / "model"
+    searched = _searched(trial, objective)
     if not objective.config.refit:
         return searched, None
     plan = TrialPlan.model_validate(trial.user_attrs["plan"])

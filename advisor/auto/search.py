@@ -249,7 +249,9 @@ def run_search(
     finally:
         wait_for_workers(local_workers, stop=interrupted)
     phases = {"setup": setup_seconds, "trials": clock() - start - setup_seconds}
-    finished = finish_search(study, objective, setup.data, setup.split, config.out / "model", clock)
+    finished = finish_search(
+        study, objective, setup.data, setup.split, config.out / "model", clock, refit=not interrupted
+    )
     phases["finish"] = finished.seconds
     test_start = clock()
     report = finish(study, setup, interrupted, objective, finished, setup_seconds)

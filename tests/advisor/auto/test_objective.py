@@ -163,6 +163,7 @@ def test_interrupt_marks_the_running_trial_and_reports(monkeypatch, image_dir, t
     assert report.interrupted
     assert [t.state for t in report.trials] == ["COMPLETE", "FAIL"]
     assert report.best is not None and report.best.number == 0
+    assert not report.ensemble[0].refit  # interrupted: the searched model is exported, nothing retrained
 
 
 def test_budget_too_small_for_one_trial_gives_the_rule_plan(monkeypatch, image_dir, tmp_path) -> None:

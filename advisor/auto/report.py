@@ -28,6 +28,7 @@ class TrialRecord(BaseModel):
     seconds: float | None = None
     pruned_at_epoch: int | None = None
     stopped_by_budget: bool = False
+    skipped_by_budget: str | None = Field(None, description="Why the trial was not started (its estimated cost).")
     diagnoses: list[str] = []
     error: str | None = None
     curve: list[dict[str, Any]] = []
@@ -92,6 +93,7 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         seconds=attrs.get("seconds"),
         pruned_at_epoch=attrs.get("pruned_at_epoch"),
         stopped_by_budget=bool(attrs.get("stopped_by_budget", False)),
+        skipped_by_budget=attrs.get("skipped_by_budget"),
         diagnoses=list(attrs.get("diagnoses", [])),
         error=attrs.get("error") or (trial.system_attrs.get("fail_reason") if trial.state.name == "FAIL" else None),
         curve=list(attrs.get("curve", [])),
@@ -179,7 +181,7 @@ def write_markdown(report: Report, path: Path) -> None:
         params = ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
         state = t.state.lower() + (" (rule plan)" if t.rule_plan else "")
         value = f"{t.value:.4f}" if t.value is not None else "—"
-        diagnosis = "; ".join(t.diagnoses) or (t.error or "")
+        diagnosis = "; ".join(t.diagnoses) or t.error or t.skipped_by_budget or ""
         lines.append(f"| {t.number} | {state} | {value} | {len(t.curve)} | {params} | {diagnosis} |")
     lines += ["", "Plots: `optimization_history.png`, `param_importances.png`, `learning_curves.png`."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

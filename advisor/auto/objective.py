@@ -128,7 +128,6 @@ class Objective:
         clock: Callable[[], float] = time.monotonic,
         worker: int = 0,
         split_sizes: tuple[int, int, int] | None = None,
-        forward_seconds_per_example: float | None = None,
     ) -> None:
         self.config = config
         self.space = space
@@ -145,7 +144,7 @@ class Objective:
         self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
         self.views = CacheConfig().n_views if augment else 1
         # Rows of a head fit and of an epoch: clean features and cached views when augmenting.
-        self.cost = CostModel(space.n_blocks, n_train * self.views, n_val, forward_seconds_per_example)
+        self.cost = CostModel(space.n_blocks, n_train * self.views, n_val)
         self.skipped_in_a_row = 0
         self.n_complete = 0
         self.best_seconds: float | None = None

@@ -98,15 +98,10 @@ def train(
         stage_start = time.perf_counter()
         b = adapter.set_trainable(stage.trainable_blocks)
         train_src, val_src = _stage_sources(adapter, pipeline, spec, b, device, cache, out)
+        # The head's rows are gathered once per stage: the fit and its cross-validation share them.
+        rows = _head_rows(adapter, pipeline, spec, train_src, device, cache, out) if stage.converged_head else None
         steps = (
-            _head_fit_steps(
-                stage,
-                _head_rows(adapter, pipeline, spec, train_src, device, cache),
-                n_classes,
-                weights,
-                device,
-                adapter,
-            )
+            _head_fit_steps(stage, rows, n_classes, weights, device, adapter)
             if stage.converged_head
             else _epoch_steps(adapter, stage, stage_idx, spec, train_src, n_train, b, loss_fn, device)
         )
@@ -141,9 +136,7 @@ def train(
             else:
                 stale += 1
             if stage.converged_head and stage_idx == 0 and spec.head_cv_folds:
-                out.cv = _cross_validate(
-                    adapter, pipeline, spec, stage, train_src, val_src, n_classes, weights, device, cache
-                )
+                out.cv = _cross_validate(pipeline, spec, stage, rows, val_src, n_classes, weights)
             if not _call(callback, metrics, out):
                 break
             if spec.early_stopping_patience is not None and stale >= spec.early_stopping_patience:
@@ -234,9 +227,10 @@ def _head_rows(
     return rows, torch.cat([clean_example, view_example]), clean_mask, pipeline.labels("train")
 
 
-def _head_fit_steps(stage, head_rows: tuple, n_classes: int, weights, device, adapter):
+def _head_fit_steps(stage, head_rows: tuple | None, n_classes: int, weights, device, adapter):
     """Fits the head to convergence on every training row (clean features and cached views): one step."""
     start = time.perf_counter()
+    assert head_rows is not None
     rows, example, _, example_labels = head_rows
     labels = example_labels[example]
     sample_weight = None if weights is None else weights.cpu()[labels]
@@ -255,10 +249,11 @@ def _head_fit_steps(stage, head_rows: tuple, n_classes: int, weights, device, ad
     yield 0, loss, acc, 0.0, start, None
 
 
-def _cross_validate(adapter, pipeline, spec: TrialSpec, stage, train_src, val_src, n_classes, weights, device, cache):
+def _cross_validate(pipeline, spec: TrialSpec, stage, head_rows: tuple | None, val_src, n_classes, weights):
     """k-fold accuracy of the converged head over train + validation examples, each scored on its clean features."""
     n_train, n_val = pipeline.size("train"), pipeline.size("val")
-    rows, example, clean, _ = _head_rows(adapter, pipeline, spec, train_src, device, cache)
+    assert head_rows is not None
+    rows, example, clean, _ = head_rows
     clean_val, _ = _features(val_src, n_val, 1)
     return cross_validate_head(
         rows=torch.cat([rows.cpu(), clean_val.cpu()]),

@@ -21,8 +21,11 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/advisor recommend --modality image --examples 1200 --classes 4 --similarity similar
 
+# The whole suite, PostgreSQL included: .ci/with-postgres.sh starts a throwaway server on loopback
+# (unless ADVISOR_TEST_POSTGRES_URL is already set) and stops it afterwards, also on failure.
+# PYTEST_ARGS narrows the run, e.g. make test PYTEST_ARGS=tests/advisor/auto.
 test: install
-	$(PY) -m pytest -q
+	bash .ci/with-postgres.sh $(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,8 @@ from advisor.profile import DatasetProfile
 
 Strategy = Literal["feature_extraction", "partial_fine_tune", "full_fine_tune", "from_scratch"]
 STRATEGIES: tuple[Strategy, ...] = ("feature_extraction", "partial_fine_tune", "full_fine_tune", "from_scratch")
+# Image augmentations a rule can ask for; each names a switch of the runners' `AugmentConfig`.
+AugmentOp = Literal["rotation", "flip", "crop", "color_jitter"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -96,3 +98,6 @@ class Recommendation(BaseModel):
     time_estimate: str | None = None
     rationale: tuple[FiredRule, ...]
     warnings: tuple[FiredRule, ...] = ()
+    augmentation: tuple[AugmentOp, ...] = Field(
+        default=(), description="Image augmentations the fired warnings ask for (none: train on the images as they are)."
+    )

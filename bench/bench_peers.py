@@ -42,6 +42,7 @@ import optuna
 
 from advisor.auto.config import TuneConfig
 from advisor.auto.search import run_search
+from runners.errors import StopTrial
 
 BACKBONES = {
     "bbc20": "minilm_l6",
@@ -58,7 +59,7 @@ SETFIT = "SetFit (MiniLM-L6, num_iterations=20)"
 UNBUDGETED = {SETFIT}  # run whole: no wall clock can cut them
 
 
-class BudgetSpent(Exception):
+class BudgetSpent(StopTrial):
     """Stops a fixed recipe when its wall-clock budget is gone (the best weights are kept)."""
 
 
@@ -343,6 +344,7 @@ def main() -> None:
         help="an already written pre-split folder of the task (train/val/test/<class>/...) instead of writing it",
     )
     parser.add_argument("--rows", nargs="*", default=None, help="substrings of row names to run (default: all)")
+    parser.add_argument("--keep", action="store_true", help="keep the rows' output folders (reports, models)")
     parser.add_argument(
         "--auto-setting",
         type=parse_setting,
@@ -377,7 +379,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, outcome, seconds in results:
         print(table_line(name, outcome, seconds, budget_s))
-    shutil.rmtree(root, ignore_errors=True)
+    if args.keep:
+        print(f"\nOutputs kept under {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

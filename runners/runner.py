@@ -19,7 +19,7 @@ from runners.backbones.resolve import resolve_backbone
 from runners.cache import ActivationCache, shared_cache
 from runners.data import LabelledData
 from runners.data.splits import Split, stratified_split
-from runners.errors import RunnerError
+from runners.errors import RunnerError, failure_text
 from runners.specs import BackboneChoice, EpochMetrics, TrialResult, TrialSpec
 from runners.training.loop import evaluate, seed_everything, train
 from runners.training.sources import UncachedSource
@@ -43,8 +43,9 @@ class Runner(ABC):
         cache: Activation cache to use; default is the process-wide one for the spec's cache settings.
         num_threads: If set, `torch.set_num_threads(num_threads)`.
 
-    Data and backbone problems (`DataError`, `BackboneError`) are raised, because no other trial can
-    succeed either; anything failing during training is reported as status "failed".
+    Data problems (`DataError`) are raised, because no other trial can succeed either; a model that
+    cannot be resolved or built, and anything failing during training (a callback's bug included),
+    is reported as status "failed" with the traceback as `TrialResult.error`.
     """
 
     modality: str
@@ -78,7 +79,7 @@ class Runner(ABC):
         """In-memory predictor for the trained model."""
 
     def run(self, spec: TrialSpec, callback: Callable[[EpochMetrics], None] | None = None) -> TrialResult:
-        """Trains and evaluates `spec`; calls `callback` after every epoch (raise in it to stop)."""
+        """Trains and evaluates `spec`; calls `callback` after every epoch (raise `StopTrial` in it to stop)."""
         start = time.perf_counter()
         if spec.modality != self.modality:
             raise RunnerError(f"{type(self).__name__} runs {self.modality} trials, got modality={spec.modality!r}")
@@ -89,42 +90,44 @@ class Runner(ABC):
         split_path = split.save(spec.output_dir / "split.json", data) if spec.output_dir else None
         if spec.train_on_val:  # refit: validation joins training; split.json above still names the search's split
             split = dataclasses.replace(split, train=sorted(split.train + split.val))
-        choice = resolve_backbone(spec.backbone, self.modality, spec.weights)
-        if choice.fallback_reason:
-            log.warning(choice.fallback_reason)
-        bundle = self.build(choice, split.class_names, dict(spec.backbone_kwargs))
-        adapter = adapter_for(bundle.model)
-        self.last_adapter = adapter
-        common = dict(
+        common: dict[str, Any] = dict(
             n_skipped_files=data.n_skipped,
             n_train=len(split.train),
             n_val=len(split.val),
             n_test=len(split.test),
             class_names=split.class_names,
-            backbone=choice,
-            n_blocks=adapter.n_blocks,
             split_path=split_path,
         )
+        try:  # a model that cannot be resolved or built fails this trial; another spec may build
+            common["backbone"] = choice = resolve_backbone(spec.backbone, self.modality, spec.weights)
+            if choice.fallback_reason:
+                log.warning(choice.fallback_reason)
+            bundle = self.build(choice, split.class_names, dict(spec.backbone_kwargs))
+            adapter = adapter_for(bundle.model)
+        except Exception as exc:  # noqa: BLE001 - reported as a failed trial, with its traceback
+            log.error("model build failed: %s", traceback.format_exc())
+            return TrialResult(status="failed", error=failure_text(exc), seconds=time.perf_counter() - start, **common)
+        self.last_adapter = adapter
+        common["n_blocks"] = adapter.n_blocks
+        common.update(self.input_sizes(bundle, data, spec))
         try:
             bundle.model.to(device)
             pipe = self.pipeline(bundle, data, split, spec)
             cache = self._cache(spec)
             outcome = train(adapter, pipe, spec, len(split.class_names), device, cache, callback)
             test_acc = test_f1 = None
-            if split.test and spec.evaluate_test and outcome.status != "diverged":
+            if split.test and spec.evaluate_test and outcome.status not in ("diverged", "failed"):
                 src = UncachedSource(pipe, adapter, "test", 0, False, spec.batch_size, device)
                 loss_fn = torch.nn.CrossEntropyLoss()
                 _, test_acc, test_f1, _ = evaluate(adapter, src, len(split.test), 0, loss_fn, device)
             model_dir = None
-            if spec.output_dir is not None and outcome.best is not None:
+            if spec.output_dir is not None and outcome.best is not None and outcome.status != "failed":
                 model_dir = Path(spec.output_dir) / "model"
                 self.export(bundle, split.class_names, spec, model_dir)
             self.last_predictor = self.predictor(bundle, split.class_names, spec, device)
         except Exception as exc:  # noqa: BLE001 - reported as a failed trial, with the traceback logged
             log.error("trial failed: %s", traceback.format_exc())
-            return TrialResult(
-                status="failed", error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - start, **common
-            )
+            return TrialResult(status="failed", error=failure_text(exc), seconds=time.perf_counter() - start, **common)
         best = outcome.best
         cv = outcome.cv
         probs = outcome.best_val_probs
@@ -152,6 +155,13 @@ class Runner(ABC):
             **common,
         )
 
+    def input_sizes(self, bundle: Any, data: LabelledData, spec: TrialSpec) -> dict[str, int | None]:
+        """`TrialResult`'s input-size fields: what was fed, what the weights expect, the data's own size.
+
+        Nothing for modalities without an input resolution (text).
+        """
+        return {}
+
     def load_data_cached(self, spec: TrialSpec) -> LabelledData:
         """`load_data`, remembered per source for this runner: a search's trials share one scan.
 
@@ -172,15 +182,12 @@ class Runner(ABC):
             self._data_memo = {key: self.load_data(spec)}  # one source at a time: no unbounded growth
         return self._data_memo[key]
 
-    def frozen_pass(self, spec: TrialSpec, min_examples: int = 64) -> Any:
+    def frozen_pass(self, spec: TrialSpec) -> Any:
         """Pooled features and BatchNorm drift from the pass a feature-extraction trial of `spec` makes anyway.
 
-        The frozen backbone runs over the validation split, and over the training split when the
-        spec does not augment it, through the activation cache at the boundary below the head: the
-        entries it leaves are the ones a head-only stage of the same spec reads, so that stage does
-        not compute them again. When the trials augment (their training entries differ) and
-        validation has fewer than `min_examples`, a random subset of the training split tops the
-        measurement up to `min_examples`; only that part is extra work.
+        The frozen backbone runs over the validation and training splits (clean, un-augmented)
+        through the activation cache at the boundary below the head: the entries it leaves are the
+        ones a converged-head stage of the same spec reads, so that stage does not compute them again.
 
         Returns:
             `runners.probe.FrozenFeatures` with `inputs` and `labels` of the examples measured.
@@ -198,24 +205,13 @@ class Runner(ABC):
         bundle.model.to(device).eval()
         pipe = self.pipeline(bundle, data, split, spec)
         shared = self._cache(spec)
-        parts: list[tuple[str, list[int] | None]] = [("val", None)] if split.val else []
-        if not spec.augment.enabled:
-            parts.append(("train", None))
-        elif len(split.val) < min_examples:
-            g = torch.Generator().manual_seed(spec.seed)
-            k = min(min_examples - len(split.val), len(split.train))
-            parts.append(("train", sorted(torch.randperm(len(split.train), generator=g)[:k].tolist())))
+        parts = [name for name in ("val", "train") if getattr(split, name)]
         chunks, inputs, labels = [], [], []
         # no_grad, not inference_mode: cached tensors feed later trials' autograd (inference tensors cannot).
         with DriftMeter(adapter) as meter, torch.no_grad():
-            for name, subset in parts:
-                if subset is None:
-                    chunks.append(self._pooled(pipe, adapter, name, spec, device, shared))
-                    subset = list(range(len(getattr(split, name))))
-                else:
-                    src = UncachedSource(pipe, adapter, name, adapter.n_blocks, False, spec.batch_size, device)
-                    chunks += [state[0].float().cpu() for state, _ in src.batches(torch.tensor(subset))]
-                index = [getattr(split, name)[i] for i in subset]
+            for name in parts:
+                chunks.append(self._pooled(pipe, adapter, name, spec, device, shared))
+                index = getattr(split, name)
                 inputs += [data.inputs[i] for i in index]
                 labels += [data.labels[i] for i in index]
         return FrozenFeatures(

@@ -16,7 +16,7 @@ from torch import nn
 from runners.backbones.build import build_timm
 from runners.cache import make_key
 from runners.data import LabelledData, from_memory
-from runners.data.images import load_image_folder, to_rgb
+from runners.data.images import load_image_folder, native_side, to_rgb
 from runners.data.splits import Split
 from runners.errors import DataError
 from runners.export import export_timm
@@ -116,6 +116,14 @@ class TimmRunner(Runner):
 
     def _size(self, bundle: TimmBundle, spec: TrialSpec) -> int:
         return spec.image_size or bundle.data_cfg["input_size"]
+
+    def input_sizes(self, bundle: TimmBundle, data: LabelledData, spec: TrialSpec) -> dict[str, int | None]:
+        """The side fed (`spec.image_size`, else the pretrained one), the pretrained side, the images' own."""
+        return {
+            "input_size": self._size(bundle, spec),
+            "pretrained_input_size": int(bundle.data_cfg["input_size"]),
+            "native_image_size": native_side(data.inputs),
+        }
 
     def pipeline(self, bundle: TimmBundle, data: LabelledData, split: Split, spec: TrialSpec) -> ImagePipeline:
         return ImagePipeline(data, split, self._size(bundle, spec), bundle.data_cfg, spec)

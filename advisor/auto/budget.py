@@ -94,14 +94,14 @@ class CostModel:
     def refit(self, plan: TrialPlan, seconds: float, n_train: int, n_val: int, views: int) -> float:
         """Seconds to retrain a trial of `seconds` on train + validation.
 
-        The training split changes, so its cached features do too: the frozen pass over train +
-        validation (clean features and `views` augmented views) is paid again; fine-tuning epochs
-        grow with the data.
+        The training split changes, so its cached features do too: a head-only refit pays one clean
+        frozen pass over train + validation; a fine-tuning refit grows with the data and pays the
+        pass that fills its boundary with `views` augmented views again.
         """
-        forward = (self.forward_per_example or 0.0) * (n_train + n_val) * (views + (1 if views > 1 else 0))
+        forward = (self.forward_per_example or 0.0) * (n_train + n_val)
         if plan.trainable_blocks == 0:
             return self.overhead() + forward
-        return seconds * (n_train + n_val) / max(n_train, 1) + forward
+        return seconds * (n_train + n_val) / max(n_train, 1) + forward * views
 
     def estimate(self, plan: TrialPlan) -> float | None:
         """Seconds the plan will take, or None when nothing is known yet (the first trials)."""

@@ -28,7 +28,9 @@ class TuneConfig(BaseModel):
     similarity: Similarity | None = Field(None, description="Default: measured from the data (frozen pass).")
     measure_similarity: bool = Field(True, description="Measure similarity and backbone fit when not given.")
     priority: Priority = "balanced"
-    storage: str | None = Field(None, description="Optuna storage URL; default sqlite:///OUT/study.db.")
+    storage: str | None = Field(
+        None, repr=False, description="Optuna storage URL; default sqlite:///OUT/study.db. Never stored or shown."
+    )
     study_name: str = "advisor"
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -1,34 +1,107 @@
-"""Turn a trial's plan and learning curve into the observation the mistake detectors read."""
+"""Turn a trial's plan and learning curve into the observation the mistake detectors read.
+
+Also what each stage added (`stage_gains`), and the study-wide verdicts decided when the report is
+written: "too much unfreezing" holds only when a shallower trial of the same study scored higher.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import optuna
+from pydantic import ValidationError
 
 from advisor.auto.space import TrialPlan
-from advisor.engine.diagnose import TrialObservation, val_loss_rose
+from advisor.engine.diagnose import TrialObservation, diagnose, val_loss_rose
+from advisor.engine.rulebook import Mistakes
+
+OBSERVATION_ATTR = "observation"
+STAGE_GAINS_ATTR = "stage_gains"
+
+
+def stage_gains(curve: Sequence[Any]) -> list[dict[str, Any]]:
+    """Per stage, in the order run: its best validation accuracy, and what it added over the best before it.
+
+    `gain` is None for the first stage (nothing before it) and for a stage without a finite accuracy.
+    """
+    stages: dict[int, list[float]] = {}
+    for m in curve:
+        stages.setdefault(m.stage, [])
+        if math.isfinite(m.val_accuracy):
+            stages[m.stage].append(m.val_accuracy)
+    gains: list[dict[str, Any]] = []
+    best_before: float | None = None
+    for stage, accuracies in stages.items():
+        best = max(accuracies, default=None)
+        gain = None if best is None or best_before is None else best - best_before
+        gains.append({"stage": stage, "best": best, "gain": gain})
+        if best is not None:
+            best_before = best if best_before is None else max(best_before, best)
+    return gains
+
+
+HeadStage = Literal["converged", "epochs"] | None
+
+
+def head_stage(stages: Sequence[dict[str, Any]] | None, linear_probe_first: bool) -> HeadStage:
+    """How a trial trained its head before unfreezing: a converged fit, epochs of training, or not at all.
+
+    `stages`: the trial's `StageSpec`s as dicts (defaults may be left out); None when not recorded:
+    then the search's own plan, which starts with a converged head fit when `linear_probe_first`.
+    """
+    if stages is None:
+        return "converged" if linear_probe_first else None
+    first = stages[0] if stages else {}
+    if first.get("trainable_blocks", 0) > 0:
+        return None
+    return "converged" if first.get("head_c") is not None else "epochs"
+
+
+def head_converged(curve: Sequence[Any], trainable_blocks: int, head: HeadStage) -> bool | None:
+    """Whether the first unfrozen stage started from a converged head; None when nothing was unfrozen.
+
+    A converged head fit is converged by construction. A head trained for epochs (stage 0) counts
+    as converged unless its validation accuracy was still rising at its last epoch. Without a head
+    stage, fine-tuning starts from a random head.
+    """
+    if trainable_blocks == 0:
+        return None
+    if head is None:
+        return False
+    if head == "converged":
+        return True
+    accuracies = [m.val_accuracy for m in curve if m.stage == 0 and math.isfinite(m.val_accuracy)]
+    return len(accuracies) < 2 or accuracies[-1] <= max(accuracies[:-1])
 
 
 def observe(
-    plan: TrialPlan, result: Any, n_blocks: int, n_examples: int, augmentation: bool, head_fit: bool = True
+    plan: TrialPlan,
+    result: Any,
+    n_blocks: int,
+    n_examples: int,
+    augmentation: bool,
+    head: HeadStage = "converged",
+    modality: str | None = None,
 ) -> TrialObservation:
-    """What the trial showed: accuracies at its best epoch (lowest val loss), the loss trend, the stages.
+    """What the trial showed: accuracies at its best epoch (lowest val loss), the loss trend, the stages, the sizes.
 
-    `head_fit`: the trial fitted its head to convergence before unfreezing (no head epochs to count);
-    without it, the top blocks started from a random head: zero head-only epochs.
+    `head`: how the trial trained its head before unfreezing (`head_stage`).
     """
     curve = list(result.curve)
     finite = [m for m in curve if m.val_loss == m.val_loss]  # drop NaN epochs
     best = min(finite, key=lambda m: m.val_loss, default=None)
     train_acc = best.train_accuracy if best else None
     val_acc = best.val_accuracy if best else None
-    head_curve = [m for m in curve if m.stage == 0]
-    tune_curve = [m for m in curve if m.stage > 0]
-    dropped = None
-    if plan.trainable_blocks > 0 and head_curve and tune_curve:
-        dropped = max(m.val_accuracy for m in tune_curve) < head_curve[-1].val_accuracy
+    later = [g["gain"] for g in stage_gains(curve)[1:] if g["gain"] is not None]
     status = result.status if result.status in ("complete", "diverged", "failed", "stopped") else "failed"
+    fed = getattr(result, "input_size", None)
+    pretrained = getattr(result, "pretrained_input_size", None)
+    native = getattr(result, "native_image_size", None)
     return TrialObservation(
         status=status,
+        modality=modality if modality in ("image", "text") else None,
         train_accuracy=train_acc,
         val_accuracy=val_acc,
         train_val_gap=None if train_acc is None or val_acc is None else train_acc - val_acc,
@@ -36,7 +109,44 @@ def observe(
         trainable_fraction=plan.trainable_blocks / n_blocks,
         n_examples=n_examples,
         augmentation=augmentation,
-        input_size_mismatch=bool(getattr(result, "input_size_mismatch", False)),
-        head_epochs_before_unfreeze=0 if plan.trainable_blocks > 0 and not head_fit else None,
-        accuracy_dropped_after_unfreeze=dropped,
+        smallest_stage_gain=min(later, default=None),
+        head_converged=head_converged(curve, plan.trainable_blocks, head),
+        input_size=fed,
+        pretrained_input_size=pretrained,
+        native_image_size=native,
+        input_scale=fed / pretrained if fed and pretrained else None,
+        upscale_factor=fed / native if fed and native else None,
     )
+
+
+def final_diagnoses(trials: Sequence[optuna.trial.FrozenTrial], mistakes: Mistakes) -> dict[int, list[str]]:
+    """Each observed trial's diagnoses, with the relative verdicts decided over the whole study.
+
+    A finished trial's `shallower_trial_did_better`: some other finished trial that trained a
+    smaller share of the backbone has a strictly higher score, so the study's winner never gets it.
+    Trials without a stored observation (older studies) are left out: their stored diagnoses stand.
+    """
+    observed: dict[int, TrialObservation] = {}
+    for t in trials:
+        try:
+            observed[t.number] = TrialObservation.model_validate(t.user_attrs[OBSERVATION_ATTR])
+        except (KeyError, ValidationError):
+            continue
+    complete = optuna.trial.TrialState.COMPLETE
+    scored = [
+        (observed[t.number].trainable_fraction, t.value)
+        for t in trials
+        if t.state == complete and t.value is not None and t.number in observed
+    ]
+    verdicts: dict[int, list[str]] = {}
+    for t in trials:
+        if t.number not in observed:
+            continue
+        seen = observed[t.number]
+        better = None
+        if t.state == complete and t.value is not None:
+            value = t.value
+            better = any(depth < seen.trainable_fraction and score > value for depth, score in scored)
+        seen = seen.model_copy(update={"shallower_trial_did_better": better})
+        verdicts[t.number] = [d.diagnosis for d in diagnose(seen, mistakes)]
+    return verdicts

@@ -20,10 +20,13 @@ import numpy as np
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.auto.objective import KEEP_MODELS, VAL_LABELS_ATTR, VAL_PROBS_ATTR, Objective, trial_spec
+from advisor.auto.objective import KEEP_MODELS, VAL_LABELS_ATTR, VAL_PROBS_ATTR, Objective
 from advisor.auto.space import TrialPlan
 
 TFIDF_MEMBER = "tfidf"
+# The folder a trial wrote its files to (model/), recorded by the process that ran it: each worker
+# has its own --out, so another process cannot work it out from the trial number.
+TRIAL_DIR_ATTR = "trial_dir"
 
 
 class EnsembleMember(BaseModel):
@@ -61,11 +64,18 @@ def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return sorted(complete, key=key, reverse=True)
 
 
+def trial_folder(trial: optuna.trial.FrozenTrial, objective: Objective) -> Path:
+    """Where `trial` wrote its files: the folder it recorded, else (a trial from before folders were
+    recorded) this process's folder for its number."""
+    recorded = trial.user_attrs.get(TRIAL_DIR_ATTR)
+    return Path(recorded) if recorded else objective.trial_dir(trial.number)
+
+
 def _candidates(ranked: list[optuna.trial.FrozenTrial], objective: Objective, keep: int) -> dict[str, Any]:
     """Kept trials with a model on disk, best first (ensemble members also need validation probabilities)."""
     out: dict[str, Any] = {}
     for t in ranked:
-        if (objective.trial_dir(t.number) / "model").is_dir() and (not out or VAL_PROBS_ATTR in t.user_attrs):
+        if (trial_folder(t, objective) / "model").is_dir() and (not out or VAL_PROBS_ATTR in t.user_attrs):
             out[f"trial_{t.number:04d}"] = t
         if len(out) == keep:
             break
@@ -173,11 +183,11 @@ def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir
     same stages up to that epoch (a best epoch in the head fit means a head-only refit).
     """
     plan = TrialPlan.model_validate(trial.user_attrs["plan"])
-    spec = trial_spec(plan, objective.config, objective.backbone, output_dir, objective.augment)
+    spec = objective.spec_for(trial, plan, output_dir)
     curve = trial.user_attrs.get("curve", [])
     finite = [m for m in curve if m["val_loss"] == m["val_loss"]]
     best = min(finite, key=lambda m: m["val_loss"]) if finite else None
-    stages = list(spec.stages)
+    stages = [stage.model_copy(update={"early_stopping_patience": None}) for stage in spec.stages]
     if best is not None:
         stages = stages[: best["stage"] + 1]
         last = stages[-1]
@@ -187,8 +197,8 @@ def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir
 
 
 def _searched(trial: optuna.trial.FrozenTrial, objective: Objective) -> Path:
-    """The model folder a trial exported during the search."""
-    return objective.trial_dir(trial.number) / "model"
+    """The model folder a trial exported during the search (in the folder of whichever worker ran it)."""
+    return trial_folder(trial, objective) / "model"
 
 
 def _refit(
@@ -206,7 +216,7 @@ def _refit(
             f"Trial {trial.number} was not refit on train + validation: it would take ~{estimate:.0f} s, "
             f"{max(left, 0):.0f} s of the budget were left; its searched model is used."
         )
-    output_dir = objective.trial_dir(trial.number) / "refit"
+    output_dir = objective.trial_dir(trial.number) / "refit"  # this process's own folder, not the worker's
     result = objective.runner.run(refit_spec(trial, objective, output_dir))
     if result.status != "complete" or result.model_dir is None:
         return (

@@ -18,24 +18,40 @@ import optuna
 
 from advisor.auto.budget import CostModel
 from advisor.auto.config import TuneConfig
-from advisor.auto.diagnosis import observe
+from advisor.auto.diagnosis import OBSERVATION_ATTR, STAGE_GAINS_ATTR, head_stage, observe, stage_gains
 from advisor.auto.space import SearchSpace, TrialPlan
-from advisor.engine.diagnose import diagnose
+from advisor.auto.trial_specs import rule_plan_spec, trial_spec
+from advisor.engine.diagnose import Diagnosis, diagnose
 from advisor.engine.loader import RuleBook
+from advisor.recommendation import Recommendation
+from runners.errors import StopTrial
 from runners.specs import CacheConfig
 
 RULE_PLAN_ATTR = "rule_plan"
 VAL_PROBS_ATTR = "val_probabilities"
 VAL_LABELS_ATTR = "val_labels"
+# A variant a diagnosis asked for (learning rates ÷ 10): on the variant trial, what it retries; on the
+# study, "RETRIED_ATTR:<mistake id>" once that mistake's variant is queued.
+RETRY_OF_ATTR = "retry_of"
+RETRIED_ATTR = "retried"
 # Models kept on disk as ensemble candidates: the issue caps neural members at three.
 KEEP_MODELS = 3
 # Below this many validation examples a head-only trial is selected on k-fold CV over train + val.
 SMALL_VALIDATION = 200
 CV_FOLDS = 5
+# The largest share of the budget held back for refitting the winner on train + validation.
+REFIT_MAX_SHARE = 0.25
 
 
-class BudgetSpent(Exception):
+class BudgetSpent(StopTrial):
     """Raised from the epoch callback when the search's wall clock has run out."""
+
+
+class PruneTrial(StopTrial):
+    """Raised from the epoch callback when Optuna's pruner stops the trial; recorded as `optuna.TrialPruned`.
+
+    `runners` knows nothing of Optuna: only `StopTrial` ends a trial as "stopped" there.
+    """
 
 
 class TrialFailed(Exception):
@@ -50,59 +66,6 @@ class SearchEvents(Protocol):
     def epoch(self, number: int, metrics: Any) -> None: ...
 
     def trial_finished(self, number: int, state: str, value: float | None, notes: list[str]) -> None: ...
-
-
-def trial_spec(
-    plan: TrialPlan,
-    config: TuneConfig,
-    backbone: str,
-    output_dir: Path | None,
-    augment: bool,
-    cv_folds: int | None = None,
-) -> Any:
-    """The runners' `TrialSpec` for a plan: the converged head, then the top blocks (progressive schedule).
-
-    With `config.linear_probe_first` off, a fine-tuning trial starts from a random head instead
-    (the comparison the bench makes for LP-FT).
-    """
-    from runners import AugmentConfig, CacheConfig, StageSpec, TrialSpec
-
-    stages = []
-    if plan.trainable_blocks == 0 or config.linear_probe_first:
-        stages.append(StageSpec(trainable_blocks=0, head_c=plan.head_c, lr_backbone=0.0))
-    if plan.trainable_blocks > 0:
-        assert plan.lr_backbone is not None and plan.tune_epochs is not None and plan.lr_head is not None
-        stages.append(
-            StageSpec(
-                trainable_blocks=plan.trainable_blocks,
-                epochs=plan.tune_epochs,
-                lr_head=plan.lr_head,
-                lr_backbone=plan.lr_backbone,
-                layer_decay=plan.layer_decay,
-            )
-        )
-    return TrialSpec(
-        modality=config.data_modality,
-        backbone=backbone,
-        weights=config.weights,
-        data=config.data,
-        text_column=config.text_column,
-        label_column=config.label_column,
-        split_fractions=config.split_fractions,
-        stages=stages,
-        batch_size=config.batch_size,
-        weight_decay=plan.weight_decay if plan.weight_decay is not None else 0.0,
-        class_weights=plan.class_weights,
-        augment=AugmentConfig(enabled=augment),
-        cache=CacheConfig(enabled=config.cache),
-        seed=config.seed,
-        device=config.device,
-        image_size=config.image_size,
-        max_length=config.max_length,
-        output_dir=output_dir,
-        evaluate_test=False,  # the search never looks at the test split; only its winner is scored
-        head_cv_folds=cv_folds if plan.trainable_blocks == 0 else None,
-    )
 
 
 class Objective:
@@ -124,10 +87,12 @@ class Objective:
         deadline: float,
         events: SearchEvents,
         n_examples: int,
-        augment: bool,
+        augment: Any,
         clock: Callable[[], float] = time.monotonic,
         worker: int = 0,
         split_sizes: tuple[int, int, int] | None = None,
+        recommendation: Recommendation | None = None,
+        forward_prior: float | None = None,
     ) -> None:
         self.config = config
         self.space = space
@@ -137,14 +102,15 @@ class Objective:
         self.deadline = deadline
         self.events = events
         self.n_examples = n_examples
-        self.augment = augment
+        self.augment = augment  # the runners' AugmentConfig every trial trains with
+        self.recommendation = recommendation
         self.clock = clock
         self.worker = worker
         n_train, n_val, n_test = split_sizes or (n_examples, 0, 0)
         self.n_train, self.n_val, self.n_test = n_train, n_val, n_test
-        self.views = CacheConfig().n_views if augment else 1
+        self.views = CacheConfig().n_views if augment.enabled else 1
         # Rows of a head fit and of an epoch: clean features and cached views when augmenting.
-        self.cost = CostModel(space.n_blocks, n_train * self.views, n_val)
+        self.cost = CostModel(space.n_blocks, n_train * self.views, n_val, forward_per_example=forward_prior)
         self.skipped_in_a_row = 0
         self.n_complete = 0
         self.best_seconds: float | None = None
@@ -155,11 +121,19 @@ class Objective:
         return self.config.out / "trials" / f"{number:04d}"
 
     def reserve(self) -> float:
-        """Seconds the finishing phase needs: refit of the best trial so far, then scoring on the test split."""
+        """Seconds the finishing phase needs: refit of the best trial so far, then scoring on the test split.
+
+        A refit dearer than `REFIT_MAX_SHARE` of the budget is not reserved for: holding that much
+        back would starve the search (on ELPV, 2 CPU cores, a fine-tuning trial's refit was priced at
+        863 s of a 600 s budget and cut the rule plan after one epoch); it is skipped at the end
+        unless the trials leave the time.
+        """
         forward = self.cost.forward_per_example or 0.0
         refit = 0.0
         if self.config.refit and self.best_plan is not None and self.best_seconds is not None:
             refit = self.refit_seconds(self.best_plan, self.best_seconds)
+            if refit > REFIT_MAX_SHARE * self.config.budget_minutes * 60:
+                refit = 0.0
         # The exported model (one pass per ensemble member) and, when it was refit or ensembled, the
         # searched winner alone are each scored once on the test split.
         members = min(KEEP_MODELS, max(1, self.n_complete)) if self.config.ensemble else 1
@@ -186,38 +160,63 @@ class Objective:
         self.skipped_in_a_row = 0
         self.events.trial_started(trial.number, plan)
         cv_folds = CV_FOLDS if self.n_val < SMALL_VALIDATION else None
-        spec = trial_spec(plan, self.config, self.backbone, self.trial_dir(trial.number), self.augment, cv_folds)
-        result = self._run(trial, plan, spec)
+        spec = self.spec_for(trial, plan, self.trial_dir(trial.number), cv_folds)
+        trial.set_user_attr("stages", [stage.model_dump(exclude_defaults=True) for stage in spec.stages])
+        result, next_step = self._run(trial, plan, spec)
         if result.status == "failed" and _is_oom(result.error) and spec.batch_size > 1:
             trial.set_user_attr("oom_retry_batch_size", spec.batch_size // 2)
-            result = self._run(trial, plan, spec.model_copy(update={"batch_size": spec.batch_size // 2}))
+            # The retry reports on from the first attempt's last step: Optuna ignores a step reported twice.
+            half = spec.model_copy(update={"batch_size": spec.batch_size // 2})
+            result, _ = self._run(trial, plan, half, first_step=next_step)
         return self._record(trial, plan, result)
 
-    def _run(self, trial: optuna.Trial, plan: TrialPlan, spec: Any) -> Any:
-        step = 0
-        head_steps = int(spec.stages[0].converged_head)
+    def spec_for(self, trial: Any, plan: TrialPlan, output_dir: Path | None, cv_folds: int | None = None) -> Any:
+        """The runners' spec of a trial: the recommendation itself for the rule plan, else the sampled plan."""
+        if trial.user_attrs.get(RULE_PLAN_ATTR) and self.recommendation is not None:
+            return rule_plan_spec(
+                self.recommendation,
+                self.config,
+                self.backbone,
+                self.space.n_blocks,
+                output_dir,
+                self.augment,
+                cv_folds,
+                plan.class_weights,
+            )
+        return trial_spec(plan, self.config, self.backbone, output_dir, self.augment, cv_folds)
+
+    def _run(self, trial: optuna.Trial, plan: TrialPlan, spec: Any, first_step: int = 0) -> tuple[Any, int]:
+        """Runs `spec`, reporting its epochs to Optuna as steps `first_step`, `first_step` + 1, ...
+
+        Returns the runner's result and the step after the last one reported.
+        """
+        step, epochs = first_step, 0  # the Optuna step; epochs of this run (the budget checks count these)
+        # The stage of every epoch the spec asks for (a converged head fit is one).
+        schedule = [s for s in spec.stages for _ in range(1 if s.converged_head else s.epochs)]
         last = self.clock()
 
         def on_epoch(metrics: Any) -> None:
-            nonlocal step, last
+            nonlocal step, epochs, last
             self.events.epoch(trial.number, metrics)
             if math.isfinite(metrics.val_accuracy):
                 trial.report(metrics.val_accuracy, step)
-            step += 1
+            step, epochs = step + 1, epochs + 1
             now = self.clock()
             took, last = now - last, now
             left = self.time_left()
             if left <= 0:
-                raise BudgetSpent(f"budget spent after epoch {step}")
-            if step < head_steps + (plan.tune_epochs or 0):  # another epoch would follow: does it fit?
-                k = plan.trainable_blocks
-                coming = took if step > head_steps else (self.cost.epoch(k) or 0.0) + self.cost.fill(k)
+                raise BudgetSpent(f"budget spent after epoch {epochs}")
+            if epochs < len(schedule):  # another epoch would follow: does it fit?
+                stage, k = schedule[epochs], schedule[epochs].trainable_blocks
+                same = stage is schedule[epochs - 1] and not stage.converged_head
+                coming = took if same else (self.cost.epoch(k) or 0.0) + self.cost.fill(k)
                 if coming > left:
                     raise BudgetSpent(f"budget: the next epoch (~{coming:.0f} s) would not fit in {left:.0f} s")
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {step}: val accuracy {metrics.val_accuracy:.3f}")
+                raise PruneTrial(f"pruned at epoch {epochs}: val accuracy {metrics.val_accuracy:.3f}")
 
-        return self.runner.run(spec, on_epoch)
+        result = self.runner.run(spec, on_epoch)
+        return result, step
 
     def _record(self, trial: optuna.Trial, plan: TrialPlan, result: Any) -> float:
         trial.set_user_attr("curve", [m.model_dump() for m in result.curve])
@@ -237,20 +236,32 @@ class Objective:
             fill=result.fill_seconds,
         )
         observation = observe(
-            plan, result, self.space.n_blocks, self.n_examples, self.augment, self.config.linear_probe_first
+            plan,
+            result,
+            self.space.n_blocks,
+            self.n_examples,
+            self.augment.enabled,
+            head_stage(trial.user_attrs.get("stages"), self.config.linear_probe_first),
+            modality=self.config.data_modality,
         )
-        notes = [d.diagnosis for d in diagnose(observation, self.book.mistakes)]
+        trial.set_user_attr(STAGE_GAINS_ATTR, stage_gains(result.curve))
+        trial.set_user_attr(OBSERVATION_ATTR, observation.model_dump(mode="json"))
+        found = diagnose(observation, self.book.mistakes)
+        notes = [d.diagnosis for d in found]
         trial.set_user_attr("diagnoses", notes)
+        self._enqueue_retries(trial, found)
         if result.status == "failed":
+            # The whole error (its traceback too) goes to the report; the terminal and Optuna get its first line.
             trial.set_user_attr("error", result.error)
+            summary = (result.error or "trial failed").splitlines()[0]
             self._discard_model(trial.number)
-            self.events.trial_finished(trial.number, "failed", None, [result.error or "failed", *notes])
-            raise TrialFailed(result.error or "trial failed")
-        if result.status == "stopped" and isinstance(result.stop_exception, optuna.TrialPruned):
+            self.events.trial_finished(trial.number, "failed", None, [summary, *notes])
+            raise TrialFailed(summary)
+        if result.status == "stopped" and isinstance(result.stop_exception, PruneTrial):
             trial.set_user_attr("pruned_at_epoch", len(result.curve))
             self._discard_model(trial.number)
             self.events.trial_finished(trial.number, "pruned", None, notes)
-            raise result.stop_exception
+            raise optuna.TrialPruned(str(result.stop_exception)) from result.stop_exception
         if result.status == "stopped":
             trial.set_user_attr("stopped_by_budget", True)
         value = self._selection_score(trial, result)
@@ -260,6 +271,22 @@ class Objective:
         self._keep_top(trial, value)
         self.events.trial_finished(trial.number, result.status, value, notes)
         return value
+
+    @staticmethod
+    def _enqueue_retries(trial: optuna.Trial, found: list[Diagnosis]) -> None:
+        """A diagnosis with a `retry` (accuracy fell after unfreezing: learning rates ÷ 10) queues that variant.
+
+        Once per study and mistake (a study user attr remembers it), with this trial's parameters
+        and the rule's factors applied to those it has; the variant may fall outside the search range.
+        """
+        for d in found:
+            scaled = {name: value * d.retry[name] for name, value in trial.params.items() if name in d.retry}
+            key = f"{RETRIED_ATTR}:{d.mistake}"
+            if not scaled or key in trial.study.user_attrs:
+                continue
+            trial.study.set_user_attr(key, trial.number)
+            retry = {"trial": trial.number, "mistake": d.mistake, "factors": dict(d.retry)}
+            trial.study.enqueue_trial({**trial.params, **scaled}, user_attrs={RETRY_OF_ATTR: retry})
 
     @staticmethod
     def _selection_score(trial: optuna.Trial, result: Any) -> float:
@@ -299,4 +326,11 @@ class Objective:
 
 
 def _is_oom(error: str | None) -> bool:
-    return error is not None and "out of memory" in error.lower()
+    """True for a trial that failed on memory: `torch.OutOfMemoryError`, or an "out of memory" message.
+
+    Only the error's first line ("Type: message") is read; the traceback below it may quote anything.
+    """
+    if not error:
+        return False
+    first = error.splitlines()[0]
+    return first.startswith("OutOfMemoryError") or "out of memory" in first.lower()

@@ -8,8 +8,10 @@ from typing import Any
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.auto.finish import EnsembleMember
-from advisor.auto.objective import RULE_PLAN_ATTR
+from advisor.auto.diagnosis import STAGE_GAINS_ATTR
+from advisor.auto.finish import TRIAL_DIR_ATTR, EnsembleMember
+from advisor.auto.objective import RETRY_OF_ATTR, RULE_PLAN_ATTR
+from advisor.auto.promise import PlanPromise, promise_lines
 
 _FROZEN = ConfigDict(frozen=True)
 
@@ -30,8 +32,17 @@ class TrialRecord(BaseModel):
     stopped_by_budget: bool = False
     skipped_by_budget: str | None = Field(None, description="Why the trial was not started (its estimated cost).")
     diagnoses: list[str] = []
+    stage_gains: list[dict[str, Any]] = Field(
+        default=[], description="Per stage: its best validation accuracy and what it added over the stages before."
+    )
+    retry_of: dict[str, Any] | None = Field(
+        None, description="A variant a diagnosis asked for: the trial it retries, the mistake, the factors applied."
+    )
     error: str | None = None
     curve: list[dict[str, Any]] = []
+    folder: str | None = Field(
+        None, description="Where the trial wrote its files (model/): under the --out of the process that ran it."
+    )
 
 
 class BestTrial(BaseModel):
@@ -59,6 +70,7 @@ class Report(BaseModel):
     backbone_note: str | None = None
     n_blocks: int
     recommendation: dict[str, Any]
+    promise: PlanPromise | None = Field(None, description="The rule plan's promise against what trial 0 measured.")
     best: BestTrial | None
     baseline: TrialRecord | None
     improvement_over_baseline: float | None
@@ -81,7 +93,9 @@ class Report(BaseModel):
     trials: list[TrialRecord]
 
 
-def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+def trial_record(trial: optuna.trial.FrozenTrial, diagnoses: list[str] | None = None) -> TrialRecord:
+    """The trial as the report shows it; `diagnoses`, when given, replace the ones stored at trial time
+    (the report decides the study-wide verdicts: `advisor.auto.diagnosis.final_diagnoses`)."""
     attrs = trial.user_attrs
     return TrialRecord(
         number=trial.number,
@@ -94,10 +108,37 @@ def trial_record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         pruned_at_epoch=attrs.get("pruned_at_epoch"),
         stopped_by_budget=bool(attrs.get("stopped_by_budget", False)),
         skipped_by_budget=attrs.get("skipped_by_budget"),
-        diagnoses=list(attrs.get("diagnoses", [])),
+        diagnoses=list(attrs.get("diagnoses", []) if diagnoses is None else diagnoses),
+        stage_gains=list(attrs.get(STAGE_GAINS_ATTR, [])),
+        retry_of=attrs.get(RETRY_OF_ATTR),
         error=attrs.get("error") or (trial.system_attrs.get("fail_reason") if trial.state.name == "FAIL" else None),
         curve=list(attrs.get("curve", [])),
+        folder=attrs.get(TRIAL_DIR_ATTR),
     )
+
+
+STAGE_GAINS_NOTE = (
+    "Stage gains: the first stage's best validation accuracy, then what each later stage added over the best "
+    "before it (the guide: each stage should add 1–5%; stop when a stage adds under 1%)."
+)
+
+
+def format_stage_gains(gains: list[dict[str, Any]]) -> str:
+    """ "0.796 → −0.092": the first stage's best validation accuracy, then each later stage's gain."""
+    parts = []
+    for i, g in enumerate(gains):
+        if i == 0:
+            parts.append("—" if g.get("best") is None else f"{g['best']:.3f}")
+        else:
+            parts.append("—" if g.get("gain") is None else f"{g['gain']:+.3f}".replace("-", "−"))
+    return " → ".join(parts)
+
+
+def _retry_label(retry: dict[str, Any] | None) -> str:
+    if not retry:
+        return ""
+    factors = ", ".join(f"{name} ×{factor:g}" for name, factor in retry.get("factors", {}).items())
+    return f" (retry of trial {retry.get('trial')}: {factors})"
 
 
 def outcome_lines(report: Report) -> list[str]:
@@ -164,7 +205,7 @@ def write_markdown(report: Report, path: Path) -> None:
                 f"{report.improvement_over_baseline:+.4f}."
             )
         lines.append(f"\nModel: `{report.model_dir}` (use `advisor predict {report.model_dir} INPUT…`).")
-        lines += ["", *[f"- {line}" for line in outcome_lines(report)]]
+        lines += ["", *[f"- {line}" for line in promise_lines(report.promise) + outcome_lines(report)]]
     lines += [
         "",
         f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed, "
@@ -174,14 +215,17 @@ def write_markdown(report: Report, path: Path) -> None:
     lines += [f"- {note}" for note in report.notes]
     lines += [
         "",
-        "| trial | state | val acc | epochs | params | diagnosis |",
-        "|---|---|---|---|---|---|",
+        "| trial | state | val acc | epochs | stage gains | params | diagnosis |",
+        "|---|---|---|---|---|---|---|",
     ]
     for t in report.trials:
         params = ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-        state = t.state.lower() + (" (rule plan)" if t.rule_plan else "")
+        state = t.state.lower() + (" (rule plan)" if t.rule_plan else "") + _retry_label(t.retry_of)
         value = f"{t.value:.4f}" if t.value is not None else "—"
-        diagnosis = "; ".join(t.diagnoses) or t.error or t.skipped_by_budget or ""
-        lines.append(f"| {t.number} | {state} | {value} | {len(t.curve)} | {params} | {diagnosis} |")
+        error = t.error.split("\n")[0] if t.error else None  # its first line; report.json has the traceback
+        diagnosis = "; ".join(t.diagnoses) or error or t.skipped_by_budget or ""
+        gains = format_stage_gains(t.stage_gains)
+        lines.append(f"| {t.number} | {state} | {value} | {len(t.curve)} | {gains} | {params} | {diagnosis} |")
+    lines += ["", STAGE_GAINS_NOTE]
     lines += ["", "Plots: `optimization_history.png`, `param_importances.png`, `learning_curves.png`."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -12,10 +12,12 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.config import TuneConfig
-from advisor.auto.finish import Finished, finish_search, ranked_trials
-from advisor.auto.objective import RULE_PLAN_ATTR, Objective, SearchEvents, TrialFailed, trial_spec
+from advisor.auto.diagnosis import final_diagnoses
+from advisor.auto.finish import TRIAL_DIR_ATTR, Finished, finish_search, ranked_trials, trial_folder
+from advisor.auto.objective import RULE_PLAN_ATTR, Objective, SearchEvents, TrialFailed
 from advisor.auto.plots import write_plots
 from advisor.auto.progress import SilentProgress
+from advisor.auto.promise import plan_promise
 from advisor.auto.report import BestTrial, Report, trial_record, write_markdown
 from advisor.auto.space import HEAD_C_DEFAULT, HEAD_C_PROBES, SearchSpace, TrialPlan, rule_plan_params, space_for
 from advisor.auto.storage import redact
@@ -27,6 +29,7 @@ from advisor.auto.study import (
     finished_trials,
     open_study,
 )
+from advisor.auto.trial_specs import augment_config, trial_spec
 from advisor.auto.workers import start_local_workers, wait_for_workers
 from advisor.engine.loader import RuleBook, load_rulebook
 from advisor.engine.recommend import recommend
@@ -36,6 +39,24 @@ from advisor.recommendation import Recommendation
 ELAPSED_ATTR = "advisor_elapsed_seconds"
 # Proposals in a row that would not fit the budget before the search stops asking for more.
 MAX_SKIPPED_IN_A_ROW = 5
+# A study whose every trial failed with one identical error stops once it has this many of them.
+REPEATED_FAILURES = 3
+
+
+class SearchFailed(RuntimeError):
+    """Every trial of the study failed with the same error: the search stopped; the message names the error."""
+
+
+def repeated_failure(study: optuna.Study) -> str | None:
+    """The error (first line) every finished trial of the study failed with, once there are `REPEATED_FAILURES`.
+
+    None while any trial completed or was pruned, or while the failures differ.
+    """
+    trials = finished_trials(study)
+    if len(trials) < REPEATED_FAILURES or any(t.state != optuna.trial.TrialState.FAIL for t in trials):
+        return None
+    errors = {(t.user_attrs.get("error") or t.system_attrs.get("fail_reason") or "").split("\n")[0] for t in trials}
+    return errors.pop() if len(errors) == 1 else None
 
 
 class SearchSetup(BaseModel):
@@ -50,8 +71,10 @@ class SearchSetup(BaseModel):
     backbone_note: str | None
     similarity_note: str | None = None
     space: SearchSpace
-    augment: bool
     data: Any = Field(exclude=True, repr=False, description="The runners' LabelledData, loaded once.")
+    forward_seconds_per_example: float | None = Field(
+        None, description="What the measuring frozen pass took per example: the budget's price before any trial."
+    )
     split: Any = Field(exclude=True, repr=False, description="The runners' Split every trial uses.")
 
 
@@ -59,7 +82,10 @@ def profile_for_search(config: TuneConfig, runner: Any) -> tuple[DatasetProfile,
     """Count the labelled examples the runner will see (unreadable files are skipped, as in trials)."""
     import torch
 
-    probe = trial_spec(TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT), config, "probe", config.out, augment=False)
+    from runners import AugmentConfig
+
+    plan = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT)
+    probe = trial_spec(plan, config, "probe", config.out, augment=AugmentConfig())
     data = runner.load_data_cached(probe)
     counts = Counter(data.labels)
     profile = DatasetProfile(
@@ -85,8 +111,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
     choice = resolve_backbone(requested, config.data_modality, config.weights)
     note = choice.fallback_reason
     similarity_note = None
-    augment = config.data_modality == "image" and any(w.rule == "small_data_augmentation" for w in rec.warnings)
-    measured = measure_for_search(config, book, data, choice, runner, augment)
+    measured, forward = measure_for_search(config, book, data, choice, runner)
     if measured is not None:
         from advisor.profiling.apply import recommend_measured, similarity_reason
 
@@ -112,13 +137,16 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
         backbone_note=note,
         similarity_note=similarity_note,
         space=space,
-        augment=augment,
         data=data,
+        forward_seconds_per_example=forward,
     )
 
 
-def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any, augment: bool) -> Any:
-    """Measured similarity and backbone fit for a search whose similarity was not given, else None.
+def measure_for_search(
+    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any
+) -> tuple[Any, float | None]:
+    """Measured similarity and backbone fit for a search whose similarity was not given, else None;
+    with the seconds per example the frozen pass took, when it made one (the budget's first price).
 
     Random weights have nothing to measure against. With an explicit backbone only that one is
     measured, in the pass that fills the activation cache for the rule plan's head-only stage
@@ -127,7 +155,7 @@ def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: An
     sample (one extra pass each).
     """
     if config.similarity is not None or not config.measure_similarity or choice.weights_source == "random":
-        return None
+        return None, None
     from advisor.profiling import candidate_backbones, measure_sample
 
     if config.backbone is None and choice.fallback_reason:  # the guide's pick is not loadable here
@@ -136,11 +164,14 @@ def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: An
         candidates = [config.backbone or choice.name]
     frozen = None
     if len(candidates) == 1 and config.cache:
+        from runners import AugmentConfig
+
         plan = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT)
-        spec = trial_spec(plan, config, candidates[0], config.out, augment=augment).model_copy(
+        spec = trial_spec(plan, config, candidates[0], config.out, augment=AugmentConfig()).model_copy(
             update={"output_dir": None}
         )
         frozen = runner.frozen_pass(spec)
+    forward = frozen.seconds / len(frozen.labels) if frozen is not None and frozen.labels else None
     return measure_sample(
         list(data.inputs),
         list(data.labels),
@@ -152,7 +183,17 @@ def measure_for_search(config: TuneConfig, book: RuleBook, data: Any, choice: An
         max_length=config.max_length,
         weights=config.weights,
         frozen=frozen,
-    )
+    ), forward
+
+
+def _recording_folders(objective: Objective) -> Callable[[optuna.Trial], float]:
+    """The objective, recording first where the trial writes its files (this process's --out)."""
+
+    def run(trial: optuna.Trial) -> float:
+        trial.set_user_attr(TRIAL_DIR_ATTR, str(objective.trial_dir(trial.number).resolve()))
+        return objective(trial)
+
+    return run
 
 
 def _initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup) -> None:
@@ -171,6 +212,17 @@ def _initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetu
         if setup.space.imbalanced:
             probe["class_weights"] = "off"  # the rule plan tried the guide's weighting
         study.enqueue_trial(probe, skip_if_exists=True)
+
+
+def _as_stored(study: optuna.Study, setup: SearchSetup) -> SearchSetup:
+    """Whoever created the study fixed the search space and the recommendation the rule plan runs;
+    a joining worker or a resumed run uses those, so every trial of a study agrees."""
+    update: dict[str, Any] = {}
+    if SPACE_ATTR in study.user_attrs:
+        update["space"] = SearchSpace.model_validate(study.user_attrs[SPACE_ATTR])
+    if RECOMMENDATION_ATTR in study.user_attrs:
+        update["recommendation"] = Recommendation.model_validate(study.user_attrs[RECOMMENDATION_ATTR])
+    return setup.model_copy(update=update)
 
 
 def run_search(
@@ -210,10 +262,7 @@ def run_search(
     study = open_study(config, setup.space.max_total_epochs, worker)
     if not study.get_trials(deepcopy=False):
         _initialise_study(study, config, setup)
-    # Whoever created the study fixed the search space; a joining worker or a resumed run uses that
-    # one, so every trial of a study samples the same space.
-    if SPACE_ATTR in study.user_attrs:
-        setup = setup.model_copy(update={"space": SearchSpace.model_validate(study.user_attrs[SPACE_ATTR])})
+    setup = _as_stored(study, setup)
     objective = Objective(
         config=config,
         space=setup.space,
@@ -223,7 +272,9 @@ def run_search(
         deadline=deadline,
         events=events,
         n_examples=setup.profile.n_examples,
-        augment=setup.augment,
+        augment=augment_config(setup.recommendation, config.data_modality),
+        recommendation=setup.recommendation,
+        forward_prior=setup.forward_seconds_per_example,
         clock=clock,
         worker=worker,
         split_sizes=(len(setup.split.train), len(setup.split.val), len(setup.split.test)),
@@ -234,7 +285,15 @@ def run_search(
         if objective.time_left() <= objective.cost.overhead() or objective.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
             study.stop()
 
-    callbacks: list[Any] = [stop_when_spent]
+    failed_alike: list[str] = []
+
+    def stop_when_every_trial_fails_alike(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
+        error = repeated_failure(study)
+        if error is not None:
+            failed_alike.append(error)
+            study.stop()
+
+    callbacks: list[Any] = [stop_when_spent, stop_when_every_trial_fails_alike]
     if config.trials is not None:
         # Counted over the whole study, so resumed runs and parallel workers share one total.
         callbacks.append(optuna.study.MaxTrialsCallback(config.trials, states=FINISHED_STATES))
@@ -243,11 +302,16 @@ def run_search(
     try:
         enough_time = objective.time_left() > 0
         if (config.trials is None or len(finished_trials(study)) < config.trials) and enough_time:
-            study.optimize(objective, catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=True)
+            study.optimize(
+                _recording_folders(objective), catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=True
+            )
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        wait_for_workers(local_workers, stop=interrupted)
+        wait_for_workers(local_workers, stop=interrupted or bool(failed_alike))
+    if failed_alike:
+        n = len(finished_trials(study))
+        raise SearchFailed(f"search stopped: all {n} trials failed with the same error: {failed_alike[-1]}")
     phases = {"setup": setup_seconds, "trials": clock() - start - setup_seconds}
     finished = finish_search(
         study, objective, setup.data, setup.split, config.out / "model", clock, refit=not interrupted
@@ -273,7 +337,9 @@ def finish(
     """Build the report from whatever the study holds, scoring the exported model on the test split."""
     config = setup.config
     waiting = optuna.trial.TrialState.WAITING
-    records = [trial_record(t) for t in study.get_trials(deepcopy=False) if t.state != waiting]
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != waiting]
+    verdicts = final_diagnoses(trials, objective.book.mistakes)  # relative ones need the whole study
+    records = [trial_record(t, verdicts.get(t.number)) for t in trials]
     ranked = ranked_trials(study)
     best = ranked[0] if ranked else None
     baseline = next((r for r in records if r.rule_plan), None)
@@ -285,7 +351,7 @@ def finish(
         test_accuracy = _test_accuracy(study, key, setup, objective.runner, model_dir)
         if setup.split.test:
             per_example = (time.perf_counter() - start) / len(setup.split.test)
-        searched = objective.trial_dir(best.number) / "model"
+        searched = trial_folder(best, objective) / "model"
         plain = len(finished.members) == 1 and not finished.members[0].refit
         if not plain and searched.is_dir():
             searched_test = _test_accuracy(study, f"trial_{best.number}", setup, objective.runner, searched)
@@ -302,6 +368,16 @@ def finish(
     improvement = None
     if best is not None and baseline is not None and baseline.value is not None and best.value is not None:
         improvement = best.value - baseline.value
+    plan = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(RULE_PLAN_ATTR)), None)
+    promise = plan_promise(
+        setup.recommendation,
+        plan_trial=plan.number if plan else None,
+        plan_val=plan.user_attrs.get("val_accuracy") if plan else None,
+        plan_seconds=plan.user_attrs.get("seconds") if plan else None,
+        plan_curve=list(plan.user_attrs.get("curve", [])) if plan else [],
+        best_trial=best.number if best else None,
+        best_val=best.user_attrs.get("val_accuracy") if best else None,
+    )
     return Report(
         study_name=config.study_name,
         storage=redact(config.storage_url),
@@ -316,6 +392,7 @@ def finish(
             "backbone": setup.recommendation.backbone.model_id,
             "rules": [r.rule for r in setup.recommendation.rationale],
         },
+        promise=promise,
         best=None
         if best is None or best.value is None
         else BestTrial(

@@ -18,9 +18,15 @@ class StorageError(RuntimeError):
     """The storage URL cannot be opened; the message names it (password masked) and why."""
 
 
+# user:password@ before the host, masked up to the last "@" (a password may hold "/", "?" or "#"; masking
+# too much beats showing part of it), and a password given as a query parameter (passed on to the driver).
+_NETLOC_PASSWORD = re.compile(r"^(?P<head>[^:/?#]+://[^:/?#@]*:).*@")
+_QUERY_PASSWORD = re.compile(r"(?P<head>[?&](?:password|passwd)=)[^&#]*", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL with any password replaced by ***: the one way a storage URL is shown or written."""
+    return _QUERY_PASSWORD.sub(r"\g<head>***", _NETLOC_PASSWORD.sub(r"\g<head>***@", url))
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

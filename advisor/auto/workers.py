@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from advisor.auto.config import TuneConfig
@@ -47,8 +49,16 @@ def wait_for_workers(processes: list[subprocess.Popen[bytes]], stop: bool) -> No
         process.wait()
 
 
+def worker_out(study_out: Path) -> Path:
+    """A worker's own output folder, `STUDY_OUT/workers/<host>-<pid>`: workers sharing a file system
+    never write into the same trial folder."""
+    return study_out / "workers" / f"{socket.gethostname()}-{os.getpid()}"
+
+
 def stored_config(storage: str, study_name: str, **overrides: Any) -> TuneConfig:
     """The settings `advisor auto` stored in the study, with this worker's storage URL and overrides.
+
+    The worker writes under `overrides["out"]`, default `worker_out` of the study's `out`.
 
     Raises:
         StorageError: the storage cannot be opened.
@@ -71,4 +81,6 @@ def stored_config(storage: str, study_name: str, **overrides: Any) -> TuneConfig
     if stored is None:
         raise KeyError(f"study {study_name!r} was not created by `advisor auto`: it holds no advisor settings")
     fields = {**stored, **{k: v for k, v in overrides.items() if v is not None}, "storage": storage, "workers": 1}
+    if overrides.get("out") is None:
+        fields["out"] = worker_out(Path(stored["out"]))
     return TuneConfig(**fields)

@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from advisor.auto.workers import STORAGE_ENV
 from advisor.errors import RulesError
 from advisor.profile import Hardware, Modality, Priority, Similarity, Task
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     invoke_without_command=True,
     add_completion=False,
     rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,  # locals may hold the storage URL and its password
 )
 
 
@@ -262,7 +264,10 @@ def auto(
         bool, typer.Option(help="Measure similarity and rank offline backbones when --similarity is not given.")
     ] = True,
     priority: Annotated[PriorityChoice, typer.Option(help="What matters most.")] = "balanced",  # type: ignore[valid-type]
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default sqlite:///OUT/study.db).")] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(envvar=STORAGE_ENV, help="Optuna storage URL (default sqlite:///OUT/study.db)."),
+    ] = None,
     study_name: Annotated[str, typer.Option(help="Study name; the same name and storage resume.")] = "advisor",
     seed: Annotated[int, typer.Option(help="Seed of the split and the sampler.")] = 0,
     device: Annotated[DeviceChoice, typer.Option(help="Where trials train.")] = "auto",  # type: ignore[valid-type]
@@ -324,7 +329,7 @@ def _search(config: Any, worker: int) -> None:
     import optuna
 
     from advisor.auto.progress import TerminalProgress
-    from advisor.auto.search import run_search
+    from advisor.auto.search import SearchFailed, run_search
     from advisor.auto.storage import StorageError
     from advisor.cli.render import render_report
     from runners.errors import BackboneError, DataError, RunnerError
@@ -337,8 +342,15 @@ def _search(config: Any, worker: int) -> None:
             worker=worker,
             events_factory=lambda n_blocks, deadline, notes: TerminalProgress(console, n_blocks, deadline, notes),
         )
-    except (DataError, BackboneError, RunnerError, StorageError) as exc:
+    except (DataError, BackboneError, RunnerError, StorageError, SearchFailed) as exc:
         raise _fail(str(exc)) from None
+    except KeyboardInterrupt:  # outside the trials (setup, finishing): no report from this run
+        console.print(
+            "Interrupted before the report was written: the trials finished so far are kept in the study; "
+            "run the same command again to resume.",
+            highlight=False,
+        )
+        raise typer.Exit(code=130) from None
     render_report(report, console, config.out)
     if report.interrupted:
         raise typer.Exit(code=130)
@@ -346,20 +358,24 @@ def _search(config: Any, worker: int) -> None:
 
 @app.command()
 def worker(
-    storage: Annotated[str, typer.Option(envvar="ADVISOR_STORAGE", help="Optuna storage URL of the study.")],
+    storage: Annotated[str, typer.Option(envvar=STORAGE_ENV, help="Optuna storage URL of the study.")],
     study_name: Annotated[str, typer.Option(help="Name of a study started by `advisor auto`.")] = "advisor",
     budget_minutes: Annotated[
         float | None, typer.Option(help="This worker's wall clock (default: the study's).")
     ] = None,
     index: Annotated[int, typer.Option(help="Worker number; offsets the sampler seed.")] = 1,
     trials: Annotated[int | None, typer.Option(help="Stop when the study has this many finished trials.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="This worker's trials, report and model (default: OUT/workers/<host>-<pid> of the study)."),
+    ] = None,
 ) -> None:
     """Join a search: data, search space and settings come from the study itself."""
     from advisor.auto.storage import StorageError
     from advisor.auto.workers import stored_config
 
     try:
-        config = stored_config(storage, study_name, budget_minutes=budget_minutes, trials=trials)
+        config = stored_config(storage, study_name, budget_minutes=budget_minutes, trials=trials, out=out)
     except (StorageError, KeyError) as exc:
         raise _fail(str(exc).strip("'\"")) from None
     except ValidationError as exc:

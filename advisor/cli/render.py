@@ -116,8 +116,12 @@ def render_report(report: Any, console: Console, out: Path) -> None:
         f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed "
         f"in {report.elapsed_seconds:.0f} s\n"
     )
+    from advisor.auto.promise import promise_lines
     from advisor.auto.report import outcome_lines
 
+    promise = report.promise
+    for line in promise_lines(promise):
+        lines.append(f"{line}\n", style="bold yellow" if promise is not None and promise.held is False else "")
     for line in outcome_lines(report):
         lines.append(f"{line}\n")
     for note in report.notes:
@@ -182,8 +186,9 @@ def _render_stats(ev: Any, console: Console) -> None:
 
 def _render_problems(ev: Any, console: Console) -> None:
     dup = ev.duplicates
+    layout = f"Empty class folders: {len(ev.layout_problems)}  ·  " if ev.layout_problems else ""
     console.print(
-        f"Corrupted/unreadable: {len(ev.corrupted)}  ·  duplicate groups: {dup.n_groups} "
+        f"{layout}Corrupted/unreadable: {len(ev.corrupted)}  ·  duplicate groups: {dup.n_groups} "
         f"({dup.n_extra_copies} extra copies, {dup.n_leaked_groups} across splits, {dup.n_label_conflicts} label conflicts)",
         highlight=False,
     )
@@ -194,7 +199,7 @@ def _render_problems(ev: Any, console: Console) -> None:
             f"{near.n_leaked_groups} across splits, {near.n_label_conflicts} label conflicts",
             highlight=False,
         )
-    for problem in ev.corrupted[:20]:
+    for problem in [*ev.layout_problems, *ev.corrupted][:20]:
         console.print(f"  ✗ {problem.path}: {problem.reason}", style="red", highlight=False)
     for group in dup.groups[:10]:
         tags = []

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from advisor.engine.conditions import all_hold
 from advisor.engine.rulebook import LearningRates, LRRule, Schedule, Schedules, Warnings, Zoo, ZooModel
-from advisor.recommendation import BackboneChoice, BackboneOption, FiredRule, Stage, Strategy
+from advisor.recommendation import AugmentOp, BackboneChoice, BackboneOption, FiredRule, Stage, Strategy
 
 if TYPE_CHECKING:
     from advisor.engine.loader import RuleBook
@@ -134,3 +134,10 @@ def collect_warnings(warnings: Warnings, context: Mapping[str, Any]) -> tuple[Fi
         for w in warnings.warnings
         if all_hold(w.when, context)
     )
+
+
+def collect_augmentation(warnings: Warnings, fired: tuple[FiredRule, ...]) -> tuple[AugmentOp, ...]:
+    """The augmentations the fired warnings ask for, each once, in rule order."""
+    ids = {f.rule for f in fired}
+    ops = [op for w in warnings.warnings if w.id in ids for op in w.augmentation]
+    return tuple(dict.fromkeys(ops))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.engine.conditions import all_hold
 from advisor.engine.rulebook import Mistakes
+from advisor.profile import Modality
 
 # Val loss must rise for this many epochs after its best before it counts as "rising":
 # one noisy epoch on a small validation split is not overfitting.
@@ -16,11 +18,12 @@ RISING_EPOCHS = 2
 
 
 class TrialObservation(BaseModel):
-    """What one trial showed, in the terms the mistake detectors test."""
+    """What one trial showed, in the terms the mistake detectors test (None: not measured, or not applicable)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     status: Literal["complete", "diverged", "failed", "stopped"]
+    modality: Modality | None = None
     train_accuracy: float | None = None
     val_accuracy: float | None = None
     train_val_gap: float | None = None
@@ -28,9 +31,20 @@ class TrialObservation(BaseModel):
     trainable_fraction: float = Field(ge=0, le=1)
     n_examples: int
     augmentation: bool
-    input_size_mismatch: bool = False
-    head_epochs_before_unfreeze: int | None = None
-    accuracy_dropped_after_unfreeze: bool | None = None
+    smallest_stage_gain: float | None = Field(
+        None, description="The least validation accuracy a stage after the first added (negative: it lost some)."
+    )
+    head_converged: bool | None = Field(
+        None, description="Whether the first unfrozen stage started from a converged head; None: nothing unfrozen."
+    )
+    input_size: int | None = Field(None, description="Image side fed to the model, in pixels.")
+    pretrained_input_size: int | None = Field(None, description="Image side the backbone was pretrained at.")
+    native_image_size: int | None = Field(None, description="The images' own (median shorter) side.")
+    input_scale: float | None = Field(None, description="input_size / pretrained_input_size.")
+    upscale_factor: float | None = Field(None, description="input_size / native_image_size.")
+    shallower_trial_did_better: bool | None = Field(
+        None, description="A trial of the same study training fewer layers scored higher; None: not compared."
+    )
 
 
 class Diagnosis(BaseModel):
@@ -42,6 +56,9 @@ class Diagnosis(BaseModel):
     title: str
     diagnosis: str
     solution: str
+    retry: dict[str, float] = Field(
+        default_factory=dict, description="Parameters to multiply for the one variant the search tries."
+    )
 
 
 def val_loss_rose(val_losses: Sequence[float]) -> bool:
@@ -53,11 +70,30 @@ def val_loss_rose(val_losses: Sequence[float]) -> bool:
     return len(after) > RISING_EPOCHS and all(b > a for a, b in zip(after, after[1:], strict=False))
 
 
+class _Evidence(string.Formatter):
+    """Fills a rule's `{field}` placeholders from the observation; an unmeasured field reads "unknown"."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        return "unknown" if value is None else super().format_field(value, format_spec)
+
+
 def diagnose(observation: TrialObservation, mistakes: Mistakes) -> list[Diagnosis]:
-    """Every mistake whose detector holds for `observation`, in the table's order."""
+    """Every mistake whose detector holds for `observation`, in the table's order, in its modality's words."""
     context = observation.model_dump()
-    return [
-        Diagnosis(mistake=m.id, title=m.mistake, diagnosis=m.diagnosis, solution=m.solution)
-        for m in mistakes.mistakes
-        if all_hold(m.detect, context)
-    ]
+    found = []
+    for m in mistakes.mistakes:
+        if not all_hold(m.detect, context):
+            continue
+        words = m.by_modality.get(observation.modality) if observation.modality else None
+        diagnosis = (words.diagnosis if words else None) or m.diagnosis
+        solution = (words.solution if words else None) or m.solution
+        found.append(
+            Diagnosis(
+                mistake=m.id,
+                title=m.mistake,
+                diagnosis=_Evidence().vformat(diagnosis, (), context),
+                solution=_Evidence().vformat(solution, (), context),
+                retry=dict(m.retry),
+            )
+        )
+    return found

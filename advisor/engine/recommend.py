@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advisor.engine.decide import build_stages, collect_warnings, decide_depth, select_backbone
+from advisor.engine.decide import build_stages, collect_augmentation, collect_warnings, decide_depth, select_backbone
 from advisor.engine.loader import RuleBook, load_rulebook
 from advisor.profile import DatasetProfile
 from advisor.recommendation import Range, Recommendation
@@ -32,6 +32,7 @@ def recommend(profile: DatasetProfile, rules: RuleBook | Path | str | None = Non
     backbone, backbone_rule = select_backbone(book.zoo, decided)
     stages, stage_rules = build_stages(book, decided)
     low, high = depth.expected_accuracy
+    warnings = collect_warnings(book.warnings, decided)
     return Recommendation(
         profile=profile,
         strategy=depth.strategy,
@@ -44,5 +45,6 @@ def recommend(profile: DatasetProfile, rules: RuleBook | Path | str | None = Non
         expected_accuracy=Range(low=low, high=high),
         time_estimate=depth.time_estimate,
         rationale=(*depth.fired, backbone_rule, *stage_rules),
-        warnings=collect_warnings(book.warnings, decided),
+        warnings=warnings,
+        augmentation=collect_augmentation(book.warnings, warnings),
     )

@@ -6,6 +6,7 @@ bands are refused) so that a malformed rules file fails at load time, never mid-
 
 from __future__ import annotations
 
+import string
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar, Literal, get_args
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from advisor.engine.conditions import Condition, all_hold, unknown_fields
 from advisor.profile import Modality, Similarity
-from advisor.recommendation import Strategy
+from advisor.recommendation import AugmentOp, Strategy
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,9 +48,15 @@ TRIAL_FIELDS = frozenset(
         "trainable_fraction",
         "n_examples",
         "augmentation",
-        "input_size_mismatch",
-        "head_epochs_before_unfreeze",
-        "accuracy_dropped_after_unfreeze",
+        "modality",
+        "smallest_stage_gain",
+        "head_converged",
+        "input_size",
+        "pretrained_input_size",
+        "native_image_size",
+        "input_scale",
+        "upscale_factor",
+        "shallower_trial_did_better",
     }
 )
 
@@ -386,6 +393,9 @@ class WarningRule(ConditionalRule):
 
     message: str
     section: str
+    augmentation: tuple[AugmentOp, ...] = Field(
+        default=(), description="Image augmentations the advice asks for, switched on in the plan the search runs."
+    )
 
 
 class Warnings(BaseModel):
@@ -401,7 +411,26 @@ class Warnings(BaseModel):
         return self
 
 
+class MistakeWords(BaseModel):
+    """A modality's own diagnosis and solution for a mistake (unset: the mistake's general words)."""
+
+    model_config = _STRICT
+
+    diagnosis: str | None = None
+    solution: str | None = None
+
+
+def _placeholders(text: str) -> set[str]:
+    """The `{field}` names a diagnosis or solution fills in from the trial's observation."""
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
 class Mistake(BaseModel):
+    """A row of the Common Mistakes table (or of the guide's other trial advice) with its detector.
+
+    `diagnosis` and `solution` may quote the observation with `{field}` or `{field:.0%}`.
+    """
+
     model_config = _STRICT
 
     id: str
@@ -409,11 +438,28 @@ class Mistake(BaseModel):
     symptoms: tuple[str, ...]
     solution: str
     diagnosis: str
+    section: str
     detect: tuple[Condition, ...] = Field(min_length=1)
+    by_modality: dict[Modality, MistakeWords] = Field(default_factory=dict)
+    retry: dict[str, float] = Field(
+        default_factory=dict,
+        description="The search tries the trial once more with these parameters multiplied (once per study).",
+    )
 
     @model_validator(mode="after")
     def _known_fields(self) -> Mistake:
         _check_fields(self.detect, TRIAL_FIELDS)
+        texts = [self.diagnosis, self.solution]
+        texts += [t for words in self.by_modality.values() for t in (words.diagnosis, words.solution) if t]
+        for text in texts:
+            try:
+                unknown = _placeholders(text) - TRIAL_FIELDS
+            except ValueError as exc:
+                raise ValueError(f"mistake {self.id!r}: bad placeholder in {text!r}: {exc}") from None
+            if unknown:
+                raise ValueError(f"mistake {self.id!r} quotes unknown field(s) {sorted(unknown)}: {text!r}")
+        if any(factor <= 0 for factor in self.retry.values()):
+            raise ValueError(f"mistake {self.id!r}: retry factors must be > 0: {self.retry}")
         return self
 
 
@@ -447,6 +493,7 @@ SIMILARITY_FIELDS = frozenset(
 CHECK_FIELDS = frozenset(
     {
         "n_corrupted",
+        "n_layout_problems",
         "n_duplicate_groups",
         "n_duplicate_extra",
         "n_leaked_groups",

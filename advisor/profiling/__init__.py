@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["ProfileReport", "measure_sample", "profile_dataset"]
 
 Progress = Callable[[str, int, int], None]
+# Problems named in the error of a dataset that cannot be profiled at all (the rest are counted).
+_PROBLEMS_IN_ERROR = 20
 
 
 def candidate_backbones(modality: Modality, requested: str | None, book: RuleBook) -> list[str]:
@@ -96,7 +98,13 @@ def profile_dataset(
         )
     per_class = scanned.per_class
     if len(per_class) < 2:
-        raise DataError(f"{scanned.source}: need at least 2 classes with readable examples, found {sorted(per_class)}")
+        problems = [*scanned.layout_problems, *scanned.corrupted]
+        listed = "".join(f"\n  {p.path}: {p.reason}" for p in problems[:_PROBLEMS_IN_ERROR])
+        more = f"\n  … and {len(problems) - _PROBLEMS_IN_ERROR} more" if len(problems) > _PROBLEMS_IN_ERROR else ""
+        raise DataError(
+            f"{scanned.source}: need at least 2 classes with readable examples, found {sorted(per_class)}"
+            + (f"; problems found:{listed}{more}" if problems else "")
+        )
     notes: list[str] = []
     candidates = candidate_backbones(scanned.modality, backbone, book)
     text = None
@@ -129,6 +137,7 @@ def profile_dataset(
     smallest, largest = min(per_class.values()), max(per_class.values())
     facts = {
         "n_corrupted": len(scanned.corrupted),
+        "n_layout_problems": len(scanned.layout_problems),
         "n_duplicate_groups": duplicates.n_groups,
         "n_duplicate_extra": duplicates.n_extra_copies,
         "n_leaked_groups": duplicates.n_leaked_groups,
@@ -161,6 +170,7 @@ def profile_dataset(
         presplit=scanned.presplit,
         imbalance_ratio=largest / smallest,
         corrupted=tuple(scanned.corrupted),
+        layout_problems=tuple(scanned.layout_problems),
         duplicates=duplicates,
         near_duplicates=near,
         images=images,

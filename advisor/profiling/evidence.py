@@ -130,6 +130,10 @@ class Evidence(BaseModel):
     presplit: dict[str, int] | None = Field(default=None, description="Examples per pre-split part, if pre-split.")
     imbalance_ratio: float
     corrupted: tuple[FileProblem, ...]
+    layout_problems: tuple[FileProblem, ...] = Field(
+        default=(),
+        description="Class folders without examples: left out of the profile; training refuses the dataset.",
+    )
     duplicates: Duplicates
     near_duplicates: Duplicates | None = Field(
         default=None, description="Images that look the same (difference hash) without being byte-identical."

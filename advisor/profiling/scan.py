@@ -1,7 +1,8 @@
 """Read a dataset once for profiling: every example's label, split, content hash and (images) size and mode.
 
-Unlike the runners' loader, nothing here refuses a bad example: unreadable images and rows without a
-label are collected as `FileProblem`s so the profile can list them.
+Unlike the runners' loader, nothing here refuses a bad example or an empty class folder: unreadable
+images, rows without a label and class folders without examples are collected as `FileProblem`s so
+the profile can list them all in one pass.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 NEAR_MAX_DIFF = 2.0
 _MAX_GROUPS_SHOWN = 20
 _WHITESPACE = re.compile(r"\s+")
+# What decoders print for the in-memory file they were handed: `<_io.BytesIO object at 0x7f…>`.
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Scanned:
     visual: list[str] = field(default_factory=list)
     thumbs: list[np.ndarray] = field(default_factory=list)
     corrupted: list[FileProblem] = field(default_factory=list)
+    layout_problems: list[FileProblem] = field(default_factory=list)
 
     def add(self, item: Any, label: str, ident: str, split: str | None, digest: str) -> None:
         self.inputs.append(item)
@@ -107,11 +111,22 @@ def scan_path(
     else:
         data = load_text_table(path, text_column, label_column, encoding, skip_bad=True)
     scanned = Scanned(source=str(path), modality="text")
-    scanned.corrupted = [FileProblem(path=_problem_path(s, path), reason=_problem_reason(s)) for s in data.skipped]
+    scanned.corrupted = _problems(data.skipped, path)
+    scanned.layout_problems = _problems(data.layout_problems, path)
     presplit: list[str | None] = list(data.presplit) if data.presplit else [None] * len(data.inputs)
     for text, label, ident, split in zip(data.inputs, data.labels, data.ids, presplit, strict=True):
         scanned.add(text, label, ident, split, text_hash(text))
     return scanned
+
+
+def _problems(messages: list[str], source: Path) -> list[FileProblem]:
+    """`FileProblem`s of the loaders' "PATH: why" messages."""
+    return [FileProblem(path=_problem_path(m, source), reason=_problem_reason(m)) for m in messages]
+
+
+def decoder_reason(exc: BaseException, file: Path | str) -> str:
+    """An image decoder's error as "Type: message", naming `file` where the decoder showed an object address."""
+    return f"{type(exc).__name__}: {_OBJECT_REPR.sub(repr(str(file)), str(exc))}"
 
 
 def _problem_path(message: str, source: Path) -> str:
@@ -131,8 +146,9 @@ def text_hash(text: str) -> str:
 def _scan_images(root: Path, progress: Callable[[int, int], None] | None) -> Scanned:
     from PIL import Image
 
-    layout = image_layout(root)
-    scanned = Scanned(source=str(root), modality="image")
+    problems: list[str] = []
+    layout = image_layout(root, problems)
+    scanned = Scanned(source=str(root), modality="image", layout_problems=_problems(problems, root))
     for done, (file, label, split) in enumerate(layout, start=1):
         raw = file.read_bytes()
         try:
@@ -141,7 +157,7 @@ def _scan_images(root: Path, progress: Callable[[int, int], None] | None) -> Sca
                 meta = (img.width, img.height, img.mode)
                 visual, thumb = difference_hash(img), thumbnail(img)
         except Exception as exc:  # noqa: BLE001 - every decoder failure is a reportable problem
-            scanned.corrupted.append(FileProblem(path=str(file), reason=f"{type(exc).__name__}: {exc}"))
+            scanned.corrupted.append(FileProblem(path=str(file), reason=decoder_reason(exc, file)))
         else:
             scanned.add(file, label, str(file.relative_to(root)), split, hashlib.sha256(raw).hexdigest())
             scanned.image_meta.append(meta)
@@ -176,7 +192,9 @@ def scan_memory(data: InMemoryData, modality: Modality, source: str = "<memory>"
                 mode = getattr(item, "mode", None) or _array_mode(item)
                 digest = hashlib.sha256(np.asarray(image).tobytes()).hexdigest()
         except Exception as exc:  # noqa: BLE001 - every decoder failure is a reportable problem
-            scanned.corrupted.append(FileProblem(path=f"{source}[{i}]", reason=f"{type(exc).__name__}: {exc}"))
+            name = f"{source}[{i}]"
+            where = item if isinstance(item, (str, Path)) else name
+            scanned.corrupted.append(FileProblem(path=name, reason=decoder_reason(exc, where)))
             continue
         scanned.add(item, label, str(i), split, digest)
         scanned.image_meta.append((image.width, image.height, mode))

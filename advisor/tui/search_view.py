@@ -150,6 +150,8 @@ class SearchScreen(Screen[None]):
                 lines.append(f"held-out test accuracy {report.test_accuracy:.4f}")
             if report.improvement_over_baseline is not None:
                 lines.append(f"improvement over the rule plan {report.improvement_over_baseline:+.4f}")
+        if report.promise is not None:
+            lines.append(report.promise.verdict)
         lines.append(f"model: {report.model_dir or '—'}   report: {self.config.out / 'report.md'}")
         if report.interrupted:
             lines.append("Cancelled: the study is kept; run again to resume.")

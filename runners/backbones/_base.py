@@ -97,9 +97,17 @@ class BlockAdapter(ABC):
             p.requires_grad_(True)
         return b
 
-    def train_mode(self, training: bool, boundary: int) -> None:
-        """Sets train/eval mode; frozen blocks always run in eval mode (BatchNorm, dropout)."""
+    def train_mode(self, training: bool, boundary: int, freeze_batchnorm: bool = False) -> None:
+        """Sets train/eval mode; frozen blocks always run in eval mode (BatchNorm, dropout).
+
+        `freeze_batchnorm`: BatchNorm layers of the trained blocks also keep their pretrained
+        statistics (their scale and shift still train).
+        """
         self.model.train(training)
         for i in range(boundary):
             for m in self.block_modules(i):
                 m.eval()
+        if freeze_batchnorm:
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()

@@ -17,6 +17,8 @@ class LabelledData:
         presplit: Optional "train"/"val"/"test" per example when the source was pre-split.
         n_skipped: Files skipped because they could not be read.
         source: Human-readable origin, used in error messages.
+        skipped: "PATH: why" of each skipped file or row (loaders called with `skip_bad`).
+        layout_problems: "FOLDER: why" of each class folder left out (loaders called with `skip_bad`).
     """
 
     inputs: list[Any]
@@ -26,6 +28,7 @@ class LabelledData:
     n_skipped: int = 0
     source: str = "<memory>"
     skipped: list[str] = field(default_factory=list)
+    layout_problems: list[str] = field(default_factory=list)
 
 
 def from_memory(inputs: list[Any], labels: list[str], split: list[str] | None) -> LabelledData:

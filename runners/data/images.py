@@ -14,6 +14,8 @@ from runners.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SPLIT_NAMES = ("train", "val", "test")
+# Images whose sizes are read to tell the data's native size (headers only: milliseconds).
+NATIVE_SAMPLE = 32
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,29 @@ def to_rgb(item: Any) -> Image.Image:
     raise DataError(f"unsupported image input of type {type(item).__name__}")
 
 
+def native_side(items: list[Any], sample: int = NATIVE_SAMPLE) -> int | None:
+    """The images' own size: the median shorter side of up to `sample` of them, spread over the list.
+
+    Files are opened for their header only (PIL decodes lazily); unreadable items are left out.
+    None when no item could be measured.
+    """
+    step = max(1, len(items) // sample)
+    sides = []
+    for item in items[::step][:sample]:
+        try:
+            if isinstance(item, (str, Path)):
+                with Image.open(item) as img:
+                    width, height = img.size
+            elif isinstance(item, np.ndarray):
+                height, width = item.shape[:2]
+            else:
+                width, height = item.size
+        except Exception:  # noqa: BLE001 - a file that cannot be measured says nothing about the others
+            continue
+        sides.append(min(width, height))
+    return int(sorted(sides)[len(sides) // 2]) if sides else None
+
+
 def _readable(path: Path) -> bool:
     try:
         with Image.open(path) as img:
@@ -59,11 +84,15 @@ def _class_dirs(root: Path) -> list[Path]:
     return class_dirs
 
 
-def image_layout(root: Path | str) -> list[tuple[Path, str, str | None]]:
+def image_layout(root: Path | str, problems: list[str] | None = None) -> list[tuple[Path, str, str | None]]:
     """(path, class, pre-split part or None) of every image file under `root`, without opening any.
 
+    With `problems`, a class folder without images is listed there ("FOLDER: what is wrong") and
+    left out instead of refused, so a caller can report every problem at once.
+
     Raises:
-        DataError: missing folder, fewer than two class folders, or a class folder without images.
+        DataError: missing folder, fewer than two class folders, or (without `problems`) a class
+            folder without images.
     """
     root = Path(root)
     if not root.is_dir():
@@ -78,7 +107,11 @@ def image_layout(root: Path | str) -> list[tuple[Path, str, str | None]]:
         for class_dir in _class_dirs(folder):
             files = _class_files(class_dir)
             if not files:
-                raise DataError(f"{class_dir}: class folder contains no images ({sorted(IMAGE_SUFFIXES)})")
+                problem = f"{class_dir}: class folder contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                if problems is None:
+                    raise DataError(problem)
+                problems.append(problem)
+                continue
             layout += [(path, class_dir.name, split) for path in files]
     return layout
 

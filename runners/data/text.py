@@ -54,7 +54,8 @@ def load_text_table(
 ) -> LabelledData:
     """Loads a .csv/.tsv or .jsonl/.json-lines file.
 
-    With `skip_bad`, rows without text or label are skipped and listed in `skipped` instead of refused.
+    With `skip_bad`, rows without text or label are skipped and listed in `skipped` instead of
+    refused, and the number of classes is left for the caller to check.
 
     Raises:
         DataError: missing columns (naming those present), undecodable line, fewer than two classes.
@@ -83,14 +84,17 @@ def load_text_table(
         columns = list(reader.fieldnames or [])
         rows = list(reader)
     data = _from_rows(rows, path, text_column, label_column, columns, skip_bad)
-    check_classes(data.labels, str(path))
+    if not skip_bad:
+        check_classes(data.labels, str(path))
     return data
 
 
 def load_text_folder(root: Path | str, encoding: str = "utf-8", skip_bad: bool = False) -> LabelledData:
     """Loads `root/<class>/*.txt` (one document per file), or pre-split `root/train|val|test/<class>/*.txt`.
 
-    With `skip_bad`, files that do not decode are skipped and listed in `skipped` instead of refused.
+    With `skip_bad`, files that do not decode are skipped and listed in `skipped`, and class folders
+    without .txt files are left out and listed in `layout_problems`, instead of refused; the number
+    of classes is then left for the caller to check (so it can list every problem at once).
     """
     root = Path(root)
     data = LabelledData(inputs=[], labels=[], ids=[], source=str(root))
@@ -104,7 +108,11 @@ def load_text_folder(root: Path | str, encoding: str = "utf-8", skip_bad: bool =
         for class_dir in class_dirs:
             files = sorted(class_dir.glob("*.txt"))
             if not files:
-                raise DataError(f"{class_dir}: class folder contains no .txt files")
+                problem = f"{class_dir}: class folder contains no .txt files"
+                if not skip_bad:
+                    raise DataError(problem)
+                data.layout_problems.append(problem)
+                continue
             for f in files:
                 try:
                     text = _decode(f.read_bytes(), f, encoding)
@@ -119,5 +127,6 @@ def load_text_folder(root: Path | str, encoding: str = "utf-8", skip_bad: bool =
                 data.ids.append(str(f.relative_to(root)))
                 if data.presplit is not None:
                     data.presplit.append(split or "train")
-    check_classes(data.labels, str(root))
+    if not skip_bad:
+        check_classes(data.labels, str(root))
     return data

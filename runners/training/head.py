@@ -5,7 +5,8 @@ A few epochs of AdamW at the guide's 1e-3 leave it under-fitted (the issue that 
 measured 0.842 against 0.945 on BBC 20/class); full-batch L-BFGS solves it in milliseconds to
 seconds. `c` is scikit-learn's inverse regularisation strength (`LogisticRegression(C=c)`) on
 standardised features: minimise Σ wᵢ·CE(xᵢ) + ‖W‖² / (2c). The standardisation is folded back
-into the weights, so the result is a plain `nn.Linear` on the raw features.
+into the weights, so the result is a plain `nn.Linear` on the raw features. A channel whose spread
+is under a tenth of the median channel's is standardised by that tenth (see `fit_linear_head`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import torch
 
 # L-BFGS stops when the largest gradient entry of the (per-example averaged) objective is below this.
 _TOLERANCE_GRAD = 1e-6
+# Smallest spread a channel is standardised by, as a share of the median channel's.
+_STD_FLOOR = 0.1
 # Fits up to this many feature entries (n × d) run on one CPU thread.
 _SMALL_FIT = 20_000_000
 
@@ -64,7 +67,12 @@ def fit_linear_head(
     start = time.perf_counter()
     x = features.detach().double()
     y = labels.to(x.device).long()
-    mean, std = x.mean(0), x.std(0, unbiased=False).clamp_min(1e-6)
+    mean, std = x.mean(0), x.std(0, unbiased=False)
+    # Near-dead channels (pooled CNN features that are almost always zero) are standardised as if
+    # their spread were `_STD_FLOOR` of the median channel's: plain standardisation blows them up,
+    # and the folded weight (w / std) reaches 80 on ELPV, where a fine-tuned block that wakes the
+    # channel turns it into logits in the hundreds. Healthy channels are standardised as scikit-learn does.
+    std = std.clamp_min(max(1e-6, _STD_FLOOR * float(std.median())))
     z = (x - mean) / std
     n, d = z.shape
     w = torch.ones(n, dtype=x.dtype, device=x.device) if sample_weight is None else sample_weight.to(x).double()

@@ -1,9 +1,12 @@
 """The stage/epoch loop: progressive unfreezing, early stopping, divergence and callback handling.
 
-Callback design: the callback may raise anything. The loop catches it, ends the trial with status
-"stopped", keeps the best weights so far, and stores the exception in `LoopOutcome.stop_exception`
-(surfaced as `TrialResult.stop_exception`) so a caller such as an optuna objective can re-raise
-`optuna.TrialPruned` itself. Catching keeps clean-up (best weights, export, cache) in one place.
+Callback design: a callback ends the trial early by raising `runners.errors.StopTrial` (or a
+subclass). The loop catches it, ends the trial with status "stopped", keeps the best weights so far,
+and stores the exception in `LoopOutcome.stop_exception` (surfaced as `TrialResult.stop_exception`)
+so a caller such as an optuna objective can turn its own stop signal back into `optuna.TrialPruned`.
+Any other exception from the callback is a bug, not a stop: the trial ends "failed" with the
+traceback as its error. KeyboardInterrupt is not caught: it ends the whole run. Catching keeps
+clean-up (best weights, export, cache) in one place.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sklearn.metrics import f1_score
 
 from runners.backbones._base import BlockAdapter
 from runners.cache import ActivationCache
+from runners.errors import StopTrial, failure_text
 from runners.specs import CLASS_WEIGHT_RATIO, EpochMetrics, TrialSpec
 from runners.training.head import HeadScore, cross_validate_head, fit_linear_head, load_into
 from runners.training.optim import make_scheduler, param_groups
@@ -97,9 +101,11 @@ def train(
     for stage_idx, stage in enumerate(spec.stages):
         stage_start = time.perf_counter()
         b = adapter.set_trainable(stage.trainable_blocks)
-        train_src, val_src = _stage_sources(adapter, pipeline, spec, b, device, cache, out)
+        # A converged head is fitted on clean features only; augmented views feed fine-tuning epochs.
+        augment = spec.augment.enabled and not stage.converged_head
+        train_src, val_src = _stage_sources(adapter, pipeline, spec, b, device, cache, out, augment)
         # The head's rows are gathered once per stage: the fit and its cross-validation share them.
-        rows = _head_rows(adapter, pipeline, spec, train_src, device, cache, out) if stage.converged_head else None
+        rows = _head_rows(pipeline, train_src) if stage.converged_head else None
         steps = (
             _head_fit_steps(stage, rows, n_classes, weights, device, adapter)
             if stage.converged_head
@@ -139,7 +145,8 @@ def train(
                 out.cv = _cross_validate(pipeline, spec, stage, rows, val_src, n_classes, weights)
             if not _call(callback, metrics, out):
                 break
-            if spec.early_stopping_patience is not None and stale >= spec.early_stopping_patience:
+            patience = _first_set(stage.early_stopping_patience, spec.early_stopping_patience)
+            if patience is not None and stale >= patience:
                 break
         out.stage_seconds.append(time.perf_counter() - stage_start)
         if out.status != "complete":
@@ -150,22 +157,26 @@ def train(
 
 
 def _call(callback: Callable[[EpochMetrics], None] | None, metrics: EpochMetrics, out: LoopOutcome) -> bool:
-    """Runs the per-epoch callback; False (and status "stopped") when it raised."""
+    """Runs the per-epoch callback; False when it raised: status "stopped" for `StopTrial`, else "failed"."""
     if callback is None:
         return True
     try:
         callback(metrics)
-    except Exception as exc:  # noqa: BLE001 - any callback exception stops the trial
+    except StopTrial as exc:
         out.status, out.error, out.stop_exception = "stopped", f"{type(exc).__name__}: {exc}", exc
+        return False
+    except Exception as exc:  # noqa: BLE001 - a bug in the callback fails the trial, with its traceback
+        out.status, out.error = "failed", failure_text(exc)
         return False
     return True
 
 
-def _stage_sources(adapter, pipeline, spec: TrialSpec, b: int, device, cache, out: LoopOutcome) -> tuple:
-    """Train and validation sources at boundary `b`; notes cache hits and, when it filled the cache,
-    the seconds a whole frozen forward pass takes per example (for the search's budget estimates)."""
+def _stage_sources(adapter, pipeline, spec: TrialSpec, b: int, device, cache, out: LoopOutcome, augment: bool) -> tuple:
+    """Train (augmented views when `augment`) and validation sources at boundary `b`; notes cache hits
+    and, when it filled the cache, the seconds a whole frozen forward pass takes per example (for the
+    search's budget estimates)."""
     start = time.perf_counter()
-    train_src = _source(pipeline, adapter, "train", b, spec.augment.enabled, spec, device, cache)
+    train_src = _source(pipeline, adapter, "train", b, augment, spec, device, cache)
     val_src = _source(pipeline, adapter, "val", b, False, spec, device, cache)
     out.cache_hits += sum(getattr(s, "cache_hit", False) for s in (train_src, val_src))
     filled = [s.n * s.views for s in (train_src, val_src) if getattr(s, "cache_hit", True) is False]
@@ -177,12 +188,15 @@ def _stage_sources(adapter, pipeline, spec: TrialSpec, b: int, device, cache, ou
 
 def _epoch_steps(adapter, stage, stage_idx: int, spec: TrialSpec, train_src, n_train: int, b: int, loss_fn, device):
     """Yields one training epoch at a time: (epoch, loss, accuracy, lr, start time, plateau scheduler) or an error."""
-    optimizer = torch.optim.AdamW(param_groups(adapter, b, stage, spec.weight_decay), weight_decay=spec.weight_decay)
+    decay = _first_set(stage.weight_decay, spec.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(adapter, b, stage, decay), weight_decay=decay)
     steps = stage.epochs * math.ceil(n_train / spec.batch_size)
-    scheduler, per_batch = make_scheduler(optimizer, spec.scheduler, steps, spec.warmup_fraction)
+    scheduler, per_batch = make_scheduler(
+        optimizer, stage.scheduler or spec.scheduler, steps, _first_set(stage.warmup_fraction, spec.warmup_fraction)
+    )
     for epoch in range(stage.epochs):
         start = time.perf_counter()
-        adapter.train_mode(True, b)
+        adapter.train_mode(True, b, spec.freeze_batchnorm and spec.weights != "none")
         g = torch.Generator().manual_seed(spec.seed * 100003 + stage_idx * 1009 + epoch)
         batches = train_src.batches(torch.randperm(n_train, generator=g), epoch)
         trained = _train_epoch(adapter, batches, b, loss_fn, optimizer, scheduler if per_batch else None, device)
@@ -191,6 +205,11 @@ def _epoch_steps(adapter, stage, stage_idx: int, spec: TrialSpec, train_src, n_t
             return
         lr = optimizer.param_groups[0]["lr"]
         yield epoch, trained[0], trained[1], lr, start, None if per_batch else scheduler
+
+
+def _first_set(stage_value, trial_value):
+    """A stage's own setting when it has one, else the trial's."""
+    return trial_value if stage_value is None else stage_value
 
 
 def _features(source, n: int, views: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,33 +221,21 @@ def _features(source, n: int, views: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(chunks), torch.arange(n * views) % n
 
 
-def _head_rows(
-    adapter, pipeline, spec: TrialSpec, train_src, device, cache, out: LoopOutcome | None = None
-) -> tuple[torch.Tensor, ...]:
+def _head_rows(pipeline, train_src) -> tuple[torch.Tensor, ...]:
     """Training rows of a converged head: (features, row → example, row is un-augmented, labels per example).
 
-    With augmentation the rows are the clean features of every training example *and* its cached
-    augmented views: a head fitted on views alone is scored on clean validation features it never
-    saw the like of (on ELPV, an H200 run measured 0.855 validation accuracy that way against 0.875
-    for a plain clean-feature fit).
+    The rows are the clean features of the training examples. Augmented views are not worth their
+    pass here: on ELPV (2 CPU cores) the views at full depth cost 214 s of a 600 s budget against
+    ~70 s for the clean pass, and a head fitted on views was measured below a clean fit (0.855
+    against 0.875 validation accuracy, H200). Fine-tuning epochs still train on the views.
     """
     n_train = pipeline.size("train")
-    if not spec.augment.enabled:
-        rows, example = _features(train_src, n_train, 1)
-        return rows, example, torch.ones(len(rows), dtype=torch.bool), pipeline.labels("train")
-    views, view_example = _features(train_src, n_train, spec.cache.n_views)
-    start = time.perf_counter()
-    clean_src = _source(pipeline, adapter, "train", adapter.n_blocks, False, spec, device, cache)
-    if out is not None and getattr(clean_src, "cache_hit", True) is False:
-        out.fill_seconds += time.perf_counter() - start
-    clean, clean_example = _features(clean_src, n_train, 1)
-    rows = torch.cat([clean.cpu(), views.cpu()])
-    clean_mask = torch.cat([torch.ones(len(clean), dtype=torch.bool), torch.zeros(len(views), dtype=torch.bool)])
-    return rows, torch.cat([clean_example, view_example]), clean_mask, pipeline.labels("train")
+    rows, example = _features(train_src, n_train, 1)
+    return rows, example, torch.ones(len(rows), dtype=torch.bool), pipeline.labels("train")
 
 
 def _head_fit_steps(stage, head_rows: tuple | None, n_classes: int, weights, device, adapter):
-    """Fits the head to convergence on every training row (clean features and cached views): one step."""
+    """Fits the head to convergence on the clean training features: one step."""
     start = time.perf_counter()
     assert head_rows is not None
     rows, example, _, example_labels = head_rows

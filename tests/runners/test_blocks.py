@@ -100,3 +100,15 @@ def test_frozen_blocks_stay_in_eval_mode(case):
     adapter.train_mode(True, b)
     assert all(not m.training for i in range(b) for m in adapter.block_modules(i))
     assert all(m.training for m in adapter.block_modules(adapter.n_blocks - 1))
+
+
+def test_frozen_batchnorm_keeps_the_trained_blocks_statistics(case):
+    _, model, _ = case
+    adapter = adapter_for(model)
+    b = adapter.set_trainable(adapter.n_blocks)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    adapter.train_mode(True, b, freeze_batchnorm=True)
+    assert all(not m.training for m in norms)
+    assert all(p.requires_grad for m in norms for p in m.parameters())  # scale and shift still train
+    adapter.train_mode(True, b)
+    assert all(m.training for m in norms)

@@ -132,3 +132,25 @@ def test_cross_validated_head_score_and_refit_on_train_plus_val(image_spec):
     )
     # Validation joined training; the test split is untouched (same size, same ids).
     assert refit.n_train == scored.n_train + scored.n_val and refit.n_test == scored.n_test
+
+
+def test_a_near_dead_channel_gets_no_huge_weight_in_the_raw_feature_space():
+    """A pooled channel that is almost always zero (spread 1e-4 against ~2 for the others) but leans
+    to one class: plain standardisation (scikit-learn's) folds into a raw weight in the thousands,
+    which a fine-tuned block that wakes the channel turns into exploding logits. Ours stays small."""
+    x, y = _blobs(d=20)
+    x = x / x.std(0)  # healthy channels on one scale, as BatchNorm'd features are
+    rng = np.random.default_rng(3)
+    dead = 1e-4 * (rng.random(len(y)) + (y == 0))  # tiny, class-correlated
+    x = np.column_stack([x, dead])
+    scaler = StandardScaler().fit(x)
+    ref = LogisticRegression(C=1.0, max_iter=20000).fit(scaler.transform(x), y)
+    ref_raw = np.abs(ref.coef_[:, -1] / scaler.scale_[-1]).max()
+    fit = fit_linear_head(torch.tensor(x), torch.tensor(y), 4, 1.0)
+    ours_raw = float(fit.weight[:, -1].abs().max())
+    assert ref_raw > 1000
+    assert ours_raw < 20
+    # The healthy channels keep nearly the reference's weights (it leans on the dead channel, so
+    # they shift a little there).
+    healthy = fit.weight[:, :-1].double().numpy()
+    assert np.corrcoef(healthy.ravel(), (ref.coef_[:, :-1] / scaler.scale_[:-1]).ravel())[0, 1] > 0.95

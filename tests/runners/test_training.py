@@ -7,6 +7,7 @@ import torch
 
 from runners import DataError, HFTextRunner, InMemoryData, StageSpec, TimmRunner
 from runners.cache import ActivationCache
+from runners.errors import StopTrial
 from runners.training.loop import class_weights
 
 
@@ -60,8 +61,8 @@ def test_learns_the_easy_task(image_spec):
     assert result.best_val_accuracy >= 0.8 and result.n_blocks == 5
 
 
-def test_callback_exception_stops_trial_and_is_kept(image_spec):
-    class Prune(Exception):
+def test_callback_stop_signal_stops_trial_and_is_kept(image_spec):
+    class Prune(StopTrial):
         pass
 
     seen = []
@@ -74,6 +75,56 @@ def test_callback_exception_stops_trial_and_is_kept(image_spec):
     assert result.status == "stopped" and len(result.curve) == 1 == len(seen)
     assert isinstance(result.stop_exception, Prune) and "pruned at epoch 0" in result.error
     assert "stop_exception" not in result.model_dump()
+
+
+def test_a_bug_in_the_callback_fails_the_trial_with_its_traceback(image_spec, tmp_path):
+    def callback(metrics):
+        if metrics.stage == 1:
+            raise KeyError("val_acc")
+
+    result = TimmRunner().run(image_spec(output_dir=tmp_path), callback=callback)
+    assert result.status == "failed" and result.stop_exception is None
+    first, *lines = result.error.splitlines()
+    assert first == "KeyError: 'val_acc'"
+    assert lines[0] == "Traceback (most recent call last):" and "in callback" in result.error
+    assert [m.stage for m in result.curve] == [0, 0, 1]  # the epochs before the crash are kept
+    assert result.model_dir is None and not (tmp_path / "model").exists()  # nothing exported
+    assert result.test_accuracy is None
+
+
+def test_out_of_memory_while_training_fails_the_trial(image_spec, monkeypatch):
+    """A real torch.OutOfMemoryError in the third training epoch: a failed trial whose error names it."""
+    import runners.training.loop as loop
+
+    calls = []
+    train_epoch = loop._train_epoch
+
+    def train_or_oom(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_train_epoch", train_or_oom)
+    seen = []
+    result = TimmRunner().run(image_spec(), callback=seen.append)
+    assert len(seen) == 2 and len(calls) == 3
+    assert result.status == "failed"
+    assert result.error.splitlines()[0] == "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"backbone_kwargs": {"no_such_option": 1}}, "no_such_option"),  # the build fails
+        ({"weights": "/no/such/file.pth"}, "BackboneError: weights path /no/such/file.pth does not exist"),  # resolve
+    ],
+)
+def test_a_model_that_cannot_be_built_fails_the_trial(image_spec, change, message):
+    result = TimmRunner().run(image_spec(**change))
+    assert result.status == "failed" and result.curve == []
+    assert message in result.error.splitlines()[0]
+    assert result.n_train > 0 and result.class_names == ["class0", "class1", "class2"]
 
 
 def test_absurd_learning_rate_diverges_without_crashing(image_spec):

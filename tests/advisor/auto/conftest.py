@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,15 +11,18 @@ import pytest
 
 from runners import EpochMetrics, TrialResult, TrialSpec
 from runners.data import LabelledData
+from runners.errors import StopTrial, failure_text
 
 
 class ScriptedRunner:
     """Stands in for TimmRunner/HFTextRunner: `script(spec)` gives the val accuracy per epoch.
 
-    A script may return a string instead: the trial then fails with that error.
+    A script may return a string instead: the trial then fails with that error. An exception in
+    place of an epoch's accuracy is raised while "training" that epoch, and fails the trial as
+    `Runner.run` does (its traceback is the error).
     """
 
-    def __init__(self, script: Callable[[TrialSpec], list[float] | str], n_blocks: int = 6) -> None:
+    def __init__(self, script: Callable[[TrialSpec], list[Any] | str], n_blocks: int = 6) -> None:
         self.script = script
         self._n_blocks = n_blocks
         self.specs: list[TrialSpec] = []
@@ -41,6 +45,11 @@ class ScriptedRunner:
             return TrialResult(status="failed", error=script, n_blocks=self._n_blocks)
         curve: list[EpochMetrics] = []
         for i, acc in enumerate(script):
+            if isinstance(acc, BaseException):
+                try:  # raised while training this epoch; Runner.run reports it as a failed trial
+                    raise acc
+                except Exception as exc:  # noqa: BLE001 - mirrors Runner.run
+                    return TrialResult(status="failed", error=failure_text(exc), n_blocks=self._n_blocks)
             stage = 0 if i < spec.stages[0].epochs else 1
             metrics = EpochMetrics(
                 stage=stage,
@@ -57,8 +66,10 @@ class ScriptedRunner:
             try:
                 if callback is not None:
                     callback(metrics)
-            except Exception as exc:  # noqa: BLE001 - mirrors Runner.run: the callback's exception stops the trial
-                return self._result("stopped", curve, spec, stop_exception=exc)
+            except StopTrial as exc:  # mirrors Runner.run: a stop signal ends the trial "stopped"
+                return self._result("stopped", curve, spec, error=f"{type(exc).__name__}: {exc}", stop_exception=exc)
+            except Exception as exc:  # noqa: BLE001 - mirrors Runner.run: a callback's bug fails the trial
+                return self._result("failed", curve, spec, error=failure_text(exc))
         return self._result("complete", curve, spec)
 
     def score_saved(self, model_dir: Path, inputs: list[Any], labels: list[str], device: str = "cpu") -> float:
@@ -84,6 +95,18 @@ class ScriptedRunner:
             model_dir=model_dir,
             **extra,
         )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test PostgreSQL server (`make test` starts one); without it the test skips, or fails under CI=true."""
+    url = os.environ.get("ADVISOR_TEST_POSTGRES_URL")
+    if url:
+        return url
+    message = "needs ADVISOR_TEST_POSTGRES_URL (make test starts a server; or bash .ci/with-postgres.sh CMD)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from advisor.auto.config import TuneConfig
 from advisor.auto.objective import Objective
 from advisor.auto.progress import SilentProgress
 from advisor.auto.space import SearchSpace, TrialPlan
-from runners import EpochMetrics
+from runners import AugmentConfig, EpochMetrics
 
 from .conftest import ScriptedRunner
 
@@ -63,7 +63,7 @@ def _objective(image_dir, tmp_path, book, now: list[float], budget_s: float) -> 
         deadline=budget_s,
         events=SilentProgress(),
         n_examples=1200,
-        augment=False,
+        augment=AugmentConfig(),
         clock=lambda: now[0],
         split_sizes=(1000, 200, 0),
     )
@@ -128,3 +128,46 @@ def test_the_one_time_cache_fill_is_not_a_fixed_cost_of_later_trials() -> None:
     cost = CostModel(n_blocks=8, n_train_rows=1000, n_val=200)
     cost.observe(HEAD, seconds=62.0, stage_seconds=[55.0], curve=[_epoch(0, 5.0)], forward=0.04, fill=50.0)
     assert cost.estimate(HEAD) == pytest.approx(12.0)
+
+
+def test_the_reserve_holds_back_an_affordable_refit_and_never_one_that_would_starve_the_search(
+    image_dir, tmp_path, book
+) -> None:
+    """Budget 600 s: a head-only winner's refit (~12 s + one clean pass) is reserved; a fine-tuning
+    winner whose refit is priced past a quarter of the budget is not (it is skipped at the end instead)."""
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
+    objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
+    objective.cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], forward=0.01)
+    assert objective.reserve() == 0.0  # nothing selected yet, no test split
+    objective.best_plan, objective.best_seconds = HEAD, 12.0
+    head_refit = 12.0 + 0.01 * (1000 + 200)  # fixed cost + one clean pass over train + validation
+    assert objective.reserve() == pytest.approx(head_refit)
+    assert objective.time_left() == pytest.approx(600.0 - head_refit)
+    objective.best_plan, objective.best_seconds = _tuned(2, 8), 400.0  # refit ~480 s + fill > 150 s
+    assert objective.reserve() == 0.0
+    assert objective.time_left() == pytest.approx(600.0)
+
+
+def test_the_measuring_frozen_pass_prices_the_first_fine_tuning_epoch(image_dir, tmp_path, book) -> None:
+    """Without a prior the first trial's fill and epochs are unpriced (the guard lets them run past the
+    deadline); the setup's frozen pass gives the price: 0.02 s per example here."""
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
+    assert objective.cost.epoch(2) is None
+    priced = Objective(
+        config=objective.config,
+        space=objective.space,
+        book=book,
+        runner=objective.runner,
+        backbone="resnet18",
+        deadline=600.0,
+        events=SilentProgress(),
+        n_examples=1200,
+        augment=AugmentConfig(),
+        clock=lambda: now[0],
+        split_sizes=(1000, 200, 0),
+        forward_prior=0.02,
+    )
+    assert priced.cost.epoch(2) == pytest.approx(0.02 * 1000 * 3 * 2 / 8 + 0.02 * 200 * 2 / 8)
+    assert priced.cost.fill(2) == pytest.approx(0.02 * 1200 * 6 / 8)

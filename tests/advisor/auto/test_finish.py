@@ -14,7 +14,8 @@ import torch
 from advisor.auto.config import TuneConfig
 from advisor.auto.finish import refit_spec
 from advisor.auto.search import run_search
-from runners import load_predictor
+from advisor.auto.trial_specs import trial_spec
+from runners import AugmentConfig, load_predictor
 from runners.data.splits import stratified_split
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -123,8 +124,9 @@ def test_refit_trains_on_train_plus_validation_up_to_the_best_epoch(tiny_text) -
 
     class Objective:
         config = TuneConfig(data=tiny_text[0], out=Path("/tmp/unused"))
-        backbone = "tiny-bert"
-        augment = False
+
+        def spec_for(self, trial, plan, output_dir):  # noqa: ANN001, ANN202 - a sampled (not rule-plan) trial
+            return trial_spec(plan, self.config, "tiny-bert", output_dir, AugmentConfig())
 
     spec = refit_spec(Trial(), Objective(), Path("/tmp/unused/refit"))  # type: ignore[arg-type]
     assert spec.train_on_val and spec.early_stopping_patience is None and not spec.evaluate_test

@@ -7,10 +7,13 @@ from typing import Any
 
 import optuna
 import pytest
+import torch
 
 from advisor.auto.config import TuneConfig
-from advisor.auto.search import run_search
+from advisor.auto.objective import _is_oom
+from advisor.auto.search import SearchFailed, run_search
 from runners import TrialSpec
+from runners.errors import failure_text
 
 from .conftest import ScriptedRunner
 
@@ -38,8 +41,8 @@ def test_rule_plan_runs_first_and_report_has_the_contract_keys(monkeypatch, imag
     runner = ScriptedRunner(_lr_curve)
     report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=6, max_epochs_per_stage=3)
     first = runner.specs[0]
-    # 40 examples → feature extraction: the head fitted to convergence at scikit-learn's default strength.
-    assert first.stages[0].converged_head and first.stages[0].head_c == 1.0 and len(first.stages) == 1
+    # 40 examples → feature extraction: the head fitted to convergence at the measured default strength.
+    assert first.stages[0].converged_head and first.stages[0].head_c == 0.01 and len(first.stages) == 1
     assert report.baseline is not None and report.baseline.number == 0 and report.baseline.rule_plan
     assert report.n_trials == 6 == report.n_complete + report.n_pruned + report.n_failed
     assert report.best is not None and report.best.value >= report.baseline.value
@@ -187,3 +190,93 @@ def test_budget_too_small_for_one_trial_gives_the_rule_plan(monkeypatch, image_d
     assert "too small for even one trial" in report.notes[-1] and "took 20 s" in report.notes[-1]
     assert report.recommendation["strategy"] == "feature_extraction"
     assert "No trial finished within the budget" in (tmp_path / "out" / "report.md").read_text()
+
+
+def _study(out: Path) -> optuna.Study:
+    return optuna.load_study(study_name="advisor", storage=f"sqlite:///{out / 'study.db'}")
+
+
+def test_a_bug_in_the_epoch_callback_fails_that_trial_with_its_traceback(monkeypatch, image_dir, tmp_path) -> None:
+    """A crash in the progress display is not a budget stop: that trial fails, the search goes on."""
+    import runners
+    from advisor.auto.progress import SilentProgress
+
+    class BrokenProgress(SilentProgress):
+        def epoch(self, number: int, metrics: Any) -> None:
+            if number == 1:
+                raise ZeroDivisionError("progress bar width 0")
+
+    runner = ScriptedRunner(lambda spec: [0.7, 0.8])
+    monkeypatch.setattr(runners, "get_runner", lambda modality, **kw: runner)
+    config = TuneConfig(
+        data=image_dir, out=tmp_path / "out", backbone="resnet18", weights="none", trials=3, max_epochs_per_stage=2
+    )
+    report = run_search(config, events=BrokenProgress())
+    assert [t.state for t in report.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    broken = report.trials[1]
+    assert broken.status == "failed" and not broken.stopped_by_budget and broken.value is None
+    assert broken.error is not None
+    first, *traceback = broken.error.splitlines()
+    assert first == "ZeroDivisionError: progress bar width 0"
+    assert traceback[0] == "Traceback (most recent call last):" and any("in epoch" in line for line in traceback)
+    assert report.n_failed == 1 and report.n_complete == 2
+    assert "| 1 | fail | — | 1 |" in (tmp_path / "out" / "report.md").read_text()  # the row shows the first line
+    assert "ZeroDivisionError: progress bar width 0 |" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_oom_retry_reports_on_from_the_last_step(monkeypatch, image_dir, tmp_path) -> None:
+    """A real torch.OutOfMemoryError at epoch 2; the half-batch retry's epochs are new Optuna steps, not ignored repeats."""
+
+    def script(spec: TrialSpec) -> list[Any]:
+        if spec.batch_size == 32:
+            return [0.6, 0.7, torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), 0.9]
+        return [0.65, 0.75, 0.85]
+
+    runner = ScriptedRunner(script)
+    out = tmp_path / "out"
+    report = _search(monkeypatch, runner, image_dir, out, trials=1, max_epochs_per_stage=1, pruner="none")
+    assert [s.batch_size for s in runner.specs] == [32, 16]
+    trial = _study(out).trials[0]  # the others are the head probes still waiting in the queue
+    assert trial.user_attrs["oom_retry_batch_size"] == 16
+    # Steps 0 and 1 came from the first attempt; the retry goes on at 2 (it used to restart at 0, and Optuna
+    # kept the first attempt's values for steps 0-1 and dropped the retry's).
+    assert trial.intermediate_values == {0: 0.6, 1: 0.7, 2: 0.65, 3: 0.75, 4: 0.85}
+    assert report.trials[0].state == "COMPLETE" and report.trials[0].value == 0.85
+
+
+@pytest.mark.parametrize(
+    ("error", "oom"),
+    [
+        (failure_text(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")), True),
+        (failure_text(torch.OutOfMemoryError("MPS backend ran out of resources")), True),  # recognised by its type
+        ("OutOfMemoryError: CUDA out of memory", True),
+        (failure_text(RuntimeError("bad batch")), False),
+        ("RuntimeError: bad batch\nTraceback (most recent call last):\n  # retry when out of memory", False),
+        (None, False),
+    ],
+)
+def test_is_oom_reads_the_type_and_first_line(error: str | None, oom: bool) -> None:
+    assert _is_oom(error) is oom
+
+
+def test_the_search_stops_when_every_trial_fails_with_the_same_error(monkeypatch, image_dir, tmp_path) -> None:
+    error = "BackboneError: weights file /models/w.pth does not exist"
+    runner = ScriptedRunner(lambda spec: error + "\nTraceback (most recent call last):\n  ...")
+    with pytest.raises(SearchFailed, match="all 3 trials failed with the same error: BackboneError: weights file"):
+        _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=10, max_epochs_per_stage=2)
+    assert len(runner.specs) == 3
+    states = [t.state.name for t in _study(tmp_path / "out").trials]
+    assert states[:3] == ["FAIL"] * 3 and set(states[3:]) <= {"WAITING"}  # the rest of the queue never started
+
+
+@pytest.mark.parametrize("first", ["complete", "another error"])
+def test_the_search_goes_on_while_the_failures_are_not_all_alike(monkeypatch, image_dir, tmp_path, first) -> None:
+    def script(spec: TrialSpec) -> list[float] | str:
+        if len(runner.specs) == 1:
+            return [0.7] if first == "complete" else "RuntimeError: bad batch"
+        return "BackboneError: cannot build resnet18"
+
+    runner = ScriptedRunner(script)
+    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=5, max_epochs_per_stage=2)
+    assert len(runner.specs) == 5 and report.n_trials == 5
+    assert report.n_failed == (4 if first == "complete" else 5)

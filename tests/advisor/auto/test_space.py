@@ -69,7 +69,7 @@ def test_rule_plan_is_a_point_of_the_space(
     assert params["trainable_blocks"] == blocks
     assert params.get("lr_backbone") == lr_backbone
     plan = space.suggest(optuna.trial.FixedTrial(params))  # the enqueued plan must be inside the space
-    assert plan.head_c == HEAD_C_DEFAULT  # the classifier stage: converged, scikit-learn's default strength
+    assert plan.head_c == HEAD_C_DEFAULT == 0.01  # the classifier stage: converged, at the measured strength
     assert (plan.tune_epochs or 0) <= space.max_epochs_per_stage
     if blocks:
         assert plan.lr_head == rec.stages[-1].lr_head  # the tuning stage's own head rate

@@ -1,4 +1,4 @@
-"""Distributed search on a real PostgreSQL server (started by .ci/run; URL in ADVISOR_TEST_POSTGRES_URL).
+"""Distributed search on a real PostgreSQL server (started by `make test`; URL in ADVISOR_TEST_POSTGRES_URL).
 
 Workers are real `advisor worker` processes training a tiny randomly initialised ResNet on a tiny
 image folder: the point is the coordination, not the accuracy.
@@ -24,7 +24,7 @@ from advisor.auto.storage import make_storage
 from advisor.cli.main import app
 
 URL = os.environ.get("ADVISOR_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(URL is None, reason="needs ADVISOR_TEST_POSTGRES_URL (bash .ci/postgres.sh start DIR)")
+pytestmark = pytest.mark.usefixtures("postgres_url")  # skips without a server (fails under CI=true)
 RUNNER = CliRunner()
 
 

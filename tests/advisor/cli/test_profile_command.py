@@ -58,6 +58,24 @@ def test_profile_summary_without_similarity(tmp_path: Path) -> None:
     assert "similarity not measured (asked not to)" in flat
 
 
+def test_profile_lists_an_empty_class_folder_and_an_unreadable_file_in_one_pass(tmp_path: Path) -> None:
+    from PIL import Image
+
+    for name, colour in (("cat", (200, 0, 0)), ("dog", (0, 0, 200))):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.new("RGB", (16, 16), colour).save(tmp_path / name / f"{i}.png")
+    (tmp_path / "bird").mkdir()
+    (tmp_path / "dog" / "fake.jpg").write_text("this is not a jpeg")
+    result = RUNNER.invoke(app, ["profile", str(tmp_path), "--no-similarity"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("Empty class folders: 1  ·  Corrupted/unreadable: 1") for line in lines)
+    assert f"  ✗ {tmp_path / 'bird'}: class folder contains no images" in "\n".join(lines)
+    assert f"  ✗ {tmp_path / 'dog' / 'fake.jpg'}: UnidentifiedImageError: cannot identify image file" in "\n".join(lines)
+    assert "object at 0x" not in result.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -17,7 +17,9 @@ from advisor.profile import Modality, Similarity, Task
 
 def test_every_packaged_rules_file_validates(book: RuleBook) -> None:
     assert {p.name for p in default_rules_dir().glob("*.yaml")} == set(FILES)
-    assert len(book.mistakes.mistakes) == 6  # the tutorial's Common Mistakes table has six rows
+    # The Common Mistakes table's six rows (wrong input size detected two ways), the learning-rate rule of
+    # thumb (accuracy drops: divide by 10) and the progressive schedule's "stop when a stage adds < 1%".
+    assert len(book.mistakes.mistakes) == 9
     assert [r.rung for r in book.ladder.rungs] == [1, 2, 3, 4, 5]
 
 
@@ -130,6 +132,27 @@ BROKEN: list[tuple[str, str, Callable[[Any], None], str | None, str]] = [
         lambda d: d["mistakes"][0]["detect"].append({"field": "val_accuracy", "op": "between", "value": [0.9, 0.1]}),
         "learning_rate_too_high",
         "low < high",
+    ),
+    (
+        "diagnosis quotes a field trials never observe",
+        "mistakes.yaml",
+        lambda d: d["mistakes"][0].update(diagnosis="The loss hit {loss_peak}."),
+        "learning_rate_too_high",
+        "quotes unknown field(s) ['loss_peak']",
+    ),
+    (
+        "modality words for an unknown modality",
+        "mistakes.yaml",
+        lambda d: d["mistakes"][0].update(by_modality={"audio": {"diagnosis": "x"}}),
+        "learning_rate_too_high",
+        "by_modality",
+    ),
+    (
+        "a retry that zeroes a parameter",
+        "mistakes.yaml",
+        lambda d: d["mistakes"][0].update(retry={"lr_backbone": 0}),
+        "learning_rate_too_high",
+        "retry factors must be > 0",
     ),
 ]
 

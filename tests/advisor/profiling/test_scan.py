@@ -11,6 +11,7 @@ from PIL import Image
 
 from advisor.profiling import profile_dataset
 from advisor.profiling.scan import guess_modality
+from runners.data.images import load_image_folder
 from runners.errors import DataError
 
 
@@ -117,6 +118,62 @@ def test_layout_problems_still_raise_naming_the_path(tmp_path: Path) -> None:
     bad.write_text("review,stars\ngood,5\n")
     with pytest.raises(DataError, match=r"no column 'text'; the file has columns \['review', 'stars'\]"):
         profile_dataset(bad, measure_similarity=False)
+
+
+def test_an_empty_class_folder_is_listed_beside_the_unreadable_files(tmp_path: Path) -> None:
+    root = tmp_path / "pets"
+    for name in ("cat", "dog"):
+        for i in range(3):
+            _png(root / name / f"{i}.png", (40 * i, 90 if name == "cat" else 10, 7))
+    (root / "bird").mkdir()
+    (root / "dog" / "fake.jpg").write_text("this is not a jpeg")
+    report = profile_dataset(root, measure_similarity=False)
+    assert [(Path(p.path).name, p.reason) for p in report.evidence.layout_problems] == [
+        ("bird", "class folder contains no images (.bmp, .jpeg, .jpg, .png, .tif, .tiff, .webp)")
+    ]
+    assert [Path(p.path).name for p in report.evidence.corrupted] == ["fake.jpg"]
+    assert report.evidence.per_class == {"cat": 3, "dog": 3} and report.profile.n_classes == 2
+    assert {"empty_class_folders", "corrupted_files"} <= {f.rule for f in report.evidence.findings}
+    # What the finding says: training refuses the dataset until the folder is removed or filled.
+    with pytest.raises(DataError, match="bird: class folder contains no images"):
+        load_image_folder(root)
+
+
+def test_undecodable_images_are_named_by_their_path_not_an_object_address(tmp_path: Path) -> None:
+    root = tmp_path / "pets"
+    for name in ("cat", "dog"):
+        _png(root / name / "0.png", (90 if name == "cat" else 10, 0, 0))
+    fake = root / "dog" / "fake.jpg"
+    fake.write_text("this is not a jpeg")
+    (reason,) = [p.reason for p in profile_dataset(root, measure_similarity=False).evidence.corrupted]
+    assert reason == f"UnidentifiedImageError: cannot identify image file {str(fake)!r}"
+
+
+def test_a_dataset_too_broken_to_profile_lists_every_problem_in_its_error(tmp_path: Path) -> None:
+    root = tmp_path / "pets"
+    _png(root / "dog" / "0.png", (10, 0, 0))
+    (root / "dog" / "fake.jpg").write_text("this is not a jpeg")
+    (root / "cat").mkdir()
+    with pytest.raises(DataError) as raised:
+        profile_dataset(root, measure_similarity=False)
+    message = str(raised.value)
+    assert message.startswith(f"{root}: need at least 2 classes with readable examples, found ['dog']; problems found:")
+    assert f"{root / 'cat'}: class folder contains no images" in message
+    assert f"{root / 'dog' / 'fake.jpg'}: UnidentifiedImageError" in message
+
+
+def test_an_empty_text_class_folder_is_listed_not_refused(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    for label, texts in (("sport", ["goal", "match"]), ("tech", ["chip", "code"]), ("empty", [])):
+        (root / label).mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (root / label / f"{i}.txt").write_text(text)
+    report = profile_dataset(root, measure_similarity=False)
+    assert [(p.path, p.reason) for p in report.evidence.layout_problems] == [
+        (str(root / "empty"), "class folder contains no .txt files")
+    ]
+    assert report.evidence.per_class == {"sport": 2, "tech": 2}
+    assert "empty_class_folders" in {f.rule for f in report.evidence.findings}
 
 
 def test_modality_is_guessed_from_the_files(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 The light public API (profile, recommendation, rule engine) imports without torch.
 """
 
-from advisor.engine.loader import RuleBook, load_rulebook
+from advisor.engine.loader import load_rulebook
 from advisor.engine.recommend import recommend
+from advisor.engine.rulebook import RuleBook
 from advisor.errors import RulesError
 from advisor.profile import DatasetProfile
 from advisor.recommendation import Recommendation

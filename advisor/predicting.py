@@ -1,18 +1,18 @@
 """`advisor predict`: expand the inputs a person names, run the exported model, score labelled ones.
 
 Inputs may be image files, image folders (a sub-folder per class gives true labels), `.txt`
-files (one document each), CSV/JSONL files (their `text` column; a `label` column gives true
-labels), or literal texts for a text model.
+files (one document each), tables in any format `advisor profile` reads (CSV, TSV, JSON lines:
+their `text` column; a `label` column gives true labels), or literal texts for a text model.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 from typing import Any
 
-from runners.data.images import IMAGE_SUFFIXES
+from runners.data.formats import IMAGE_SUFFIXES, is_text_table
+from runners.data.text import read_table
+from runners.errors import DataError
 
 
 class PredictionError(ValueError):
@@ -32,18 +32,13 @@ def _image_items(arg: str) -> list[tuple[str, Any, str | None]]:
     raise PredictionError(f"{arg}: no such image file or folder")
 
 
-def _table_rows(path: Path) -> list[dict[str, Any]]:
-    if path.suffix.lower() == ".jsonl":
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
-
-
 def _text_items(arg: str, text_column: str, label_column: str) -> list[tuple[str, Any, str | None]]:
     path = Path(arg)
-    if path.is_file() and path.suffix.lower() in (".csv", ".jsonl"):
-        rows = _table_rows(path)
+    if path.is_file() and is_text_table(path):
+        try:
+            rows, _ = read_table(path)
+        except DataError as exc:
+            raise PredictionError(str(exc)) from None
         if rows and text_column not in rows[0]:
             raise PredictionError(f"{path}: no {text_column!r} column; it has {sorted(rows[0])}")
         return [
@@ -57,6 +52,16 @@ def _text_items(arg: str, text_column: str, label_column: str) -> list[tuple[str
     if path.is_file():
         return [(arg, path.read_text(encoding="utf-8", errors="replace"), None)]
     return [(arg[:40] + ("…" if len(arg) > 40 else ""), arg, None)]
+
+
+def expand_inputs(
+    inputs: list[str], modality: str, text_column: str = "text", label_column: str = "label"
+) -> list[tuple[str, Any, str | None]]:
+    """(name, what the model reads, true label or None) per example the arguments name, for a model of `modality`."""
+    items: list[tuple[str, Any, str | None]] = []
+    for arg in inputs:
+        items += _text_items(arg, text_column, label_column) if modality == "text" else _image_items(arg)
+    return items
 
 
 def predict_inputs(
@@ -73,10 +78,7 @@ def predict_inputs(
     except (RunnerError, OSError, ValueError) as exc:
         raise PredictionError(f"{model_dir}: cannot load the model: {exc}") from exc
     # Every runners predictor (image, text, TF-IDF, ensemble) says which inputs it reads.
-    is_text = predictor.modality == "text"
-    items: list[tuple[str, Any, str | None]] = []
-    for arg in inputs:
-        items += _text_items(arg, text_column, label_column) if is_text else _image_items(arg)
+    items = expand_inputs(inputs, predictor.modality, text_column, label_column)
     predictions = predictor.predict([payload for _, payload, _ in items])
     rows = [
         {"input": name, "label": label, "confidence": round(confidence, 6), "true_label": truth}

@@ -11,10 +11,10 @@ from typing import Any
 from runners.errors import BackboneError, DataError, RunnerError
 from runners.specs import (
     AugmentConfig,
-    BackboneChoice,
     CacheConfig,
     EpochMetrics,
     InMemoryData,
+    ResolvedBackbone,
     StageSpec,
     TrialResult,
     TrialSpec,
@@ -31,13 +31,13 @@ _LAZY = {
 __all__ = [
     "ActivationCache",
     "AugmentConfig",
-    "BackboneChoice",
     "BackboneError",
     "CacheConfig",
     "DataError",
     "EpochMetrics",
     "HFTextRunner",
     "InMemoryData",
+    "ResolvedBackbone",
     "RunnerError",
     "StageSpec",
     "TimmRunner",

@@ -86,6 +86,7 @@ class ImagePredictor:
         from runners.transforms import eval_transform
 
         self.model, self.class_names, self.device = model, class_names, torch.device(device)
+        self.data_cfg = data_cfg  # input_size, mean, std, interpolation, crop_pct: what an ONNX export writes down
         self.transform = eval_transform(data_cfg["input_size"], data_cfg)
         self.batch_size = batch_size
 

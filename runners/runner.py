@@ -7,10 +7,12 @@ import logging
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from runners.backbones._base import BlockAdapter
@@ -19,21 +21,62 @@ from runners.backbones.resolve import resolve_backbone
 from runners.cache import ActivationCache, shared_cache
 from runners.data import LabelledData
 from runners.data.splits import Split, stratified_split
+from runners.device import pick_device
+from runners.drift import DriftMeter
 from runners.errors import RunnerError, failure_text
-from runners.specs import BackboneChoice, EpochMetrics, TrialResult, TrialSpec
+from runners.specs import EpochMetrics, ResolvedBackbone, TrialResult, TrialSpec
 from runners.training.loop import evaluate, seed_everything, train
 from runners.training.sources import UncachedSource
 
 log = logging.getLogger(__name__)
 
 
-def pick_device(requested: str) -> torch.device:
-    """ "auto" -> CUDA when available, else CPU; an explicit "cuda" without a GPU is an error."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RunnerError("device='cuda' requested but CUDA is not available")
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+@dataclass
+class FrozenFeatures:
+    """What one frozen pass over some examples measured.
+
+    Attributes:
+        features: (n, d) pooled features, float32.
+        block_drift: Per block, the mean BatchNorm drift of its layers (None for blocks without
+            BatchNorm); None when the backbone has no BatchNorm at all (transformers).
+        backbone: The backbone actually used.
+        seconds: Wall time of the pass, model build included.
+        n_blocks: Blocks of the backbone as the runners count them.
+        n_params: Parameters of the backbone (head included).
+        layer_drift: BatchNorm drift of every layer, bottom to top.
+        inputs, labels: The examples measured, when the pass chose them (`Runner.frozen_pass`).
+    """
+
+    features: np.ndarray
+    block_drift: list[float | None] | None
+    backbone: ResolvedBackbone
+    seconds: float
+    n_blocks: int
+    n_params: int = 0
+    layer_drift: list[float] = field(default_factory=list)
+    inputs: list[Any] | None = None
+    labels: list[str] | None = None
+
+
+def _frozen_result(
+    features: np.ndarray,
+    meter: DriftMeter,
+    choice: ResolvedBackbone,
+    model: torch.nn.Module,
+    adapter: BlockAdapter,
+    start: float,
+    **examples: Any,
+) -> FrozenFeatures:
+    return FrozenFeatures(
+        features=features,
+        block_drift=meter.block_drift(),
+        backbone=choice,
+        seconds=time.perf_counter() - start,
+        n_blocks=adapter.n_blocks,
+        n_params=sum(p.numel() for p in model.parameters()),
+        layer_drift=meter.layer_drift(),
+        **examples,
+    )
 
 
 class Runner(ABC):
@@ -63,7 +106,7 @@ class Runner(ABC):
         """Loads the dataset named by the spec."""
 
     @abstractmethod
-    def build(self, choice: BackboneChoice, class_names: list[str], backbone_kwargs: dict[str, Any]) -> Any:
+    def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> Any:
         """Builds the model; returns a modality-specific bundle passed to `pipeline`/`export`/`predictor`."""
 
     @abstractmethod
@@ -77,6 +120,12 @@ class Runner(ABC):
     @abstractmethod
     def predictor(self, bundle: Any, class_names: list[str], spec: TrialSpec, device: torch.device) -> Any:
         """In-memory predictor for the trained model."""
+
+    @abstractmethod
+    def frozen_batches(
+        self, bundle: Any, inputs: list[Any], batch_size: int, *, image_size: int | None, max_length: int
+    ) -> Iterable[tuple[torch.Tensor, ...]]:
+        """`inputs` as the model's input tensors, in order, `batch_size` at a time, un-augmented (`frozen_features`)."""
 
     def run(self, spec: TrialSpec, callback: Callable[[EpochMetrics], None] | None = None) -> TrialResult:
         """Trains and evaluates `spec`; calls `callback` after every epoch (raise `StopTrial` in it to stop)."""
@@ -182,7 +231,7 @@ class Runner(ABC):
             self._data_memo = {key: self.load_data(spec)}  # one source at a time: no unbounded growth
         return self._data_memo[key]
 
-    def frozen_pass(self, spec: TrialSpec) -> Any:
+    def frozen_pass(self, spec: TrialSpec) -> FrozenFeatures:
         """Pooled features and BatchNorm drift from the pass a feature-extraction trial of `spec` makes anyway.
 
         The frozen backbone runs over the validation and training splits (clean, un-augmented)
@@ -190,10 +239,8 @@ class Runner(ABC):
         ones a converged-head stage of the same spec reads, so that stage does not compute them again.
 
         Returns:
-            `runners.probe.FrozenFeatures` with `inputs` and `labels` of the examples measured.
+            `FrozenFeatures` with `inputs` and `labels` of the examples measured.
         """
-        from runners.probe import DriftMeter, FrozenFeatures
-
         start = time.perf_counter()
         seed_everything(spec.seed)  # as `run` does: randomly initialised weights must match the trial's
         device = pick_device(spec.device)
@@ -214,17 +261,49 @@ class Runner(ABC):
                 index = getattr(split, name)
                 inputs += [data.inputs[i] for i in index]
                 labels += [data.labels[i] for i in index]
-        return FrozenFeatures(
-            features=torch.cat(chunks).numpy(),
-            block_drift=meter.block_drift(),
-            backbone=choice,
-            seconds=time.perf_counter() - start,
-            n_blocks=adapter.n_blocks,
-            n_params=sum(p.numel() for p in bundle.model.parameters()),
-            layer_drift=meter.layer_drift(),
-            inputs=inputs,
-            labels=labels,
-        )
+        features = torch.cat(chunks).numpy()
+        return _frozen_result(features, meter, choice, bundle.model, adapter, start, inputs=inputs, labels=labels)
+
+    def frozen_features(
+        self,
+        backbone: str,
+        inputs: list[Any],
+        *,
+        weights: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 32,
+        image_size: int | None = None,
+        max_length: int = 128,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FrozenFeatures:
+        """The pretrained backbone once, in eval mode, over exactly `inputs`: no split, no cache (profiling).
+
+        Args:
+            backbone: A backbone name as `resolve_backbone` takes it (zoo, hub, or local).
+            inputs: The examples (image paths, PIL images or arrays; or strings).
+            progress: Called with (done, total) after every batch.
+
+        Raises:
+            BackboneError: the backbone cannot be built.
+        """
+        start = time.perf_counter()
+        choice = resolve_backbone(backbone, self.modality, weights)
+        bundle = self.build(choice, ["a", "b"], {})
+        model = bundle.model.eval()
+        adapter = adapter_for(model)
+        dev = pick_device(device)
+        model.to(dev)
+        batches = self.frozen_batches(bundle, inputs, batch_size, image_size=image_size, max_length=max_length)
+        chunks, done = [], 0
+        with DriftMeter(adapter) as meter, torch.inference_mode():
+            for state in batches:
+                state = tuple(t.to(dev) for t in state)
+                chunks.append(adapter.encode(state, 0, adapter.n_blocks)[0].float().cpu())
+                done += state[0].shape[0]
+                if progress is not None:
+                    progress(done, len(inputs))
+        features = torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+        return _frozen_result(features, meter, choice, model, adapter, start)
 
     @staticmethod
     def _pooled(

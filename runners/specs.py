@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from runners.device import Device
+
 # class_weights="auto" weights the classes when the largest is more than this many times the smallest.
 CLASS_WEIGHT_RATIO = 1.5
 
@@ -124,7 +126,7 @@ class TrialSpec(BaseModel):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     early_stopping_patience: int | None = Field(3, ge=1)
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = "auto"
     image_size: int | None = Field(None, ge=8)
     max_length: int = Field(128, ge=8)
     cache: CacheConfig = Field(default_factory=CacheConfig)
@@ -175,7 +177,7 @@ class EpochMetrics(BaseModel):
     lr: float
 
 
-class BackboneChoice(BaseModel):
+class ResolvedBackbone(BaseModel):
     """Which backbone and weights will actually be used, and why if not the requested ones."""
 
     model_config = _RESULT
@@ -209,7 +211,7 @@ class TrialResult(BaseModel):
     n_val: int = 0
     n_test: int = 0
     class_names: list[str] = Field(default_factory=list)
-    backbone: BackboneChoice | None = None
+    backbone: ResolvedBackbone | None = None
     n_blocks: int | None = None
     seconds: float = 0.0
     cache_hits: int = 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from runners.errors import DataError
 from runners.export import export_hf_text
 from runners.predict import TextPredictor
 from runners.runner import Runner
-from runners.specs import BackboneChoice, InMemoryData, TrialSpec
+from runners.specs import InMemoryData, ResolvedBackbone, TrialSpec
 
 
 @dataclass
@@ -84,7 +84,7 @@ class HFTextRunner(Runner):
             return load_text_folder(path, spec.encoding)
         return load_text_table(path, spec.text_column, spec.label_column, spec.encoding)
 
-    def build(self, choice: BackboneChoice, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TextBundle:
+    def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TextBundle:
         model, tokenizer = build_hf_text(choice, class_names, backbone_kwargs)
         return TextBundle(model, tokenizer)
 
@@ -96,3 +96,16 @@ class HFTextRunner(Runner):
 
     def predictor(self, bundle: TextBundle, class_names: list[str], spec: TrialSpec, device: torch.device):
         return TextPredictor(bundle.model, bundle.tokenizer, class_names, spec.max_length, device)
+
+    def frozen_batches(
+        self, bundle: TextBundle, inputs: list[Any], batch_size: int, *, image_size: int | None, max_length: int
+    ) -> Iterator[tuple[torch.Tensor, ...]]:
+        for start in range(0, len(inputs), batch_size):
+            enc = bundle.tokenizer(
+                list(inputs[start : start + batch_size]),
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            yield enc["input_ids"], enc["attention_mask"]

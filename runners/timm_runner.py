@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from runners.errors import DataError
 from runners.export import export_timm
 from runners.predict import ImagePredictor
 from runners.runner import Runner
-from runners.specs import BackboneChoice, InMemoryData, TrialSpec
+from runners.specs import InMemoryData, ResolvedBackbone, TrialSpec
 from runners.transforms import eval_transform, train_transform
 
 
@@ -110,7 +110,7 @@ class TimmRunner(Runner):
             raise DataError(f"{spec.data}: image data must be a folder of class sub-folders")
         return load_image_folder(spec.data)
 
-    def build(self, choice: BackboneChoice, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TimmBundle:
+    def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TimmBundle:
         model, data_cfg = build_timm(choice, len(class_names), backbone_kwargs)
         return TimmBundle(model, data_cfg, choice.architecture, backbone_kwargs)
 
@@ -135,3 +135,10 @@ class TimmRunner(Runner):
     def predictor(self, bundle: TimmBundle, class_names: list[str], spec: TrialSpec, device: torch.device):
         cfg = {**bundle.data_cfg, "input_size": self._size(bundle, spec)}
         return ImagePredictor(bundle.model, class_names, cfg, device)
+
+    def frozen_batches(
+        self, bundle: TimmBundle, inputs: list[Any], batch_size: int, *, image_size: int | None, max_length: int
+    ) -> Iterator[tuple[torch.Tensor, ...]]:
+        tf = eval_transform(image_size or bundle.data_cfg["input_size"], bundle.data_cfg)
+        for start in range(0, len(inputs), batch_size):
+            yield (torch.stack([tf(to_rgb(x)) for x in inputs[start : start + batch_size]]),)

@@ -13,12 +13,17 @@ _INTERP = {
 }
 
 
+def eval_resize(size: int, data_cfg: dict) -> int:
+    """The shorter side images are resized to before the centre crop of `size`: size / crop_pct."""
+    return int(round(size / data_cfg.get("crop_pct", 1.0)))
+
+
 def eval_transform(size: int, data_cfg: dict) -> T.Compose:
     """Resize to size / crop_pct, centre-crop `size`, normalise with the backbone's mean/std."""
     interp = _INTERP.get(data_cfg.get("interpolation", "bilinear"), T.InterpolationMode.BILINEAR)
     return T.Compose(
         [
-            T.Resize(int(round(size / data_cfg.get("crop_pct", 1.0))), interpolation=interp),
+            T.Resize(eval_resize(size, data_cfg), interpolation=interp),
             T.CenterCrop(size),
             T.ToTensor(),
             T.Normalize(data_cfg["mean"], data_cfg["std"]),
@@ -36,7 +41,7 @@ def train_transform(size: int, data_cfg: dict, aug: AugmentConfig) -> T.Compose:
     if aug.crop:
         steps.append(T.RandomResizedCrop(size, scale=(max(0.08, 1.0 - 0.7 * s), 1.0), interpolation=interp))
     else:
-        steps += [T.Resize(int(round(size / data_cfg.get("crop_pct", 1.0))), interpolation=interp), T.CenterCrop(size)]
+        steps += [T.Resize(eval_resize(size, data_cfg), interpolation=interp), T.CenterCrop(size)]
     if aug.flip:
         steps.append(T.RandomHorizontalFlip())
     if aug.rotation and s > 0:

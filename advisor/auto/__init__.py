@@ -16,7 +16,7 @@ def tune(data: str | Path, out: str | Path, **settings: Any) -> Report:
     """Search for the best fine-tuning plan on `data`; write the report and best model under `out`.
 
     Args:
-        data: An image folder (one sub-folder per class) or a CSV/JSONL file with text and label columns.
+        data: An image folder (one sub-folder per class), a text folder, or a CSV/TSV/JSONL file with text and label columns.
         out: Output folder: `study.db`, `report.json`, `report.md`, plots and `model/`.
         **settings: Any field of `advisor.auto.config.TuneConfig` (budget_minutes, trials, backbone, ...).
 

@@ -5,8 +5,8 @@ trial is not enough: the model keeps seconds per fine-tuning epoch for each dept
 fixed cost of a trial (data, model build, head fit), and the seconds one frozen forward pass takes
 per example (from the passes that filled the cache). An unseen depth is priced from the nearest
 seen one in proportion to depth, or, before any, from the forward pass: one epoch of the top k of
-n blocks costs about 3·k/n forward passes over the training rows (forward + backward ≈ 3 forwards),
-plus one pass to fill the cache at that boundary.
+n blocks costs about k/n forward passes over the training rows, plus one pass to fill the cache at
+that boundary.
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 
 from advisor.auto.space import TrialPlan
 
-# Forward + backward of a trainable block costs about three forwards.
-_BACKWARD_FACTOR = 3.0
+# Training the top k of n blocks for one row costs this many k/n shares of a full forward pass.
+# Forward + backward is about three forwards per block, but a CNN's top blocks run at the lowest
+# resolution and cost far less than k/n of the pass: EfficientNet-Lite0's top 2 of 8 blocks on ELPV
+# took 30 s an epoch (3,150 views + 393 validation) where 3·k/n priced 89 s (2 CPU cores). The
+# running guard corrects from the first measured epoch.
+_BACKWARD_FACTOR = 1.0
 
 
 @dataclass
@@ -34,6 +38,9 @@ class CostModel:
     n_train_rows: int
     n_val: int
     forward_per_example: float | None = None
+    # Seconds per example of the setup's measuring pass, model build and loading included: an upper
+    # bound that prices the first trial's epochs until a trial measures the forward pass itself.
+    forward_prior: float | None = None
     overheads: list[float] = field(default_factory=list)
     epoch_seconds: dict[int, list[float]] = field(default_factory=dict)
     filled: set[int] = field(default_factory=set)
@@ -80,16 +87,18 @@ class CostModel:
         if self.epoch_seconds:
             nearest = min(self.epoch_seconds, key=lambda seen: abs(seen - k))
             return statistics.median(self.epoch_seconds[nearest]) * k / nearest
-        if self.forward_per_example is None:
+        forward = self.forward_per_example or self.forward_prior
+        if forward is None:
             return None
-        train = self.forward_per_example * self.n_train_rows * _BACKWARD_FACTOR * k / self.n_blocks
-        return train + self.forward_per_example * self.n_val * k / self.n_blocks
+        train = forward * self.n_train_rows * _BACKWARD_FACTOR * k / self.n_blocks
+        return train + forward * self.n_val * k / self.n_blocks
 
     def fill(self, k: int) -> float:
         """Seconds to fill the cache at the boundary below the top `k` blocks (0 once filled or when unknown)."""
-        if k in self.filled or self.forward_per_example is None or k >= self.n_blocks:
+        forward = self.forward_per_example or self.forward_prior
+        if k in self.filled or forward is None or k >= self.n_blocks:
             return 0.0
-        return self.forward_per_example * (self.n_train_rows + self.n_val) * (self.n_blocks - k) / self.n_blocks
+        return forward * (self.n_train_rows + self.n_val) * (self.n_blocks - k) / self.n_blocks
 
     def refit(self, plan: TrialPlan, seconds: float, n_train: int, n_val: int, views: int) -> float:
         """Seconds to retrain a trial of `seconds` on train + validation.

@@ -7,10 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from advisor.profile import Priority, Similarity
+from advisor.profile import Modality, Priority, Similarity
+from runners.data.formats import check_data_file, guess_modality
+from runners.device import Device
 
-TEXT_SUFFIXES = (".csv", ".jsonl")
 PrunerName = Literal["hyperband", "successive_halving", "median", "none"]
+# A worker that stops beating for GRACE seconds (killed, machine lost) has its trial marked
+# failed by the next worker that starts a trial; that configuration is then retried once.
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 30
 
 
 class TuneConfig(BaseModel):
@@ -20,7 +25,7 @@ class TuneConfig(BaseModel):
 
     data: Path
     out: Path
-    modality: Literal["image", "text"] | None = Field(None, description="Default: detected from the data.")
+    modality: Modality | None = Field(None, description="Default: detected from the data.")
     budget_minutes: float = Field(30.0, gt=0, description="Wall clock for the whole search.")
     trials: int | None = Field(None, ge=1, description="Stop after this many finished trials in the study.")
     backbone: str | None = Field(None, description="timm / Hugging Face name or offline-zoo name.")
@@ -33,7 +38,7 @@ class TuneConfig(BaseModel):
     )
     study_name: str = "advisor"
     seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = "auto"
     pruner: PrunerName = "hyperband"
     max_epochs_per_stage: int = Field(8, ge=1, description="Upper end of the epochs the search may choose per stage.")
     batch_size: int = Field(32, ge=1)
@@ -53,28 +58,23 @@ class TuneConfig(BaseModel):
     refit: bool = Field(True, description="Retrain the selected model(s) on train + validation before export.")
     ensemble: bool = Field(True, description="Greedy ensemble of the best trials (and TF-IDF for text).")
     workers: int = Field(1, ge=1, description="Local worker processes sharing the study.")
-    heartbeat_seconds: int = Field(10, ge=1, description="How often a running trial says it is alive.")
-    grace_seconds: int = Field(30, ge=2, description="Silence after which a running trial is failed and retried.")
+    heartbeat_seconds: int = Field(HEARTBEAT_SECONDS, ge=1, description="How often a running trial says it is alive.")
+    grace_seconds: int = Field(
+        GRACE_SECONDS, ge=2, description="Silence after which a running trial is failed and retried."
+    )
 
     @field_validator("data")
     @classmethod
     def _data_exists(cls, value: Path) -> Path:
         if not value.exists():
             raise ValueError(f"{value} does not exist")
-        if value.is_file() and value.suffix.lower() not in TEXT_SUFFIXES:
-            raise ValueError(
-                f"{value}: a data file must be {' or '.join(TEXT_SUFFIXES)} (images go in a folder per class)"
-            )
+        check_data_file(value)  # a DataError is a ValueError: pydantic reports it as this field's error
         return value
 
     @property
-    def data_modality(self) -> Literal["image", "text"]:
-        """The given modality, else: a CSV/JSONL file or a folder of .txt files is text; other folders images."""
-        if self.modality is not None:
-            return self.modality
-        if self.data.is_file() or next(self.data.rglob("*.txt"), None) is not None:
-            return "text"
-        return "image"
+    def data_modality(self) -> Modality:
+        """The given modality, else as `advisor profile` guesses it (`runners.data.formats.guess_modality`)."""
+        return self.modality if self.modality is not None else guess_modality(self.data)
 
     @property
     def storage_url(self) -> str:

@@ -13,12 +13,10 @@ from typing import Any, Literal
 import optuna
 from pydantic import ValidationError
 
+from advisor.auto.attrs import TrialAttr
 from advisor.auto.space import TrialPlan
 from advisor.engine.diagnose import TrialObservation, diagnose, val_loss_rose
 from advisor.engine.rulebook import Mistakes
-
-OBSERVATION_ATTR = "observation"
-STAGE_GAINS_ATTR = "stage_gains"
 
 
 def stage_gains(curve: Sequence[Any]) -> list[dict[str, Any]]:
@@ -129,7 +127,7 @@ def final_diagnoses(trials: Sequence[optuna.trial.FrozenTrial], mistakes: Mistak
     observed: dict[int, TrialObservation] = {}
     for t in trials:
         try:
-            observed[t.number] = TrialObservation.model_validate(t.user_attrs[OBSERVATION_ATTR])
+            observed[t.number] = TrialObservation.model_validate(t.user_attrs[TrialAttr.OBSERVATION])
         except (KeyError, ValidationError):
             continue
     complete = optuna.trial.TrialState.COMPLETE

@@ -20,13 +20,13 @@ import numpy as np
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.auto.objective import KEEP_MODELS, VAL_LABELS_ATTR, VAL_PROBS_ATTR, Objective
+from advisor.auto.attrs import TrialAttr
+from advisor.auto.objective import KEEP_MODELS, Objective
 from advisor.auto.space import TrialPlan
 
 TFIDF_MEMBER = "tfidf"
 # The folder a trial wrote its files to (model/), recorded by the process that ran it: each worker
 # has its own --out, so another process cannot work it out from the trial number.
-TRIAL_DIR_ATTR = "trial_dir"
 
 
 class EnsembleMember(BaseModel):
@@ -58,7 +58,7 @@ def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
 
     def key(t: optuna.trial.FrozenTrial) -> tuple[float, float, int]:
-        loss = t.user_attrs.get("val_loss")
+        loss = t.user_attrs.get(TrialAttr.VAL_LOSS)
         return (t.value if t.value is not None else -1.0, -(loss if loss is not None else np.inf), -t.number)
 
     return sorted(complete, key=key, reverse=True)
@@ -67,7 +67,7 @@ def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 def trial_folder(trial: optuna.trial.FrozenTrial, objective: Objective) -> Path:
     """Where `trial` wrote its files: the folder it recorded, else (a trial from before folders were
     recorded) this process's folder for its number."""
-    recorded = trial.user_attrs.get(TRIAL_DIR_ATTR)
+    recorded = trial.user_attrs.get(TrialAttr.TRIAL_DIR)
     return Path(recorded) if recorded else objective.trial_dir(trial.number)
 
 
@@ -75,7 +75,7 @@ def _candidates(ranked: list[optuna.trial.FrozenTrial], objective: Objective, ke
     """Kept trials with a model on disk, best first (ensemble members also need validation probabilities)."""
     out: dict[str, Any] = {}
     for t in ranked:
-        if (trial_folder(t, objective) / "model").is_dir() and (not out or VAL_PROBS_ATTR in t.user_attrs):
+        if (trial_folder(t, objective) / "model").is_dir() and (not out or TrialAttr.VAL_PROBS in t.user_attrs):
             out[f"trial_{t.number:04d}"] = t
         if len(out) == keep:
             break
@@ -104,10 +104,10 @@ def finish_search(
     if not candidates:
         return Finished(members=[], model_dir=out_model if out_model.is_dir() else None, seconds=clock() - start)
     first = next(iter(candidates.values()))
-    if VAL_PROBS_ATTR not in first.user_attrs:  # a runner that gives no probabilities: the winner alone
+    if TrialAttr.VAL_PROBS not in first.user_attrs:  # a runner that gives no probabilities: the winner alone
         candidates = dict([next(iter(candidates.items()))])
-    y = np.asarray(first.user_attrs.get(VAL_LABELS_ATTR, []))
-    probs = {name: np.asarray(t.user_attrs.get(VAL_PROBS_ATTR, []), dtype=float) for name, t in candidates.items()}
+    y = np.asarray(first.user_attrs.get(TrialAttr.VAL_LABELS, []))
+    probs = {name: np.asarray(t.user_attrs.get(TrialAttr.VAL_PROBS, []), dtype=float) for name, t in candidates.items()}
     tfidf = None
     if config.ensemble and config.data_modality == "text" and len(y):
         tfidf = _fit_tfidf(data, split)
@@ -145,7 +145,7 @@ def finish_search(
                 name=name,
                 trial=trial.number,
                 weight=weight,
-                val_accuracy=trial.user_attrs.get("val_accuracy"),
+                val_accuracy=trial.user_attrs.get(TrialAttr.VAL_ACCURACY),
                 refit=folder != _searched(trial, objective),
             )
         )
@@ -182,9 +182,9 @@ def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir
     The exported model of a trial holds its lowest-validation-loss weights; the refit trains the
     same stages up to that epoch (a best epoch in the head fit means a head-only refit).
     """
-    plan = TrialPlan.model_validate(trial.user_attrs["plan"])
+    plan = TrialPlan.model_validate(trial.user_attrs[TrialAttr.PLAN])
     spec = objective.spec_for(trial, plan, output_dir)
-    curve = trial.user_attrs.get("curve", [])
+    curve = trial.user_attrs.get(TrialAttr.CURVE, [])
     finite = [m for m in curve if m["val_loss"] == m["val_loss"]]
     best = min(finite, key=lambda m: m["val_loss"]) if finite else None
     stages = [stage.model_copy(update={"early_stopping_patience": None}) for stage in spec.stages]
@@ -208,8 +208,8 @@ def _refit(
     searched = _searched(trial, objective)
     if not objective.config.refit:
         return searched, None
-    plan = TrialPlan.model_validate(trial.user_attrs["plan"])
-    estimate = objective.refit_seconds(plan, float(trial.user_attrs.get("seconds") or 0.0))
+    plan = TrialPlan.model_validate(trial.user_attrs[TrialAttr.PLAN])
+    estimate = objective.refit_seconds(plan, float(trial.user_attrs.get(TrialAttr.SECONDS) or 0.0))
     left = objective.deadline - clock()
     if estimate > left:
         return searched, (
@@ -219,10 +219,8 @@ def _refit(
     output_dir = objective.trial_dir(trial.number) / "refit"  # this process's own folder, not the worker's
     result = objective.runner.run(refit_spec(trial, objective, output_dir))
     if result.status != "complete" or result.model_dir is None:
-        return (
-            searched,
-            f"Refit of trial {trial.number} ended '{result.status}' ({result.error}); its searched model is used.",
-        )
+        why = result.error.splitlines()[0] if result.error else "no model written"  # the traceback stays out
+        return searched, f"Refit of trial {trial.number} ended '{result.status}' ({why}); its searched model is used."
     return Path(result.model_dir), None
 
 

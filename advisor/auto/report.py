@@ -8,10 +8,10 @@ from typing import Any
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.auto.diagnosis import STAGE_GAINS_ATTR
-from advisor.auto.finish import TRIAL_DIR_ATTR, EnsembleMember
-from advisor.auto.objective import RETRY_OF_ATTR, RULE_PLAN_ATTR
+from advisor.auto.attrs import TrialAttr
+from advisor.auto.finish import EnsembleMember
 from advisor.auto.promise import PlanPromise, promise_lines
+from advisor.exporting import export_lines
 
 _FROZEN = ConfigDict(frozen=True)
 
@@ -78,6 +78,9 @@ class Report(BaseModel):
     ensemble: list[EnsembleMember] = []
     ensemble_val_accuracy: float | None = None
     prediction_seconds_per_example: float | None = None
+    onnx: dict[str, Any] | None = Field(
+        None, description="--priority mobile: the ONNX export (files, size_bytes, latency_ms, check on the test split)."
+    )
     n_trials: int
     n_complete: int
     n_pruned: int
@@ -100,20 +103,21 @@ def trial_record(trial: optuna.trial.FrozenTrial, diagnoses: list[str] | None = 
     return TrialRecord(
         number=trial.number,
         state=trial.state.name,
-        status=attrs.get("status"),
-        rule_plan=bool(attrs.get(RULE_PLAN_ATTR, False)),
+        status=attrs.get(TrialAttr.STATUS),
+        rule_plan=bool(attrs.get(TrialAttr.RULE_PLAN, False)),
         params=trial.params,
         value=trial.value,
-        seconds=attrs.get("seconds"),
-        pruned_at_epoch=attrs.get("pruned_at_epoch"),
-        stopped_by_budget=bool(attrs.get("stopped_by_budget", False)),
-        skipped_by_budget=attrs.get("skipped_by_budget"),
-        diagnoses=list(attrs.get("diagnoses", []) if diagnoses is None else diagnoses),
-        stage_gains=list(attrs.get(STAGE_GAINS_ATTR, [])),
-        retry_of=attrs.get(RETRY_OF_ATTR),
-        error=attrs.get("error") or (trial.system_attrs.get("fail_reason") if trial.state.name == "FAIL" else None),
-        curve=list(attrs.get("curve", [])),
-        folder=attrs.get(TRIAL_DIR_ATTR),
+        seconds=attrs.get(TrialAttr.SECONDS),
+        pruned_at_epoch=attrs.get(TrialAttr.PRUNED_AT_EPOCH),
+        stopped_by_budget=bool(attrs.get(TrialAttr.STOPPED_BY_BUDGET, False)),
+        skipped_by_budget=attrs.get(TrialAttr.SKIPPED_BY_BUDGET),
+        diagnoses=list(attrs.get(TrialAttr.DIAGNOSES, []) if diagnoses is None else diagnoses),
+        stage_gains=list(attrs.get(TrialAttr.STAGE_GAINS, [])),
+        retry_of=attrs.get(TrialAttr.RETRY_OF),
+        error=attrs.get(TrialAttr.ERROR)
+        or (trial.system_attrs.get(TrialAttr.FAIL_REASON) if trial.state.name == "FAIL" else None),
+        curve=list(attrs.get(TrialAttr.CURVE, [])),
+        folder=attrs.get(TrialAttr.TRIAL_DIR),
     )
 
 
@@ -169,6 +173,8 @@ def outcome_lines(report: Report) -> list[str]:
         lines.append(
             f"Prediction cost: {1000 * report.prediction_seconds_per_example:.1f} ms per example on this machine."
         )
+    if report.onnx is not None:
+        lines += export_lines(report.onnx)
     if report.phase_seconds:
         phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in report.phase_seconds.items())
         over = f" ({report.overshoot:+.1%} against the budget)" if report.overshoot is not None else ""

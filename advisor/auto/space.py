@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.engine.decide import match_lr_rule
-from advisor.engine.loader import RuleBook
+from advisor.engine.rulebook import RuleBook
 from advisor.recommendation import Recommendation
 from runners.specs import CLASS_WEIGHT_RATIO
 

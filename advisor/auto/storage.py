@@ -7,10 +7,8 @@ from typing import Any
 
 import optuna
 
-# A worker that stops beating for GRACE seconds (killed, machine lost) has its trial marked
-# failed by the next worker that starts a trial; that configuration is then retried once.
-HEARTBEAT_SECONDS = 10
-GRACE_SECONDS = 30
+from advisor.auto.config import GRACE_SECONDS, HEARTBEAT_SECONDS
+
 CONNECT_TIMEOUT_SECONDS = 5
 
 

@@ -9,10 +9,6 @@ import optuna
 from advisor.auto.config import PrunerName, TuneConfig
 from advisor.auto.storage import make_storage
 
-CONFIG_ATTR = "advisor_config"
-SPACE_ATTR = "advisor_space"
-RECOMMENDATION_ATTR = "advisor_recommendation"
-
 
 def _hyperband(max_epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
@@ -30,7 +26,7 @@ def _none(max_epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
+PRUNERS: dict[PrunerName, Callable[[int], optuna.pruners.BasePruner]] = {
     "hyperband": _hyperband,
     "successive_halving": _successive_halving,
     "median": _median,

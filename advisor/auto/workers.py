@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from advisor.auto.attrs import StudyAttr
 from advisor.auto.config import TuneConfig
 
 STORAGE_ENV = "ADVISOR_STORAGE"
@@ -67,7 +68,6 @@ def stored_config(storage: str, study_name: str, **overrides: Any) -> TuneConfig
     import optuna
 
     from advisor.auto.storage import make_storage
-    from advisor.auto.study import CONFIG_ATTR
 
     try:
         summaries = optuna.get_all_study_summaries(make_storage(storage))
@@ -77,7 +77,7 @@ def stored_config(storage: str, study_name: str, **overrides: Any) -> TuneConfig
     if match is None:
         names = sorted(s.study_name for s in summaries)
         raise KeyError(f"no study named {study_name!r} in this storage (it has: {names or 'none'})")
-    stored = match.user_attrs.get(CONFIG_ATTR)
+    stored = match.user_attrs.get(StudyAttr.CONFIG)
     if stored is None:
         raise KeyError(f"study {study_name!r} was not created by `advisor auto`: it holds no advisor settings")
     fields = {**stored, **{k: v for k, v in overrides.items() if v is not None}, "storage": storage, "workers": 1}

@@ -6,15 +6,18 @@ import enum
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, get_args
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from advisor.auto.config import GRACE_SECONDS, HEARTBEAT_SECONDS, PrunerName
 from advisor.auto.workers import STORAGE_ENV
 from advisor.errors import RulesError
+from advisor.exporting import ExportFormat
 from advisor.profile import Hardware, Modality, Priority, Similarity, Task
+from runners.device import Device
 
 app = typer.Typer(
     name="advisor",
@@ -36,7 +39,8 @@ TaskChoice = _choices("TaskChoice", Task)
 SimilarityChoice = _choices("SimilarityChoice", Similarity)
 PriorityChoice = _choices("PriorityChoice", Priority)
 HardwareChoice = _choices("HardwareChoice", Hardware)
-DeviceChoice = _choices("DeviceChoice", Literal["auto", "cpu", "cuda"])
+DeviceChoice = _choices("DeviceChoice", Device)
+ExportFormatChoice = _choices("ExportFormatChoice", ExportFormat)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -94,7 +98,7 @@ def recommend(
     data: Annotated[
         Path | None,
         typer.Option(
-            help="Profile this dataset (folder or CSV/JSONL) and use the measured answers; flags given too win."
+            help="Profile this dataset (folder or CSV/TSV/JSONL) and use the measured answers; flags given too win."
         ),
     ] = None,
     backbone: Annotated[str | None, typer.Option(help="With --data: measure against this backbone only.")] = None,
@@ -152,8 +156,9 @@ def recommend(
         sys.stdout.write(rec.model_dump_json(indent=2) + "\n")
         return
     from advisor.cli.render import render_recommendation
+    from advisor.engine.loader import load_rulebook
 
-    render_recommendation(rec, Console())
+    render_recommendation(rec, Console(), load_rulebook(rules).ladder)
 
 
 def _profile_or_fail(data: Path, quiet: bool = False, **settings: Any) -> Any:
@@ -245,12 +250,12 @@ def schema() -> None:
     sys.stdout.write(json.dumps(Recommendation.model_json_schema(), indent=2) + "\n")
 
 
-PrunerChoice = _choices("PrunerChoice", Literal["hyperband", "successive_halving", "median", "none"])
+PrunerChoice = _choices("PrunerChoice", PrunerName)
 
 
 @app.command()
 def auto(
-    data: Annotated[Path, typer.Argument(help="Image folder (a sub-folder per class) or CSV/JSONL with text, label.")],
+    data: Annotated[Path, typer.Argument(help="Image folder (a sub-folder per class), text folder, or CSV/TSV/JSONL with text, label.")],
     out: Annotated[Path, typer.Option(help="Output folder: study.db, report.json/.md, plots, model/.")],
     budget_minutes: Annotated[float, typer.Option(help="Wall clock for the whole search.")] = 30.0,
     trials: Annotated[int | None, typer.Option(help="Stop after this many finished trials.")] = None,
@@ -274,11 +279,15 @@ def auto(
     pruner: Annotated[PrunerChoice, typer.Option(help="How weak trials are stopped early.")] = "hyperband",  # type: ignore[valid-type]
     max_epochs_per_stage: Annotated[int, typer.Option(help="Most epochs a trial may train per stage.")] = 8,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 32,
-    text_column: Annotated[str, typer.Option(help="Text column of a CSV/JSONL.")] = "text",
-    label_column: Annotated[str, typer.Option(help="Label column of a CSV/JSONL.")] = "label",
+    text_column: Annotated[str, typer.Option(help="Text column of a table.")] = "text",
+    label_column: Annotated[str, typer.Option(help="Label column of a table.")] = "label",
     workers: Annotated[int, typer.Option(help="Local worker processes sharing the study.")] = 1,
-    heartbeat_seconds: Annotated[int, typer.Option(help="How often a running trial reports it is alive.")] = 10,
-    grace_seconds: Annotated[int, typer.Option(help="Silence after which a running trial is failed and retried.")] = 30,
+    heartbeat_seconds: Annotated[
+        int, typer.Option(help="How often a running trial reports it is alive.")
+    ] = HEARTBEAT_SECONDS,
+    grace_seconds: Annotated[
+        int, typer.Option(help="Silence after which a running trial is failed and retried.")
+    ] = GRACE_SECONDS,
     refit: Annotated[
         bool, typer.Option(help="Retrain the selected model(s) on train + validation before export.")
     ] = True,
@@ -386,7 +395,7 @@ def worker(
 @app.command()
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model folder written by advisor auto (OUT/model).")],
-    inputs: Annotated[list[str], typer.Argument(help="Image files/folders, text files, CSV/JSONL files, or texts.")],
+    inputs: Annotated[list[str], typer.Argument(help="Image files/folders, text files, CSV/TSV/JSONL files, or texts.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print predictions as JSON lines.")] = False,
 ) -> None:
     """Predict labels with a trained model; prints label and confidence per input (and accuracy if labelled)."""
@@ -405,6 +414,33 @@ def predict(
             console.print(f"{row['input']}\t[bold]{row['label']}[/]\t{row['confidence']:.3f}{truth}", highlight=False)
     if accuracy is not None and not as_json:
         console.print(f"accuracy {accuracy:.4f} on {len(rows)} labelled inputs", highlight=False)
+
+
+@app.command("export")
+def export_command(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder written by advisor auto (OUT/model).")],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Examples to check the export on, as for advisor predict (default: made-up ones)."),
+    ] = None,
+    fmt: Annotated[ExportFormatChoice, typer.Option("--format", help="What to write.")] = "onnx",  # type: ignore[valid-type]
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: MODEL_DIR/onnx).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Write the model as ONNX with its preprocessing; check it with onnxruntime and time it on the CPU."""
+    from advisor.exporting import ExportError, export_lines, export_model
+
+    try:
+        summary = export_model(model_dir, _value(fmt), out, inputs or None)
+    except ExportError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        for line in export_lines(summary):
+            Console().print(line, highlight=False)
+    if not summary["check"]["passed"]:
+        raise _fail("onnxruntime's probabilities differ from PyTorch's beyond the tolerance; do not ship these files")
 
 
 @app.command()

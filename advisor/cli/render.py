@@ -10,27 +10,21 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from advisor.engine.rulebook import Ladder
 from advisor.recommendation import Recommendation, Stage
-
-_STRATEGY_LABEL = {
-    "feature_extraction": "Feature extraction (frozen backbone, train the head)",
-    "partial_fine_tune": "Fine-tune the top layers",
-    "full_fine_tune": "Fine-tune all layers",
-    "from_scratch": "Train from scratch",
-}
-_RUNG_NAMES = ("Feature Extraction", "Top 20 Layers", "Top 50 Layers", "All Layers", "From Scratch")
 
 
 def _lr(value: float | None) -> str:
     return "frozen" if value is None else f"{value:.0e}"
 
 
-def _ladder(rung: int) -> Text:
+def _ladder(rung: int, ladder: Ladder) -> Text:
     text = Text()
-    for number, name in enumerate(_RUNG_NAMES, start=1):
-        style = "bold black on green" if number == rung else "dim"
-        text.append(f" {number} {name} ", style=style)
-        if number < len(_RUNG_NAMES):
+    rungs = sorted(ladder.rungs, key=lambda r: r.rung)
+    for step in rungs:
+        style = "bold black on green" if step.rung == rung else "dim"
+        text.append(f" {step.rung} {step.name} ", style=style)
+        if step is not rungs[-1]:
             text.append(" › ", style="dim")
     return text
 
@@ -56,10 +50,11 @@ def _stage_row(index: int, stage: Stage) -> list[str]:
     ]
 
 
-def render_recommendation(rec: Recommendation, console: Console) -> None:
-    """Print the recommendation: strategy on the ladder, backbone, stages, warnings, reasons."""
+def render_recommendation(rec: Recommendation, console: Console, ladder: Ladder) -> None:
+    """Print the recommendation: strategy on the ladder (of the rule book that made it), backbone, stages,
+    warnings, reasons."""
     headline = Text.assemble(
-        (_STRATEGY_LABEL[rec.strategy], "bold green"),
+        (ladder.strategies[rec.strategy], "bold green"),
         f"  ·  train {rec.trainable_fraction:.0%} of the backbone",
     )
     facts = Text()
@@ -74,7 +69,9 @@ def render_recommendation(rec: Recommendation, console: Console) -> None:
     )
     if rec.backbone.alternatives:
         backbone.append("\nAlternatives: " + ", ".join(f"{a.name} ({a.model_id})" for a in rec.backbone.alternatives))
-    console.print(Panel(Group(headline, _ladder(rec.rung), facts, backbone), title="Recommendation", expand=False))
+    console.print(
+        Panel(Group(headline, _ladder(rec.rung, ladder), facts, backbone), title="Recommendation", expand=False)
+    )
 
     stages = Table(title="Schedule", title_justify="left")
     for column in ("#", "stage", "trainable", "epochs", "LR head", "LR backbone", "notes"):

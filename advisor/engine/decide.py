@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from advisor.engine.conditions import all_hold
-from advisor.engine.rulebook import LearningRates, LRRule, Schedule, Schedules, Warnings, Zoo, ZooModel
+from advisor.engine.rulebook import LearningRates, LRRule, RuleBook, Schedule, Schedules, Warnings, Zoo, ZooModel
 from advisor.recommendation import AugmentOp, BackboneChoice, BackboneOption, FiredRule, Stage, Strategy
-
-if TYPE_CHECKING:
-    from advisor.engine.loader import RuleBook
 
 RECONCILIATION_SECTION = (
     "Decision Tree: Which Strategy? (Question 1) reconciled with Summary › Decision Path; see rules/strategy.yaml"

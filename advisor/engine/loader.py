@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from advisor.engine import decide
 from advisor.engine.rulebook import (
@@ -18,6 +18,7 @@ from advisor.engine.rulebook import (
     LearningRates,
     Mistakes,
     ProfilingRules,
+    RuleBook,
     Schedules,
     StrategyRules,
     Warnings,
@@ -36,22 +37,6 @@ FILES: dict[str, type[BaseModel]] = {
     "mistakes.yaml": Mistakes,
     "profiling.yaml": ProfilingRules,
 }
-
-
-class RuleBook(BaseModel):
-    """All the knowledge, validated; `source` says where it was read from."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: str
-    strategy: StrategyRules
-    ladder: Ladder
-    learning_rates: LearningRates
-    schedules: Schedules
-    zoo: Zoo
-    warnings: Warnings
-    mistakes: Mistakes
-    profiling: ProfilingRules
 
 
 def default_rules_dir() -> Path:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from advisor.engine.decide import build_stages, collect_augmentation, collect_warnings, decide_depth, select_backbone
-from advisor.engine.loader import RuleBook, load_rulebook
+from advisor.engine.loader import load_rulebook
+from advisor.engine.rulebook import RuleBook
 from advisor.profile import DatasetProfile
 from advisor.recommendation import Range, Recommendation
 

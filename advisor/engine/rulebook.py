@@ -224,6 +224,8 @@ class Ladder(BaseModel):
     model_config = _STRICT
 
     rungs: tuple[Rung, ...]
+    # How each strategy is worded where it is shown; checked after the rungs, so that their errors come first.
+    strategies: dict[Strategy, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _climbs(self) -> Ladder:
@@ -235,6 +237,9 @@ class Ladder(BaseModel):
             raise ValueError("the highest fractional rung must reach max_fraction 1.0 so every fraction has a rung")
         if not any(r.strategy == "from_scratch" for r in self.rungs):
             raise ValueError("no rung for strategy 'from_scratch'")
+        unworded = [s for s in get_args(Strategy) if s not in self.strategies]
+        if unworded:
+            raise ValueError(f"strategies: no wording for {unworded}")
         return self
 
     def rung_for(self, fraction: float, from_scratch: bool) -> Rung:
@@ -586,3 +591,19 @@ class ProfilingRules(BaseModel):
     def findings(self, facts: Mapping[str, object]) -> list[CheckRule]:
         """Every check whose conditions hold."""
         return [rule for rule in self.checks if rule.when and all_hold(rule.when, facts)]
+
+
+class RuleBook(BaseModel):
+    """All the knowledge, validated; `source` says where it was read from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    strategy: StrategyRules
+    ladder: Ladder
+    learning_rates: LearningRates
+    schedules: Schedules
+    zoo: Zoo
+    warnings: Warnings
+    mistakes: Mistakes
+    profiling: ProfilingRules

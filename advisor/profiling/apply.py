@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advisor.engine.loader import RuleBook
 from advisor.engine.recommend import recommend
+from advisor.engine.rulebook import RuleBook
 from advisor.profile import DatasetProfile
 from advisor.profiling.evidence import Evidence, SimilarityEvidence
 from advisor.profiling.similarity import Measured

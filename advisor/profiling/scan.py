@@ -21,12 +21,11 @@ import numpy as np
 
 from advisor.profile import Modality
 from advisor.profiling.evidence import DuplicateGroup, Duplicates, FileProblem, ImageStats
-from runners.data.images import IMAGE_SUFFIXES, image_layout
+from runners.data.formats import guess_modality
+from runners.data.images import image_layout
 from runners.data.text import load_text_folder, load_text_table
-from runners.errors import DataError
 from runners.specs import InMemoryData
 
-TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 # Mean absolute difference (grey levels of 255) between 32×32 thumbnails under which two images with
 # the same difference hash count as copies. Resized/re-encoded copies measured 0.3–0.4; different
 # ELPV cells sharing a hash 4.2–7.7.
@@ -70,22 +69,6 @@ class Scanned:
         if all(s is None for s in self.splits):
             return None
         return dict(Counter(str(s) for s in self.splits))
-
-
-def guess_modality(path: Path) -> Modality:
-    """A table file is text; a folder is text when its class folders hold more .txt files than images."""
-    if path.is_file():
-        if path.suffix.lower() not in TEXT_SUFFIXES:
-            raise DataError(
-                f"{path}: a data file must be one of {', '.join(TEXT_SUFFIXES)} (images go in a folder per class)"
-            )
-        return "text"
-    if not path.is_dir():
-        raise DataError(f"{path} does not exist")
-    files = [*path.glob("*/*"), *path.glob("*/*/*")]
-    n_text = sum(1 for f in files if f.suffix.lower() == ".txt")
-    n_images = sum(1 for f in files if f.suffix.lower() in IMAGE_SUFFIXES)
-    return "text" if n_text > n_images else "image"
 
 
 def scan_path(

@@ -125,7 +125,7 @@ def measure(
     Raises:
         BackboneError: a backbone cannot be built.
     """
-    from runners.probe import frozen_features
+    from runners import get_runner
 
     start = time.perf_counter()
     raw = raw_pixels(inputs) if modality == "image" else bag_of_words([str(t) for t in inputs])
@@ -138,8 +138,8 @@ def measure(
             if progress is not None:
                 progress(f"frozen pass: {name}", done, total)
 
-        frozen = passes.get(name) or frozen_features(
-            name, modality, inputs, weights=weights, device=device, max_length=max_length, progress=report
+        frozen = passes.get(name) or get_runner(modality).frozen_features(
+            name, inputs, weights=weights, device=device, max_length=max_length, progress=report
         )
         passes[name] = frozen
         scores.append(

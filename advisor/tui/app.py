@@ -75,7 +75,7 @@ class AdvisorApp(App[None]):
         except RulesError as exc:  # a broken --rules directory: say so, keep the form
             self.notify(str(exc), title="rules", severity="error", timeout=10)
             return
-        screen = RecommendationScreen(rec, budget_minutes=budget_minutes, data=data, rungs=book.ladder.rungs)
+        screen = RecommendationScreen(rec, budget_minutes=budget_minutes, data=data, ladder=book.ladder)
         self.push_screen(screen)
 
     @on(QuestionnaireScreen.Submitted)

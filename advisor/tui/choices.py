@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import get_args
 
 from advisor.profile import Hardware, Modality, Priority, Similarity, Task
-from advisor.recommendation import Strategy
 
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
 TASKS: tuple[Task, ...] = get_args(Task)
@@ -29,11 +28,4 @@ PRIORITY_LABELS: dict[Priority, str] = {
     "speed": "Speed",
     "accuracy": "Accuracy",
     "mobile": "Mobile / edge",
-}
-
-STRATEGY_LABELS: dict[Strategy, str] = {
-    "feature_extraction": "Feature extraction (frozen backbone, train the head)",
-    "partial_fine_tune": "Fine-tune the top layers",
-    "full_fine_tune": "Fine-tune all layers",
-    "from_scratch": "Train from scratch",
 }

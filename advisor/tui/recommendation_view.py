@@ -15,9 +15,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static, TextArea
 
-from advisor.engine.rulebook import Rung
+from advisor.engine.loader import load_rulebook
+from advisor.engine.rulebook import Ladder
 from advisor.recommendation import Recommendation, Stage
-from advisor.tui.choices import STRATEGY_LABELS
 from advisor.tui.commands import auto_command, find_tune, python_snippet
 from advisor.tui.ladder import LadderWidget
 
@@ -102,7 +102,7 @@ class RecommendationScreen(Screen[None]):
         recommendation: Recommendation,
         budget_minutes: float = 30,
         data: Path | None = None,
-        rungs: tuple[Rung, ...] | None = None,
+        ladder: Ladder | None = None,
     ) -> None:
         """Show `recommendation`.
 
@@ -110,10 +110,11 @@ class RecommendationScreen(Screen[None]):
             recommendation: The engine's answer.
             budget_minutes: Goes into the `advisor auto` command and the run.
             data: The dataset path, for the command and the run (`DATA` in the command when None).
-            rungs: The ladder of the rule book that made the answer (default: the packaged one).
+            ladder: The ladder of the rule book that made the answer (default: the packaged one): its
+                rungs and the wording of the strategies.
         """
         super().__init__()
-        self._rungs = rungs
+        self._ladder = ladder if ladder is not None else load_rulebook().ladder
         self.recommendation = recommendation
         self.budget_minutes = budget_minutes
         self.data = data
@@ -135,13 +136,14 @@ class RecommendationScreen(Screen[None]):
         with VerticalScroll(id="report"):
             yield Static(
                 Text.assemble(
-                    (STRATEGY_LABELS[rec.strategy], "bold"), f"  ·  train {rec.trainable_fraction:.0%} of the backbone"
+                    (self._ladder.strategies[rec.strategy], "bold"),
+                    f"  ·  train {rec.trainable_fraction:.0%} of the backbone",
                 ),
                 id="headline",
             )
             with Horizontal(id="top"):
                 with Vertical(id="ladder-box", classes="box"):
-                    yield LadderWidget(rec.rung, self._rungs, id="ladder")
+                    yield LadderWidget(rec.rung, self._ladder.rungs, id="ladder")
                     yield Static(self._expectation(), id="expectation")
                 with Vertical(id="backbone-box", classes="box"):
                     yield Static(_backbone_text(rec), id="backbone")

@@ -10,7 +10,7 @@ from torch import nn
 
 from runners.backbones.zoo import ZOO, load_ordered_state_dict
 from runners.errors import BackboneError
-from runners.specs import BackboneChoice
+from runners.specs import ResolvedBackbone
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
@@ -42,7 +42,7 @@ def _load_timm_weights(model: Any, path: Path) -> None:
     raise BackboneError(f"{path}: only {len(named)}/{len(own)} tensors fit {type(model).__name__}")
 
 
-def build_timm(choice: BackboneChoice, num_classes: int, kwargs: dict[str, Any]) -> tuple[nn.Module, dict]:
+def build_timm(choice: ResolvedBackbone, num_classes: int, kwargs: dict[str, Any]) -> tuple[nn.Module, dict]:
     """Creates a timm model and returns it with its preprocessing config (input size, mean, std...)."""
     import timm
 
@@ -80,7 +80,7 @@ def build_timm(choice: BackboneChoice, num_classes: int, kwargs: dict[str, Any])
 
 
 def build_hf_text(
-    choice: BackboneChoice, class_names: list[str], config_overrides: dict[str, Any] | None = None
+    choice: ResolvedBackbone, class_names: list[str], config_overrides: dict[str, Any] | None = None
 ) -> tuple[nn.Module, Any]:
     """Creates an AutoModelForSequenceClassification (no remote code) and its tokenizer.
 
@@ -119,3 +119,17 @@ def build_hf_text(
     finally:
         hf_logging.set_verbosity(verbosity)
     return model, tokenizer
+
+
+def load_tokenizer(backbone: str, weights: str | None = None) -> Any:
+    """The tokenizer of a text backbone (no remote code), without building the model."""
+    from transformers import AutoTokenizer
+
+    from runners.backbones.resolve import resolve_backbone
+
+    choice = resolve_backbone(backbone, "text", weights)
+    source = choice.weights_path or choice.name
+    try:
+        return AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except OSError as exc:
+        raise BackboneError(f"cannot load the tokenizer of {source}: {exc}") from None

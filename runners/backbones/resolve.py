@@ -10,7 +10,7 @@ from pathlib import Path
 from runners.backbones.hub_cache import cached_snapshot
 from runners.backbones.zoo import available, find_entry
 from runners.errors import BackboneError
-from runners.specs import BackboneChoice
+from runners.specs import ResolvedBackbone
 
 
 @functools.lru_cache(maxsize=1)
@@ -28,7 +28,7 @@ def hub_reachable() -> bool:
         return False
 
 
-def resolve_backbone(name: str, modality: str, weights: str | None = None) -> BackboneChoice:
+def resolve_backbone(name: str, modality: str, weights: str | None = None) -> ResolvedBackbone:
     """Returns the backbone and weights that will actually be used for a request.
 
     Args:
@@ -48,7 +48,7 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Ba
     canonical = entry.name if entry else name
     if weights == "none":
         path = entry.weights_path() if entry and modality == "text" else None  # text needs a config
-        return BackboneChoice(
+        return ResolvedBackbone(
             requested=name,
             name=canonical,
             modality=modality,
@@ -59,7 +59,7 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Ba
     if weights is not None:
         if not Path(weights).exists():
             raise BackboneError(f"weights path {weights} does not exist")
-        return BackboneChoice(
+        return ResolvedBackbone(
             requested=name,
             name=canonical,
             modality=modality,
@@ -68,7 +68,7 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Ba
             weights_path=str(weights),
         )
     if entry is not None and entry.weights_path() is not None:
-        return BackboneChoice(
+        return ResolvedBackbone(
             requested=name,
             name=entry.name,
             modality=modality,
@@ -79,7 +79,7 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Ba
     # With the hub offline, a model already in the local hub cache loads from its snapshot.
     snapshot = None if hub_reachable() else cached_snapshot(name, modality)
     if hub_reachable() or snapshot is not None:
-        return BackboneChoice(
+        return ResolvedBackbone(
             requested=name,
             name=canonical,
             modality=modality,
@@ -91,7 +91,7 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Ba
     if not offline:
         raise BackboneError(f"{name!r}: hub unreachable and no offline {modality} backbone is installed")
     best = offline[0]
-    return BackboneChoice(
+    return ResolvedBackbone(
         requested=name,
         name=best.name,
         modality=modality,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ class LabelledData:
     layout_problems: list[str] = field(default_factory=list)
 
 
-def from_memory(inputs: list[Any], labels: list[str], split: list[str] | None) -> LabelledData:
+def from_memory(inputs: list[Any], labels: list[str], split: Sequence[str] | None) -> LabelledData:
     """`LabelledData` for in-memory examples (ids are their positions); refuses fewer than two classes."""
     check_classes(labels, "<memory>")
     return LabelledData(

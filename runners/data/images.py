@@ -10,9 +10,9 @@ import numpy as np
 from PIL import Image
 
 from runners.data import LabelledData, check_classes
+from runners.data.formats import IMAGE_SUFFIXES
 from runners.errors import DataError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 SPLIT_NAMES = ("train", "val", "test")
 # Images whose sizes are read to tell the data's native size (headers only: milliseconds).
 NATIVE_SAMPLE = 32

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from runners.data import LabelledData, check_classes
+from runners.data.formats import JSON_LINES_SUFFIXES, TEXT_FILE_SUFFIX
 from runners.errors import DataError
 
 
@@ -45,26 +46,16 @@ def _from_rows(
     return data
 
 
-def load_text_table(
-    path: Path | str,
-    text_column: str = "text",
-    label_column: str = "label",
-    encoding: str = "utf-8",
-    skip_bad: bool = False,
-) -> LabelledData:
-    """Loads a .csv/.tsv or .jsonl/.json-lines file.
-
-    With `skip_bad`, rows without text or label are skipped and listed in `skipped` instead of
-    refused, and the number of classes is left for the caller to check.
+def read_table(path: Path, encoding: str = "utf-8") -> tuple[list[dict], list[str]]:
+    """The rows of a CSV / TSV / JSON-lines file and its columns (in order of first appearance).
 
     Raises:
-        DataError: missing columns (naming those present), undecodable line, fewer than two classes.
+        DataError: missing file, undecodable line, a line that is not a JSON object.
     """
-    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: text dataset file does not exist")
     text = _decode(path.read_bytes(), path, encoding)
-    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+    if path.suffix.lower() in JSON_LINES_SUFFIXES:
         rows: list[dict] = []
         columns: list[str] = []
         for n, line in enumerate(text.splitlines(), start=1):
@@ -83,6 +74,26 @@ def load_text_table(
         reader = csv.DictReader(io.StringIO(text), dialect=dialect)
         columns = list(reader.fieldnames or [])
         rows = list(reader)
+    return rows, columns
+
+
+def load_text_table(
+    path: Path | str,
+    text_column: str = "text",
+    label_column: str = "label",
+    encoding: str = "utf-8",
+    skip_bad: bool = False,
+) -> LabelledData:
+    """Loads a .csv/.tsv or .jsonl/.json-lines file.
+
+    With `skip_bad`, rows without text or label are skipped and listed in `skipped` instead of
+    refused, and the number of classes is left for the caller to check.
+
+    Raises:
+        DataError: missing columns (naming those present), undecodable line, fewer than two classes.
+    """
+    path = Path(path)
+    rows, columns = read_table(path, encoding)
     data = _from_rows(rows, path, text_column, label_column, columns, skip_bad)
     if not skip_bad:
         check_classes(data.labels, str(path))
@@ -106,7 +117,7 @@ def load_text_folder(root: Path | str, encoding: str = "utf-8", skip_bad: bool =
         folder = root / split if split else root
         class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
         for class_dir in class_dirs:
-            files = sorted(class_dir.glob("*.txt"))
+            files = sorted(class_dir.glob(f"*{TEXT_FILE_SUFFIX}"))
             if not files:
                 problem = f"{class_dir}: class folder contains no .txt files"
                 if not skip_bad:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from advisor.engine.loader import RuleBook, default_rules_dir, load_rulebook
+from advisor.engine.loader import default_rules_dir, load_rulebook
+from advisor.engine.rulebook import RuleBook
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,8 @@ def test_cost_is_learned_per_depth_and_scaled_to_unseen_depths() -> None:
     assert cost.estimate(HEAD) is None and cost.estimate(_tuned(2, 3)) is None  # nothing measured yet
     cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], forward=0.01)
     assert cost.estimate(HEAD) == pytest.approx(12.0)
-    # Before any fine-tuning epoch: 3 forwards per trainable block share per training row, one per val row.
-    per_epoch = 0.01 * 1000 * 3 * 2 / 8 + 0.01 * 200 * 2 / 8
+    # Before any fine-tuning epoch: one trainable-block share of a forward pass per training and val row.
+    per_epoch = 0.01 * 1000 * 2 / 8 + 0.01 * 200 * 2 / 8
     fill = 0.01 * 1200 * 6 / 8
     assert cost.estimate(_tuned(2, 3)) == pytest.approx(12.0 + fill + 3 * per_epoch)
     # A measured depth replaces the prior; unseen depths scale with depth from the nearest seen one.
@@ -169,5 +169,34 @@ def test_the_measuring_frozen_pass_prices_the_first_fine_tuning_epoch(image_dir,
         split_sizes=(1000, 200, 0),
         forward_prior=0.02,
     )
-    assert priced.cost.epoch(2) == pytest.approx(0.02 * 1000 * 3 * 2 / 8 + 0.02 * 200 * 2 / 8)
+    assert priced.cost.epoch(2) == pytest.approx(0.02 * 1000 * 2 / 8 + 0.02 * 200 * 2 / 8)
     assert priced.cost.fill(2) == pytest.approx(0.02 * 1200 * 6 / 8)
+    priced.best_plan, priced.best_seconds, priced.n_test = HEAD, 5.0, 10_000
+    assert priced.reserve() == 0.0  # no trial has measured the forward pass: nothing reserved on the prior
+
+
+def test_the_rule_plan_starts_even_when_its_estimate_exceeds_the_time_left(image_dir, tmp_path, book) -> None:
+    """Trial 0 is the advice being checked: it is never refused up front; the running guard cuts it."""
+    from advisor.auto.attrs import TrialAttr
+
+    now = [0.0]
+    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=250.0)
+    objective.cost.observe(_tuned(2, 3), 310.0, [10.0, 300.0], [_epoch(0, 10)] + [_epoch(1, 100)] * 3, None)
+    now[0] = 50.0
+    params = {
+        "trainable_blocks": 2,
+        "head_c": 1.0,
+        "lr_head": 1e-3,
+        "lr_backbone": 1e-4,
+        "layer_decay": 1.0,
+        "tune_epochs": 3,
+        "weight_decay": 1e-3,
+    }
+    refused = optuna.trial.FixedTrial(params)
+    with pytest.raises(optuna.TrialPruned, match="not started"):
+        objective(refused)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(params, user_attrs={TrialAttr.RULE_PLAN: True})
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert len(runner.specs) == 1 and "skipped_by_budget" not in trial.user_attrs

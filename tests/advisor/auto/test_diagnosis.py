@@ -17,8 +17,8 @@ from typing import Any
 import optuna
 import pytest
 
+from advisor.auto.attrs import TrialAttr
 from advisor.auto.diagnosis import (
-    OBSERVATION_ATTR,
     final_diagnoses,
     head_converged,
     head_stage,
@@ -27,7 +27,7 @@ from advisor.auto.diagnosis import (
 )
 from advisor.auto.space import TrialPlan
 from advisor.engine.diagnose import TrialObservation, diagnose
-from advisor.engine.loader import RuleBook
+from advisor.engine.rulebook import RuleBook
 from runners import EpochMetrics, TrialResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -180,7 +180,7 @@ def _study_of(names: list[str]) -> optuna.Study:
                 value=fx["value"],
                 params={"trainable_blocks": fx["plan"]["trainable_blocks"]},
                 distributions={"trainable_blocks": optuna.distributions.IntDistribution(0, fx["n_blocks"])},
-                user_attrs={OBSERVATION_ATTR: observed(name).model_dump(mode="json"), "fixture": name},
+                user_attrs={TrialAttr.OBSERVATION: observed(name).model_dump(mode="json"), "fixture": name},
             )
         )
     return study
@@ -208,5 +208,5 @@ def test_the_study_winner_never_gets_the_depth_verdict_even_when_deepest(book: R
 def test_trials_without_a_stored_observation_keep_their_stored_diagnoses(book: RuleBook) -> None:
     study = optuna.create_study(direction="maximize")
     study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"diagnoses": ["old"]}))
-    study.add_trial(optuna.trial.create_trial(value=0.6, user_attrs={OBSERVATION_ATTR: {"status": "complete"}}))
+    study.add_trial(optuna.trial.create_trial(value=0.6, user_attrs={TrialAttr.OBSERVATION: {"status": "complete"}}))
     assert final_diagnoses(study.trials, book.mistakes) == {}  # neither a valid observation: stored ones stand

@@ -15,8 +15,8 @@ from typing import Any
 import optuna
 import pytest
 
+from advisor.auto.attrs import TrialAttr
 from advisor.auto.config import TuneConfig
-from advisor.auto.objective import RETRY_OF_ATTR
 from advisor.auto.report import Report
 from advisor.auto.search import run_search
 from runners import EpochMetrics, TrialResult, TrialSpec
@@ -124,8 +124,8 @@ def test_the_image_report_diagnoses_and_retries_the_accuracy_drop_once(monkeypat
     assert "by 17% with 25% of the backbone" in diagnoses[0] and "too much unfreezing" in diagnoses[0]
     # Two trials lost accuracy after unfreezing; the first one's learning rates ÷ 10 ran once, as trial 5.
     retry = study.trials[5]
-    assert retry.user_attrs[RETRY_OF_ATTR]["trial"] == 0
+    assert retry.user_attrs[TrialAttr.RETRY_OF]["trial"] == 0
     assert retry.params["lr_backbone"] == pytest.approx(1e-5) and retry.params["lr_head"] == pytest.approx(1e-4)
     assert retry.params["trainable_blocks"] == 2 and retry.params["tune_epochs"] == 8
     assert "(retry of trial 0: lr_head ×0.1, lr_backbone ×0.1)" in cells[5][1]
-    assert sum(RETRY_OF_ATTR in t.user_attrs for t in study.trials) == 1
+    assert sum(TrialAttr.RETRY_OF in t.user_attrs for t in study.trials) == 1

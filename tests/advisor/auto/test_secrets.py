@@ -23,8 +23,8 @@ import pytest
 import sqlalchemy
 from PIL import Image
 
+from advisor.auto.attrs import StudyAttr
 from advisor.auto.storage import make_storage, redact
-from advisor.auto.study import CONFIG_ATTR
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_a_search_on_postgresql_never_writes_or_prints_the_password(postgres_url
     assert len(rows["trial_user_attributes"]) > 0
     assert [name for name, content in rows.items() if secret.decode() in repr(content)] == []
     study = optuna.load_study(study_name=study_name, storage=make_storage(postgres_url))
-    assert "storage" not in study.user_attrs[CONFIG_ATTR]
+    assert "storage" not in study.user_attrs[StudyAttr.CONFIG]
 
     # The report lists where each trial wrote its files: the folder of the process that ran it.
     own = {0: out.resolve(), 1: (out / reports[1]).parent.resolve()}

@@ -16,7 +16,7 @@ from advisor.auto.space import (
     rule_plan_params,
     space_for,
 )
-from advisor.engine.loader import RuleBook
+from advisor.engine.rulebook import RuleBook
 
 
 def _space(book: RuleBook, **fields: object) -> tuple[SearchSpace, object]:

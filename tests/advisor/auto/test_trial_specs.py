@@ -93,6 +93,7 @@ def test_the_search_hands_the_runner_the_rule_plan_spec_for_trial_0(monkeypatch,
     """The scripted runner sees trial 0's stages exactly as the recommendation has them (a two-stage
     plan is forced: 40 test images alone would only ever get feature extraction)."""
     import advisor.auto.search as search
+    import advisor.auto.setup as setup
     import runners
 
     from .conftest import ScriptedRunner
@@ -100,7 +101,7 @@ def test_the_search_hands_the_runner_the_rule_plan_spec_for_trial_0(monkeypatch,
     rec = _rec("image", 3000, "similar")  # head, then the top 20% for 20 epochs on plateau, augmented
     runner = ScriptedRunner(lambda spec: [0.6] * sum(1 if s.converged_head else s.epochs for s in spec.stages))
     monkeypatch.setattr(runners, "get_runner", lambda modality, **kw: runner)
-    monkeypatch.setattr(search, "recommend", lambda profile, rules=None: rec)
+    monkeypatch.setattr(setup, "recommend", lambda profile, rules=None: rec)
     config = TuneConfig(
         data=image_dir,
         out=tmp_path / "out",

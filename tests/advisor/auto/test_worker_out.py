@@ -11,8 +11,8 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
+from advisor.auto.attrs import TrialAttr
 from advisor.auto.config import TuneConfig
-from advisor.auto.finish import TRIAL_DIR_ATTR
 from advisor.auto.search import run_search
 from advisor.auto.workers import stored_config
 from advisor.cli.main import app
@@ -51,7 +51,7 @@ def test_workers_write_under_their_own_out_and_the_report_finds_every_model(
     run_search(default, worker=2)
 
     study = optuna.load_study(study_name="advisor", storage=storage)
-    folders = {t.number: t.user_attrs[TRIAL_DIR_ATTR] for t in study.get_trials() if t.state.is_finished()}
+    folders = {t.number: t.user_attrs[TrialAttr.TRIAL_DIR] for t in study.get_trials() if t.state.is_finished()}
     assert folders == {
         0: str((out / "trials" / "0000").resolve()),
         1: str((out / "trials" / "0001").resolve()),

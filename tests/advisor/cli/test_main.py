@@ -49,6 +49,25 @@ def test_summary_is_readable() -> None:
         assert text in result.stdout
 
 
+def test_summary_words_the_strategy_and_the_rungs_as_the_rule_book_does(rules_copy: Path) -> None:
+    ladder = rules_copy / "ladder.yaml"
+    text = ladder.read_text().replace('"Fine-tune the top layers"', '"Thaw the top"')
+    ladder.write_text(text.replace('"Fine-tune Top 50 Layers"', '"Upper half"'))
+    args = [*EXAMPLE[:-2], "--similarity", "different", "--examples", "20000", "--classes", "2"]
+    result = RUNNER.invoke(app, [*args, "--rules", str(rules_copy)])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.stdout.split())
+    assert "Thaw the top" in flat and "Upper half" in flat
+
+
+def test_a_ladder_without_wording_for_every_strategy_is_refused(rules_copy: Path) -> None:
+    ladder = rules_copy / "ladder.yaml"
+    ladder.write_text(ladder.read_text().replace('  from_scratch: "Train from scratch"\n', ""))
+    result = RUNNER.invoke(app, [*EXAMPLE, "--rules", str(rules_copy)])
+    assert result.exit_code == 2
+    assert "no wording for ['from_scratch']" in " ".join(result.output.split())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

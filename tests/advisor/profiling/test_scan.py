@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from advisor.profiling import profile_dataset
-from advisor.profiling.scan import guess_modality
+from runners.data.formats import guess_modality
 from runners.data.images import load_image_folder
 from runners.errors import DataError
 

@@ -1,4 +1,4 @@
-"""The frozen probe: pooled features of every example, and BatchNorm drift as the documented distance."""
+"""The frozen passes: pooled features of every example, and BatchNorm drift as the documented distance."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from runners.probe import _MomentMeter, frozen_features, load_tokenizer
+from runners import get_runner
+from runners.backbones.build import load_tokenizer
+from runners.drift import _MomentMeter
 
 
 def test_drift_of_one_layer_is_the_standardised_shift_plus_log_scale() -> None:
@@ -36,9 +38,8 @@ def test_drift_of_one_layer_is_the_standardised_shift_plus_log_scale() -> None:
 def test_image_features_and_drift_cover_every_example_and_block(colour_images) -> None:  # noqa: ANN001
     images, _ = colour_images(6)
     done: list[tuple[int, int]] = []
-    result = frozen_features(
+    result = get_runner("image").frozen_features(
         "resnet18",
-        "image",
         images,
         weights="none",
         image_size=32,
@@ -55,7 +56,7 @@ def test_image_features_and_drift_cover_every_example_and_block(colour_images) -
 
 def test_text_backbones_have_no_drift_but_give_pooled_features(tiny_bert_dir: Path, keyword_texts) -> None:  # noqa: ANN001
     texts, _ = keyword_texts(4)
-    result = frozen_features("tiny-bert", "text", texts, weights=str(tiny_bert_dir), max_length=16)
+    result = get_runner("text").frozen_features("tiny-bert", texts, weights=str(tiny_bert_dir), max_length=16)
     assert result.features.shape == (len(texts), 32)
     assert result.block_drift is None and result.layer_drift == []
     tokenizer = load_tokenizer("tiny-bert", str(tiny_bert_dir))

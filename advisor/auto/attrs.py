@@ -1,0 +1,61 @@
+"""Every key the search stores in an Optuna study or trial, in one place.
+
+Study keys carry the search's settings to workers and resumed runs; trial keys carry what a trial
+did to the selection, the diagnoses and the report. They are plain strings (what the storage keeps);
+the classes are namespaces only.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+class StudyAttr:
+    """`study.user_attrs` keys."""
+
+    CONFIG: Final = "advisor_config"
+    SPACE: Final = "advisor_space"
+    RECOMMENDATION: Final = "advisor_recommendation"
+    ELAPSED: Final = "advisor_elapsed_seconds"
+    # "retried:<mistake id>" once that mistake's variant is queued (the study retries each mistake once).
+    RETRIED: Final = "retried"
+    # "test_accuracy_of_<model key>": a model's test accuracy, scored once.
+    TEST_ACCURACY_OF: Final = "test_accuracy_of_"
+
+
+class TrialAttr:
+    """`trial.user_attrs` keys (and the one Optuna system key the report reads)."""
+
+    # set when the trial is enqueued or starts
+    RULE_PLAN: Final = "rule_plan"
+    RETRY_OF: Final = "retry_of"
+    TRIAL_DIR: Final = "trial_dir"
+    WORKER: Final = "worker"
+    PLAN: Final = "plan"
+    STAGES: Final = "stages"
+    SKIPPED_BY_BUDGET: Final = "skipped_by_budget"
+    OOM_RETRY_BATCH_SIZE: Final = "oom_retry_batch_size"
+    # what the run gave
+    CURVE: Final = "curve"
+    STATUS: Final = "status"
+    SECONDS: Final = "seconds"
+    STAGE_SECONDS: Final = "stage_seconds"
+    N_SKIPPED_FILES: Final = "n_skipped_files"
+    BACKBONE_FALLBACK: Final = "backbone_fallback"
+    STAGE_GAINS: Final = "stage_gains"
+    OBSERVATION: Final = "observation"
+    DIAGNOSES: Final = "diagnoses"
+    ERROR: Final = "error"
+    PRUNED_AT_EPOCH: Final = "pruned_at_epoch"
+    STOPPED_BY_BUDGET: Final = "stopped_by_budget"
+    VAL_ACCURACY: Final = "val_accuracy"
+    VAL_LOSS: Final = "val_loss"
+    VAL_PROBS: Final = "val_probabilities"
+    VAL_LABELS: Final = "val_labels"
+    FORWARD_SECONDS_PER_EXAMPLE: Final = "forward_seconds_per_example"
+    SELECTION: Final = "selection"
+    CV_ACCURACY: Final = "cv_accuracy"
+    CV_STDERR: Final = "cv_stderr"
+    CV_LOG_LOSS: Final = "cv_log_loss"
+    # Optuna's own system attribute: why a trial failed (a stale heartbeat, for one)
+    FAIL_REASON: Final = "fail_reason"

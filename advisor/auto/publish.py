@@ -1,0 +1,157 @@
+"""Publishing a search: the report from whatever the study holds (the exported model scored on the
+test split), then `report.json`, `report.md` and the plots."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from advisor.auto.attrs import StudyAttr, TrialAttr
+from advisor.auto.diagnosis import final_diagnoses
+from advisor.auto.finish import Finished, ranked_trials, trial_folder
+from advisor.auto.objective import Objective
+from advisor.auto.plots import write_plots
+from advisor.auto.promise import plan_promise
+from advisor.auto.report import BestTrial, Report, trial_record, write_markdown
+from advisor.auto.setup import SearchSetup
+from advisor.auto.storage import redact
+
+
+def build_report(
+    study: optuna.Study,
+    setup: SearchSetup,
+    interrupted: bool,
+    objective: Objective,
+    finished: Finished,
+    setup_seconds: float = 0.0,
+) -> Report:
+    """Build the report from whatever the study holds, scoring the exported model on the test split."""
+    config = setup.config
+    waiting = optuna.trial.TrialState.WAITING
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != waiting]
+    verdicts = final_diagnoses(trials, objective.book.mistakes)  # relative ones need the whole study
+    records = [trial_record(t, verdicts.get(t.number)) for t in trials]
+    ranked = ranked_trials(study)
+    best = ranked[0] if ranked else None
+    baseline = next((r for r in records if r.rule_plan), None)
+    model_dir = finished.model_dir
+    test_accuracy = searched_test = per_example = None
+    if best is not None and model_dir is not None:
+        start = time.perf_counter()
+        key = "model_" + "_".join(f"{m.name}{'r' if m.refit else ''}{m.weight:.3f}" for m in finished.members)
+        test_accuracy = _test_accuracy(study, key, setup, objective.runner, model_dir)
+        if setup.split.test:
+            per_example = (time.perf_counter() - start) / len(setup.split.test)
+        searched = trial_folder(best, objective) / "model"
+        plain = len(finished.members) == 1 and not finished.members[0].refit
+        if not plain and searched.is_dir():
+            searched_test = _test_accuracy(study, f"trial_{best.number}", setup, objective.runner, searched)
+    setup.split.save(config.out / "split.json", setup.data)
+    notes = [note for note in (setup.backbone_note, setup.similarity_note) if note] + list(finished.notes)
+    if best is None:
+        notes.append(
+            f"The budget ({config.budget_minutes:g} min) was too small for even one trial (loading the data and "
+            f"building the model alone took {setup_seconds:.0f} s): the rule plan is the recommendation."
+        )
+    skipped = max((t.user_attrs.get(TrialAttr.N_SKIPPED_FILES, 0) for t in study.get_trials(deepcopy=False)), default=0)
+    if skipped:
+        notes.append(f"{skipped} unreadable file(s) were skipped in every trial.")
+    improvement = None
+    if best is not None and baseline is not None and baseline.value is not None and best.value is not None:
+        improvement = best.value - baseline.value
+    plan = next((t for t in study.get_trials(deepcopy=False) if t.user_attrs.get(TrialAttr.RULE_PLAN)), None)
+    promise = plan_promise(
+        setup.recommendation,
+        plan_trial=plan.number if plan else None,
+        plan_val=plan.user_attrs.get(TrialAttr.VAL_ACCURACY) if plan else None,
+        plan_seconds=plan.user_attrs.get(TrialAttr.SECONDS) if plan else None,
+        plan_curve=list(plan.user_attrs.get(TrialAttr.CURVE, [])) if plan else [],
+        best_trial=best.number if best else None,
+        best_val=best.user_attrs.get(TrialAttr.VAL_ACCURACY) if best else None,
+    )
+    return Report(
+        study_name=config.study_name,
+        storage=redact(config.storage_url),
+        data=str(config.data),
+        modality=config.data_modality,
+        backbone=setup.backbone,
+        backbone_note=setup.backbone_note,
+        n_blocks=setup.space.n_blocks,
+        recommendation={
+            "strategy": setup.recommendation.strategy,
+            "trainable_fraction": setup.recommendation.trainable_fraction,
+            "backbone": setup.recommendation.backbone.model_id,
+            "rules": [r.rule for r in setup.recommendation.rationale],
+        },
+        promise=promise,
+        best=None
+        if best is None or best.value is None
+        else BestTrial(
+            number=best.number,
+            value=best.value,
+            params=best.params,
+            test_accuracy=searched_test if searched_test is not None else test_accuracy,
+            selection=best.user_attrs.get(TrialAttr.SELECTION, "validation"),
+            stderr=best.user_attrs.get(TrialAttr.CV_STDERR),
+            val_accuracy=best.user_attrs.get(TrialAttr.VAL_ACCURACY),
+        ),
+        baseline=baseline,
+        improvement_over_baseline=improvement,
+        test_accuracy=test_accuracy,
+        ensemble=finished.members,
+        ensemble_val_accuracy=finished.ensemble_val_accuracy,
+        prediction_seconds_per_example=per_example,
+        n_trials=len(records),
+        n_complete=sum(r.state == "COMPLETE" for r in records),
+        n_pruned=sum(r.state == "PRUNED" for r in records),
+        n_failed=sum(r.state == "FAIL" for r in records),
+        elapsed_seconds=0.0,
+        budget_minutes=config.budget_minutes,
+        out_dir=str(config.out),
+        interrupted=interrupted,
+        model_dir=str(model_dir) if model_dir else None,
+        notes=notes,
+        trials=records,
+    )
+
+
+def publish_report(report: Report, study: optuna.Study, elapsed: float, phases: dict[str, float]) -> Report:
+    """Write `report.json`, `report.md` and the plots, with the run's wall time and its phases."""
+    budget = report.budget_minutes * 60
+    report = report.model_copy(
+        update={
+            "elapsed_seconds": round(elapsed, 1),
+            "phase_seconds": {name: round(seconds, 1) for name, seconds in phases.items()},
+            "overshoot": round(elapsed / budget - 1, 4),
+        }
+    )
+    out = Path(report.out_dir)
+    (out / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    write_markdown(report, out / "report.md")
+    write_plots(study, report, out)
+    return report
+
+
+def _test_accuracy(study: optuna.Study, key: str, setup: SearchSetup, runner: Any, model_dir: Path) -> float | None:
+    """Accuracy of an exported model on the held-out test split, which no trial has seen.
+
+    Scored once per model (kept in the study under `key`, so a resumed search whose result did not
+    change does not score it again).
+    """
+    import torch
+
+    attr = f"{StudyAttr.TEST_ACCURACY_OF}{key}"
+    if attr in study.user_attrs:
+        return float(study.user_attrs[attr])
+    rows = setup.split.test
+    if not rows:
+        return None
+    device = "cuda" if setup.config.device != "cpu" and torch.cuda.is_available() else "cpu"
+    accuracy = runner.score_saved(
+        model_dir, [setup.data.inputs[i] for i in rows], [setup.data.labels[i] for i in rows], device=device
+    )
+    study.set_user_attr(attr, accuracy)
+    return accuracy

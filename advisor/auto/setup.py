@@ -1,0 +1,175 @@
+"""Setting a search up: count the data, ask the rules for a plan, measure similarity, derive the space;
+store all of it with a new study, or take the stored one when joining or resuming."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import optuna
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.auto.attrs import StudyAttr, TrialAttr
+from advisor.auto.config import TuneConfig
+from advisor.auto.space import HEAD_C_DEFAULT, HEAD_C_PROBES, SearchSpace, TrialPlan, rule_plan_params, space_for
+from advisor.auto.trial_specs import trial_spec
+from advisor.engine.recommend import recommend
+from advisor.engine.rulebook import RuleBook
+from advisor.profile import DatasetProfile
+from advisor.recommendation import Recommendation
+
+
+class SearchSetup(BaseModel):
+    """What a search needs before its first trial: profile, plan, backbone, space (the study keeps the space)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    config: TuneConfig
+    profile: DatasetProfile
+    recommendation: Recommendation
+    backbone: str
+    backbone_note: str | None
+    similarity_note: str | None = None
+    space: SearchSpace
+    data: Any = Field(exclude=True, repr=False, description="The runners' LabelledData, loaded once.")
+    forward_seconds_per_example: float | None = Field(
+        None, description="What the measuring frozen pass took per example: the budget's price before any trial."
+    )
+    split: Any = Field(exclude=True, repr=False, description="The runners' Split every trial uses.")
+
+
+def profile_for_search(config: TuneConfig, runner: Any) -> tuple[DatasetProfile, Any]:
+    """Count the labelled examples the runner will see (unreadable files are skipped, as in trials)."""
+    import torch
+
+    from runners import AugmentConfig
+
+    plan = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT)
+    probe = trial_spec(plan, config, "probe", config.out, augment=AugmentConfig())
+    data = runner.load_data_cached(probe)
+    counts = Counter(data.labels)
+    profile = DatasetProfile(
+        modality=config.data_modality,
+        n_examples=len(data.labels),
+        n_classes=len(counts),
+        smallest_class=min(counts.values()),
+        largest_class=max(counts.values()),
+        similarity=config.similarity or "similar",
+        priority=config.priority,
+        hardware="gpu" if config.device != "cpu" and torch.cuda.is_available() else "cpu",
+    )
+    return profile, data
+
+
+def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
+    """Profile the data, ask the rules for a plan, resolve the backbone and derive the search space."""
+    from runners import resolve_backbone
+
+    profile, data = profile_for_search(config, runner)
+    rec = recommend(profile, rules=book)
+    requested = config.backbone or rec.backbone.model_id
+    choice = resolve_backbone(requested, config.data_modality, config.weights)
+    note = choice.fallback_reason
+    similarity_note = None
+    measured, forward = measure_for_search(config, book, data, choice, runner)
+    if measured is not None:
+        from advisor.profiling.apply import recommend_measured, similarity_reason
+
+        profile = profile.model_copy(update={"similarity": measured.similarity.level})
+        rec = recommend_measured(profile, measured, rules=book)
+        if config.backbone is None and measured.chosen_backbone != choice.name:
+            choice = resolve_backbone(measured.chosen_backbone, config.data_modality, config.weights)
+            note = None
+        reason = similarity_reason(measured.similarity)
+        similarity_note = f"Similarity measured as '{measured.similarity.level}'. {reason.reason if reason else ''}"
+        # Workers and resumed runs read the stored config: they reuse the answers instead of measuring again.
+        config = config.model_copy(update={"similarity": measured.similarity.level, "backbone": choice.name})
+    n_blocks = runner.n_blocks(choice.name, config.weights)
+    space = space_for(rec, book, n_blocks, config.max_epochs_per_stage)
+    from runners.data.splits import stratified_split
+
+    return SearchSetup(
+        split=stratified_split(data, config.split_fractions, config.seed),
+        config=config,
+        profile=profile,
+        recommendation=rec,
+        backbone=choice.name,
+        backbone_note=note,
+        similarity_note=similarity_note,
+        space=space,
+        data=data,
+        forward_seconds_per_example=forward,
+    )
+
+
+def measure_for_search(
+    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any
+) -> tuple[Any, float | None]:
+    """Measured similarity and backbone fit for a search whose similarity was not given, else None;
+    with the seconds per example the frozen pass took, when it made one (the budget's first price).
+
+    Random weights have nothing to measure against. With an explicit backbone only that one is
+    measured, in the pass that fills the activation cache for the rule plan's head-only stage
+    (`Runner.frozen_pass`), so it costs the search no extra forward pass. When the guide's pick fell
+    back to the offline zoo, every backbone loadable offline (zoo and hub cache) is ranked on a
+    sample (one extra pass each).
+    """
+    if config.similarity is not None or not config.measure_similarity or choice.weights_source == "random":
+        return None, None
+    from advisor.profiling.profiler import candidate_backbones, measure_sample
+
+    if config.backbone is None and choice.fallback_reason:  # the guide's pick is not loadable here
+        candidates = candidate_backbones(config.data_modality, None, book)
+    else:
+        candidates = [config.backbone or choice.name]
+    frozen = None
+    if len(candidates) == 1 and config.cache:
+        from runners import AugmentConfig
+
+        plan = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT)
+        spec = trial_spec(plan, config, candidates[0], config.out, augment=AugmentConfig()).model_copy(
+            update={"output_dir": None}
+        )
+        frozen = runner.frozen_pass(spec)
+    forward = frozen.seconds / len(frozen.labels) if frozen is not None and frozen.labels else None
+    return measure_sample(
+        list(data.inputs),
+        list(data.labels),
+        config.data_modality,
+        candidates,
+        book,
+        priority=config.priority,
+        device=config.device,
+        max_length=config.max_length,
+        weights=config.weights,
+        frozen=frozen,
+    ), forward
+
+
+def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup) -> None:
+    """A new study: store its settings, space and recommendation; enqueue the rule plan and the head probes."""
+    # The storage URL may hold a password: workers bring their own instead of reading it here.
+    study.set_user_attr(StudyAttr.CONFIG, config.model_dump(mode="json", exclude={"storage"}))
+    study.set_user_attr(StudyAttr.SPACE, setup.space.model_dump(mode="json"))
+    study.set_user_attr(StudyAttr.RECOMMENDATION, setup.recommendation.model_dump(mode="json"))
+    if not config.enqueue_rule_plan:
+        return
+    study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={TrialAttr.RULE_PLAN: True})
+    # Head fits cost seconds once the features are cached: a few strengths across the range
+    # teach the sampler where the head-only optimum lies before it spends minutes on fine-tuning.
+    for c in HEAD_C_PROBES:
+        probe: dict[str, Any] = {"trainable_blocks": 0, "head_c": c}
+        if setup.space.imbalanced:
+            probe["class_weights"] = "off"  # the rule plan tried the guide's weighting
+        study.enqueue_trial(probe, skip_if_exists=True)
+
+
+def as_stored(study: optuna.Study, setup: SearchSetup) -> SearchSetup:
+    """Whoever created the study fixed the search space and the recommendation the rule plan runs;
+    a joining worker or a resumed run uses those, so every trial of a study agrees."""
+    update: dict[str, Any] = {}
+    if StudyAttr.SPACE in study.user_attrs:
+        update["space"] = SearchSpace.model_validate(study.user_attrs[StudyAttr.SPACE])
+    if StudyAttr.RECOMMENDATION in study.user_attrs:
+        update["recommendation"] = Recommendation.model_validate(study.user_attrs[StudyAttr.RECOMMENDATION])
+    return setup.model_copy(update=update)

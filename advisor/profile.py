@@ -12,7 +12,6 @@ Similarity = Literal["very_similar", "similar", "different", "very_different"]
 Priority = Literal["balanced", "speed", "accuracy", "mobile"]
 Hardware = Literal["cpu", "gpu"]
 
-SIMILARITY_LEVELS: tuple[Similarity, ...] = ("very_similar", "similar", "different", "very_different")
 
 # Tasks whose labels are classes: the only ones where n_classes is required.
 _CLASS_TASKS = ("classification", "token_classification")

@@ -49,7 +49,6 @@ __all__ = [
     "n_blocks",
     "offline_backbones",
     "resolve_backbone",
-    "run_trial",
 ]
 
 
@@ -66,11 +65,6 @@ def get_runner(modality: str, **kwargs: Any) -> Any:
     if modality == "text":
         return __getattr__("HFTextRunner")(**kwargs)
     raise RunnerError(f"unknown modality {modality!r}; expected 'image' or 'text'")
-
-
-def run_trial(spec: TrialSpec, callback: Any = None) -> TrialResult:
-    """Convenience: `get_runner(spec.modality).run(spec, callback)`."""
-    return get_runner(spec.modality).run(spec, callback)
 
 
 def n_blocks(backbone: str, modality: str, weights: str | None = None, **backbone_kwargs: Any) -> int:

@@ -98,7 +98,6 @@ class Runner(ABC):
         if num_threads:
             torch.set_num_threads(num_threads)
         self.last_predictor: Any = None
-        self.last_adapter: BlockAdapter | None = None
         self._data_memo: dict[tuple[Any, ...], LabelledData] = {}
 
     @abstractmethod
@@ -156,7 +155,6 @@ class Runner(ABC):
         except Exception as exc:  # noqa: BLE001 - reported as a failed trial, with its traceback
             log.error("model build failed: %s", traceback.format_exc())
             return TrialResult(status="failed", error=failure_text(exc), seconds=time.perf_counter() - start, **common)
-        self.last_adapter = adapter
         common["n_blocks"] = adapter.n_blocks
         common.update(self.input_sizes(bundle, data, spec))
         try:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import shlex
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,11 +71,3 @@ def python_snippet(profile: DatasetProfile) -> str:
     )
 
 
-def find_tune() -> Callable[..., Any] | None:
-    """`advisor.auto.tune` when this build has it (the search ships separately), else None."""
-    try:
-        module = importlib.import_module("advisor.auto")
-    except Exception:  # any import failure means "not available"
-        return None
-    tune = getattr(module, "tune", None)
-    return tune if callable(tune) else None

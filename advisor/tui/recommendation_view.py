@@ -18,12 +18,11 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Sta
 from advisor.engine.loader import load_rulebook
 from advisor.engine.rulebook import Ladder
 from advisor.recommendation import Recommendation, Stage
-from advisor.tui.commands import auto_command, find_tune, python_snippet
+from advisor.tui.commands import auto_command, python_snippet
 from advisor.tui.ladder import LadderWidget
 
 DEFAULT_SAVE_PATH = "./recommendation.json"
 STAGE_COLUMNS = ("trainable", "epochs", "LR head", "LR backbone", "layer-wise", "warmup", "weight decay")
-NOT_AVAILABLE = "advisor auto is not available in this build"
 
 
 STAGE_NAME_WIDTH = 24
@@ -236,10 +235,7 @@ class RecommendationScreen(Screen[None]):
 
     @on(Button.Pressed, "#run")
     def action_run(self) -> None:
-        """Ask the app to run the search, if this build has `advisor auto`."""
-        if find_tune() is None:
-            self.notify(NOT_AVAILABLE, severity="warning")
-            return
+        """Ask the app to run the search on the questionnaire's dataset."""
         if self.data is None:
             self.notify("Give a dataset path in the questionnaire to run the search", severity="warning")
             return

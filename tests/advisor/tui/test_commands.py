@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from advisor import DatasetProfile, recommend
-from advisor.tui.commands import auto_command, find_tune, python_snippet
+from advisor.tui.commands import auto_command, python_snippet
 
 
 def test_auto_command_with_placeholder_and_defaults() -> None:
@@ -57,19 +55,3 @@ def test_python_snippet_leaves_out_derived_and_default_fields() -> None:
     snippet = python_snippet(DatasetProfile(modality="image", n_examples=1200, n_classes=4))
     assert "profile = DatasetProfile(modality='image', n_examples=1200, n_classes=4, similarity='similar')" in snippet
     assert "examples_per_class" not in snippet and "priority" not in snippet
-
-
-def test_find_tune_needs_a_callable_tune(monkeypatch: pytest.MonkeyPatch) -> None:
-    without = types.ModuleType("advisor.auto")
-    monkeypatch.setitem(sys.modules, "advisor.auto", without)
-    assert find_tune() is None
-    without.tune = "not callable"  # type: ignore[attr-defined]
-    assert find_tune() is None
-
-    def tune() -> None:
-        """Stand-in for the search."""
-
-    with_tune = types.ModuleType("advisor.auto")
-    with_tune.tune = tune  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "advisor.auto", with_tune)
-    assert find_tune() is tune

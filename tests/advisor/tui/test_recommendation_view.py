@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +13,7 @@ from advisor import DatasetProfile, Recommendation, recommend
 from advisor.tui.app import AdvisorApp
 from advisor.tui.commands import auto_command, python_snippet
 from advisor.tui.questionnaire import QuestionnaireScreen
-from advisor.tui.recommendation_view import NOT_AVAILABLE, RecommendationScreen
+from advisor.tui.recommendation_view import RecommendationScreen
 
 pytestmark = pytest.mark.anyio
 
@@ -109,14 +107,6 @@ async def test_copy_command_and_snippet(ui: SimpleNamespace, image_folder: Path)
         await pilot.press("c")
         await pilot.pause()
         assert pilot.app.clipboard == shown.text == command
-
-
-async def test_run_without_advisor_auto_notifies(ui: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "advisor.auto", types.ModuleType("advisor.auto"))
-    async with app_for(PARTIAL).run_test(size=ui.size) as pilot:
-        await pilot.press("ctrl+r")
-        await pilot.pause()
-        assert [n.message for n in pilot.app._notifications] == [NOT_AVAILABLE]
 
 
 async def test_run_with_advisor_auto_posts_a_run_request(

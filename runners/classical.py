@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,6 +191,66 @@ def fit_tfidf_linear(
             best = (key, model)
     assert best is not None
     return best[1]
+
+
+@dataclass(frozen=True)
+class TfidfCV:
+    """Out-of-fold scores of TF-IDF + logistic regression at the C they chose.
+
+    Attributes:
+        c: The C with the best out-of-fold accuracy (ties: lower log-loss, then smaller C).
+        probabilities: (n, n_classes) float64 out-of-fold probabilities at `c`, in the texts' order.
+        accuracy: Out-of-fold accuracy at `c`.
+    """
+
+    c: float
+    probabilities: np.ndarray
+    accuracy: float
+
+
+def cross_validate_tfidf(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    class_names: list[str],
+    folds: Sequence[np.ndarray],
+    cs: Sequence[float] = DEFAULT_CS,
+) -> TfidfCV:
+    """k-fold TF-IDF + logistic regression: each fold's vocabulary and weights come from the other folds.
+
+    Args:
+        texts: Documents (e.g. train + validation).
+        labels: Their labels, all among `class_names`.
+        class_names: Column order of the probabilities.
+        folds: Held-out indices into `texts`, one array per fold (e.g. `runners.training.head.cv_folds`).
+        cs: Candidate inverse regularisation strengths.
+
+    Raises:
+        DataError: a label outside `class_names`, or a class without texts outside a fold.
+        ValueError: `cs` or `folds` is empty.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    if not cs or not folds:
+        raise ValueError(f"need candidate Cs and folds, got {len(cs)} Cs and {len(folds)} folds")
+    y = _check_labels(labels, class_names, "cross-validation")
+    texts = list(texts)
+    cs = sorted(float(c) for c in cs)
+    oof = np.zeros((len(cs), len(texts), len(class_names)), dtype=np.float64)
+    for held in folds:
+        kept = np.setdiff1d(np.arange(len(texts)), held)
+        vectorizer = TfidfVectorizer(**VECTORIZER_SETTINGS)
+        train = vectorizer.fit_transform([texts[i] for i in kept])
+        held_texts = [texts[i] for i in held]
+        for j, c in enumerate(cs):
+            oof[j, held] = _fit_on_features(vectorizer, train, y[kept], class_names, c).predict_proba(held_texts)
+    keys = [(-float(np.mean(p.argmax(1) == y)), log_loss(p, y), c) for p, c in zip(oof, cs, strict=True)]
+    best = min(range(len(cs)), key=lambda j: keys[j])
+    return TfidfCV(c=cs[best], probabilities=oof[best], accuracy=-keys[best][0])
+
+
+def fit_tfidf_at(texts: Sequence[str], labels: Sequence[str], class_names: list[str], c: float) -> TfidfLinearModel:
+    """TF-IDF + logistic regression fitted on `texts` at a given `c` (e.g. the one cross-validation chose)."""
+    return _fit(list(texts), _check_labels(labels, class_names, "train"), class_names, c)
 
 
 def load_tfidf(model_dir: str | Path) -> TfidfLinearModel:

@@ -140,6 +140,12 @@ class TrialSpec(BaseModel):
         description="With a converged-head first stage: also score it by k-fold cross-validation over "
         "train + validation features (small validation splits make a noisy selection score).",
     )
+    min_stage_gain: float | None = Field(
+        None,
+        description="A third or later stage starts only if the stage before it added at least this much "
+        "validation accuracy over the best before that (the guide: stop when a stage adds under 1%); "
+        "None: every stage runs.",
+    )
     freeze_batchnorm: bool = Field(
         True,
         description="BatchNorm layers of the fine-tuned blocks keep their pretrained statistics (eval mode). "
@@ -223,6 +229,13 @@ class TrialResult(BaseModel):
     cv_accuracy: float | None = None
     cv_stderr: float | None = None
     cv_log_loss: float | None = None
+    skipped_stages: int = Field(
+        0, description="Stages not run because the one before them added under `min_stage_gain`."
+    )
+    cv_labels: list[int] = Field(default_factory=list, description="Train then validation class ids (CV's examples).")
+    cv_probabilities: list[list[float]] | None = Field(
+        None, description="Out-of-fold head probabilities, one row per `cv_labels` entry (head-only CV trials)."
+    )
     val_labels: list[int] = Field(default_factory=list)
     val_probabilities: list[list[float]] | None = Field(None, description="At the best epoch, one row per val example.")
     model_dir: Path | None = None

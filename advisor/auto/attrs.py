@@ -48,6 +48,8 @@ class TrialAttr:
     ERROR: Final = "error"
     PRUNED_AT_EPOCH: Final = "pruned_at_epoch"
     STOPPED_BY_BUDGET: Final = "stopped_by_budget"
+    # Stages the trial did not run: the stage before them added under the guide's 1%.
+    SKIPPED_STAGES: Final = "skipped_stages"
     VAL_ACCURACY: Final = "val_accuracy"
     VAL_LOSS: Final = "val_loss"
     VAL_PROBS: Final = "val_probabilities"
@@ -57,5 +59,8 @@ class TrialAttr:
     CV_ACCURACY: Final = "cv_accuracy"
     CV_STDERR: Final = "cv_stderr"
     CV_LOG_LOSS: Final = "cv_log_loss"
+    # Out-of-fold probabilities of a head-only trial over train + validation, and their labels.
+    CV_PROBS: Final = "cv_probabilities"
+    CV_LABELS: Final = "cv_labels"
     # Optuna's own system attribute: why a trial failed (a stale heartbeat, for one)
     FAIL_REASON: Final = "fail_reason"

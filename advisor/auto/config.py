@@ -16,6 +16,8 @@ PrunerName = Literal["hyperband", "successive_halving", "median", "none"]
 # failed by the next worker that starts a trial; that configuration is then retried once.
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30
+# The study of a search not given a name; its report is titled after the data instead.
+DEFAULT_STUDY_NAME = "advisor"
 
 
 class TuneConfig(BaseModel):
@@ -36,7 +38,7 @@ class TuneConfig(BaseModel):
     storage: str | None = Field(
         None, repr=False, description="Optuna storage URL; default sqlite:///OUT/study.db. Never stored or shown."
     )
-    study_name: str = "advisor"
+    study_name: str = DEFAULT_STUDY_NAME
     seed: int = 0
     device: Device = "auto"
     pruner: PrunerName = "hyperband"

@@ -35,6 +35,8 @@ KEEP_MODELS = 3
 # Below this many validation examples a head-only trial is selected on k-fold CV over train + val.
 SMALL_VALIDATION = 200
 CV_FOLDS = 5
+# Out-of-fold probabilities are stored with a trial (for ensemble selection) up to this many examples.
+MAX_STORED_OOF = 5000
 # The largest share of the budget held back for refitting the winner on train + validation.
 REFIT_MAX_SHARE = 0.25
 
@@ -112,6 +114,9 @@ class Objective:
         self.cost = CostModel(space.n_blocks, n_train * self.views, n_val, forward_prior=forward_prior)
         self.skipped_in_a_row = 0
         self.n_complete = 0
+        # Validation accuracies of complete trials, head-only and fine-tuning apart (the ensemble's expected size).
+        self.head_vals: list[float] = []
+        self.tuned_vals: list[float] = []
         self.best_seconds: float | None = None
         self.best_plan: TrialPlan | None = None
         self.best_value = -1.0
@@ -133,10 +138,23 @@ class Objective:
             refit = self.refit_seconds(self.best_plan, self.best_seconds)
             if refit > REFIT_MAX_SHARE * self.config.budget_minutes * 60:
                 refit = 0.0
-        # The exported model (one pass per ensemble member) and, when it was refit or ensembled, the
-        # searched winner alone are each scored once on the test split.
-        members = min(KEEP_MODELS, max(1, self.n_complete)) if self.config.ensemble else 1
-        return refit + forward * self.n_test * (members + int(self.config.refit or members > 1))
+        # The exported model is scored on the test split: one pass per neural member. (The searched
+        # winner alone is scored too when time is left; no reserve is held for it.)
+        return refit + forward * self.n_test * self.expected_members()
+
+    def expected_members(self) -> int:
+        """Neural members the exported model is expected to have (each costs a pass at prediction).
+
+        Up to `KEEP_MODELS` with the ensemble on; on a small validation split (out-of-fold selection,
+        `finish.select_out_of_fold`) one head plus the fine-tuning trials that beat the best head
+        on validation, the only ones that may join it.
+        """
+        if not self.config.ensemble:
+            return 1
+        if self.n_val >= SMALL_VALIDATION or not self.head_vals:
+            return min(KEEP_MODELS, max(1, self.n_complete))
+        better = sum(v > max(self.head_vals) for v in self.tuned_vals)
+        return 1 + min(KEEP_MODELS - 1, better)
 
     def refit_seconds(self, plan: TrialPlan, seconds: float) -> float:
         """Estimated seconds to refit a trial of this plan on train + validation."""
@@ -173,10 +191,13 @@ class Objective:
         return self._record(trial, plan, result)
 
     def spec_for(self, trial: Any, plan: TrialPlan, output_dir: Path | None, cv_folds: int | None = None) -> Any:
-        """The runners' spec of a trial: the recommendation itself for the rule plan, else the sampled plan."""
-        if trial.user_attrs.get(TrialAttr.RULE_PLAN) and self.recommendation is not None:
+        """The runners' spec of a trial: the recommendation itself for the rule plan (and, at the scaled
+        rates, for a diagnosis's retry of it), else the sampled plan."""
+        retry = trial.user_attrs.get(TrialAttr.RETRY_OF) or {}
+        rule_plan = trial.user_attrs.get(TrialAttr.RULE_PLAN) or retry.get("rule_plan")
+        if rule_plan and self.recommendation is not None:
             return rule_plan_spec(
-                self.recommendation,
+                scaled_rates(self.recommendation, retry.get("factors", {})),
                 self.config,
                 self.backbone,
                 self.space.n_blocks,
@@ -184,6 +205,7 @@ class Objective:
                 self.augment,
                 cv_folds,
                 plan.class_weights,
+                min_stage_gain=self.book.mistakes.stage_gain_floor(),
             )
         return trial_spec(plan, self.config, self.backbone, output_dir, self.augment, cv_folds)
 
@@ -226,6 +248,8 @@ class Objective:
         trial.set_user_attr(TrialAttr.SECONDS, result.seconds)
         trial.set_user_attr(TrialAttr.STAGE_SECONDS, list(result.stage_seconds))
         trial.set_user_attr(TrialAttr.N_SKIPPED_FILES, result.n_skipped_files)
+        if result.skipped_stages:
+            trial.set_user_attr(TrialAttr.SKIPPED_STAGES, result.skipped_stages)
         if result.backbone is not None and result.backbone.fallback_reason:
             trial.set_user_attr(TrialAttr.BACKBONE_FALLBACK, result.backbone.fallback_reason)
         self.cost.observe(
@@ -268,6 +292,9 @@ class Objective:
             trial.set_user_attr(TrialAttr.STOPPED_BY_BUDGET, True)
         value = self._selection_score(trial, result)
         self.n_complete += 1
+        (self.tuned_vals if plan.trainable_blocks else self.head_vals).append(
+            float(trial.user_attrs.get(TrialAttr.VAL_ACCURACY) or 0.0)
+        )
         if value > self.best_value:
             self.best_value, self.best_seconds, self.best_plan = value, result.seconds, plan
         self._keep_top(trial, value)
@@ -288,6 +315,8 @@ class Objective:
                 continue
             trial.study.set_user_attr(key, trial.number)
             retry = {"trial": trial.number, "mistake": d.mistake, "factors": dict(d.retry)}
+            if trial.user_attrs.get(TrialAttr.RULE_PLAN):
+                retry["rule_plan"] = True  # the variant runs the recommendation's stages at the scaled rates
             trial.study.enqueue_trial({**trial.params, **scaled}, user_attrs={TrialAttr.RETRY_OF: retry})
 
     @staticmethod
@@ -312,19 +341,45 @@ class Objective:
         trial.set_user_attr(TrialAttr.CV_ACCURACY, result.cv_accuracy)
         trial.set_user_attr(TrialAttr.CV_STDERR, result.cv_stderr)
         trial.set_user_attr(TrialAttr.CV_LOG_LOSS, result.cv_log_loss)
+        if result.cv_probabilities is not None and len(result.cv_labels) <= MAX_STORED_OOF:
+            trial.set_user_attr(TrialAttr.CV_PROBS, [[round(p, 6) for p in row] for row in result.cv_probabilities])
+            trial.set_user_attr(TrialAttr.CV_LABELS, list(result.cv_labels))
         return float(result.cv_accuracy)
 
     def _keep_top(self, trial: optuna.Trial, value: float) -> None:
-        """Keep the models of the `KEEP_MODELS` best finished trials (ensemble candidates); drop the others'."""
+        """Keep the models of the `KEEP_MODELS` best finished trials (ensemble candidates), and of the
+        best head-only trial with out-of-fold predictions (the out-of-fold ensemble's head); drop the others'."""
         complete = optuna.trial.TrialState.COMPLETE
-        scored = [(t.value, -t.number, t.number) for t in trial.study.get_trials(deepcopy=False) if t.state == complete]
-        scored.append((value, -trial.number, trial.number))
-        ranked = sorted((s for s in scored if s[0] is not None), reverse=True)
-        for _, _, number in ranked[KEEP_MODELS:]:
-            self._discard_model(number)
+        done = [t for t in trial.study.get_trials(deepcopy=False) if t.state == complete and t.value is not None]
+        scored = [(t.value, -t.number, t.number, TrialAttr.CV_PROBS in t.user_attrs) for t in done]
+        scored.append((value, -trial.number, trial.number, TrialAttr.CV_PROBS in trial.user_attrs))
+        ranked = sorted(scored, reverse=True)
+        kept = {number for _, _, number, _ in ranked[:KEEP_MODELS]}
+        best_head = next((number for _, _, number, oof in ranked if oof), None)
+        if best_head is not None:
+            kept.add(best_head)
+        for _, _, number, _ in ranked:
+            if number not in kept:
+                self._discard_model(number)
 
     def _discard_model(self, number: int) -> None:
         shutil.rmtree(self.trial_dir(number) / "model", ignore_errors=True)
+
+
+def scaled_rates(rec: Recommendation, factors: dict[str, float]) -> Recommendation:
+    """The recommendation with every stage's `lr_head` / `lr_backbone` multiplied by `factors` (a
+    diagnosis's retry: "accuracy drops after unfreezing → divide the learning rate by 10")."""
+    if not factors:
+        return rec
+    stages = []
+    for stage in rec.stages:
+        update = {
+            name: getattr(stage, name) * factor
+            for name, factor in factors.items()
+            if name in ("lr_head", "lr_backbone") and getattr(stage, name) is not None
+        }
+        stages.append(stage.model_copy(update=update))
+    return rec.model_copy(update={"stages": stages})
 
 
 def _is_oom(error: str | None) -> bool:

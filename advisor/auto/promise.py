@@ -50,6 +50,7 @@ def plan_promise(
     plan_curve: list[dict[str, Any]],
     best_trial: int | None,
     best_val: float | None,
+    plan_skipped: int = 0,
 ) -> PlanPromise:
     """Sets the rung's promise against the rule-plan trial's validation accuracy (see the module docstring)."""
     expected = (rec.expected_accuracy.low, rec.expected_accuracy.high) if rec.expected_accuracy else None
@@ -63,7 +64,7 @@ def plan_promise(
         "plan_seconds": plan_seconds,
         "best_trial": best_trial,
         "best_val_accuracy": best_val,
-        "epochs": epochs_note(rec, _stage_epochs(plan_curve)) if plan_curve else None,
+        "epochs": epochs_note(rec, _stage_epochs(plan_curve), plan_skipped) if plan_curve else None,
     }
     if plan_val is None or expected is None:
         return PlanPromise(**fields, verdict="The rule plan did not finish: nothing measured its promise.")

@@ -36,9 +36,15 @@ def build_report(
     records = [trial_record(t, verdicts.get(t.number)) for t in trials]
     ranked = ranked_trials(study)
     best = ranked[0] if ranked else None
+    # The selected trial is the one the exported model rests on most (out-of-fold ensemble selection
+    # may weigh a head above the trial with the best single score).
+    heaviest = max((m for m in finished.members if m.trial is not None), key=lambda m: m.weight, default=None)
+    if heaviest is not None:
+        best = next((t for t in ranked if t.number == heaviest.trial), best)
     baseline = next((r for r in records if r.rule_plan), None)
     model_dir = finished.model_dir
     test_accuracy = searched_test = per_example = None
+    skipped_note: str | None = None
     if best is not None and model_dir is not None:
         start = time.perf_counter()
         key = "model_" + "_".join(f"{m.name}{'r' if m.refit else ''}{m.weight:.3f}" for m in finished.members)
@@ -48,9 +54,18 @@ def build_report(
         searched = trial_folder(best, objective) / "model"
         plain = len(finished.members) == 1 and not finished.members[0].refit
         if not plain and searched.is_dir():
-            searched_test = _test_accuracy(study, f"trial_{best.number}", setup, objective.runner, searched)
+            # A comparison, not the result: scored only when the budget still holds a pass over the test split.
+            cost = (objective.cost.forward_per_example or 0.0) * len(setup.split.test)
+            left = objective.deadline - objective.clock()
+            if cost <= left:
+                searched_test = _test_accuracy(study, f"trial_{best.number}", setup, objective.runner, searched)
+            else:
+                skipped_note = (
+                    f"Trial {best.number}'s own model (no refit, no ensemble) was not scored on the test split: "
+                    f"~{cost:.0f} s, {max(left, 0):.0f} s of the budget were left."
+                )
     setup.split.save(config.out / "split.json", setup.data)
-    notes = [note for note in (setup.backbone_note, setup.similarity_note) if note] + list(finished.notes)
+    notes = [note for note in (setup.backbone_note, setup.similarity_note, skipped_note) if note] + list(finished.notes)
     if best is None:
         notes.append(
             f"The budget ({config.budget_minutes:g} min) was too small for even one trial (loading the data and "
@@ -71,6 +86,7 @@ def build_report(
         plan_curve=list(plan.user_attrs.get(TrialAttr.CURVE, [])) if plan else [],
         best_trial=best.number if best else None,
         best_val=best.user_attrs.get(TrialAttr.VAL_ACCURACY) if best else None,
+        plan_skipped=int(plan.user_attrs.get(TrialAttr.SKIPPED_STAGES, 0)) if plan else 0,
     )
     return Report(
         study_name=config.study_name,

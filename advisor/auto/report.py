@@ -9,6 +9,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.attrs import TrialAttr
+from advisor.auto.config import DEFAULT_STUDY_NAME
 from advisor.auto.finish import EnsembleMember
 from advisor.auto.promise import PlanPromise, promise_lines
 from advisor.exporting import export_lines
@@ -138,11 +139,20 @@ def format_stage_gains(gains: list[dict[str, Any]]) -> str:
     return " → ".join(parts)
 
 
+def report_title(report: Report) -> str:
+    """The study's name, or the data's (folder or file stem) for a study left at the default name."""
+    if report.study_name != DEFAULT_STUDY_NAME:
+        return report.study_name
+    data = Path(report.data)
+    return data.stem if data.suffix else data.name
+
+
 def _retry_label(retry: dict[str, Any] | None) -> str:
     if not retry:
         return ""
     factors = ", ".join(f"{name} ×{factor:g}" for name, factor in retry.get("factors", {}).items())
-    return f" (retry of trial {retry.get('trial')}: {factors})"
+    what = "the rule plan's stages, " if retry.get("rule_plan") else ""
+    return f" (retry of trial {retry.get('trial')}: {what}{factors})"
 
 
 def outcome_lines(report: Report) -> list[str]:
@@ -184,7 +194,7 @@ def outcome_lines(report: Report) -> list[str]:
 
 def write_markdown(report: Report, path: Path) -> None:
     """A short human report: outcome, baseline comparison, diagnoses, trial table."""
-    lines = [f"# advisor auto: {report.study_name}", ""]
+    lines = [f"# advisor auto: {report_title(report)}", ""]
     lines.append(f"Data `{report.data}` ({report.modality}), backbone `{report.backbone}` ({report.n_blocks} blocks).")
     if report.backbone_note:
         lines.append(f"\n> {report.backbone_note}")

@@ -123,8 +123,13 @@ def rule_plan_spec(
     augment: Any,
     cv_folds: int | None = None,
     class_weights: str = "auto",
+    min_stage_gain: float | None = None,
 ) -> Any:
-    """The recommendation, stage by stage, as the runners' `TrialSpec` (see the module docstring)."""
+    """The recommendation, stage by stage, as the runners' `TrialSpec` (see the module docstring).
+
+    `min_stage_gain`: a stage that added less gets no deeper successor (the guide's "stop when a
+    stage adds under 1%"; `Mistakes.stage_gain_floor`).
+    """
     from runners import StageSpec
 
     stages = []
@@ -159,16 +164,18 @@ def rule_plan_spec(
         class_weights=class_weights,
         early_stopping_patience=None,  # each stage carries its own
         head_cv_folds=cv_folds if head_only else None,
+        min_stage_gain=min_stage_gain,
     )
 
 
-def epochs_note(rec: Recommendation, stage_epochs: list[int]) -> str | None:
+def epochs_note(rec: Recommendation, stage_epochs: list[int], skipped: int = 0) -> str | None:
     """ "The plan asks 10 + 20 epochs; the search ran a converged head fit + 6." when the trial ran
     other than the recommendation's epochs (a converged head fit for a head stage, the epoch cap,
-    early stopping, the wall clock), else None.
+    early stopping, the wall clock, a stage left out after one that added under 1%), else None.
 
     Args:
         stage_epochs: Curve points per stage the rule-plan trial recorded (a head fit counts one).
+        skipped: Last stages the trial did not run because the one before them added under 1%.
     """
     asked = " + ".join(str(s.epochs) for s in rec.stages)
     padded = [*stage_epochs, *[0] * len(rec.stages)][: len(rec.stages)]
@@ -178,4 +185,11 @@ def epochs_note(rec: Recommendation, stage_epochs: list[int]) -> str | None:
         ran.append(("a converged head fit" if n else "no head fit") if head else str(n))
     if all(s.trainable_fraction > 0 and n == s.epochs for s, n in zip(rec.stages, padded, strict=True)):
         return None
-    return f"The plan asks {asked} epochs; the search ran {' + '.join(ran)}."
+    note = f"The plan asks {asked} epochs; the search ran {' + '.join(ran)}."
+    if skipped:
+        stages = "stage" if skipped == 1 else f"{skipped} stages"
+        note += (
+            f" The last {stages} did not run: the stage before added under 1% validation accuracy "
+            "(the guide: stop when a stage adds under 1%)."
+        )
+    return note

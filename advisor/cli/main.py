@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from advisor.auto.config import GRACE_SECONDS, HEARTBEAT_SECONDS, PrunerName
+from advisor.auto.config import DEFAULT_STUDY_NAME, GRACE_SECONDS, HEARTBEAT_SECONDS, PrunerName
 from advisor.auto.workers import STORAGE_ENV
 from advisor.errors import RulesError
 from advisor.exporting import ExportFormat
@@ -255,7 +255,10 @@ PrunerChoice = _choices("PrunerChoice", PrunerName)
 
 @app.command()
 def auto(
-    data: Annotated[Path, typer.Argument(help="Image folder (a sub-folder per class), text folder, or CSV/TSV/JSONL with text, label.")],
+    data: Annotated[
+        Path,
+        typer.Argument(help="Image folder (a sub-folder per class), text folder, or CSV/TSV/JSONL with text, label."),
+    ],
     out: Annotated[Path, typer.Option(help="Output folder: study.db, report.json/.md, plots, model/.")],
     budget_minutes: Annotated[float, typer.Option(help="Wall clock for the whole search.")] = 30.0,
     trials: Annotated[int | None, typer.Option(help="Stop after this many finished trials.")] = None,
@@ -273,7 +276,7 @@ def auto(
         str | None,
         typer.Option(envvar=STORAGE_ENV, help="Optuna storage URL (default sqlite:///OUT/study.db)."),
     ] = None,
-    study_name: Annotated[str, typer.Option(help="Study name; the same name and storage resume.")] = "advisor",
+    study_name: Annotated[str, typer.Option(help="Study name; the same name and storage resume.")] = DEFAULT_STUDY_NAME,
     seed: Annotated[int, typer.Option(help="Seed of the split and the sampler.")] = 0,
     device: Annotated[DeviceChoice, typer.Option(help="Where trials train.")] = "auto",  # type: ignore[valid-type]
     pruner: Annotated[PrunerChoice, typer.Option(help="How weak trials are stopped early.")] = "hyperband",  # type: ignore[valid-type]
@@ -368,7 +371,7 @@ def _search(config: Any, worker: int) -> None:
 @app.command()
 def worker(
     storage: Annotated[str, typer.Option(envvar=STORAGE_ENV, help="Optuna storage URL of the study.")],
-    study_name: Annotated[str, typer.Option(help="Name of a study started by `advisor auto`.")] = "advisor",
+    study_name: Annotated[str, typer.Option(help="Name of a study started by `advisor auto`.")] = DEFAULT_STUDY_NAME,
     budget_minutes: Annotated[
         float | None, typer.Option(help="This worker's wall clock (default: the study's).")
     ] = None,
@@ -395,7 +398,9 @@ def worker(
 @app.command()
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model folder written by advisor auto (OUT/model).")],
-    inputs: Annotated[list[str], typer.Argument(help="Image files/folders, text files, CSV/TSV/JSONL files, or texts.")],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Image files/folders, text files, CSV/TSV/JSONL files, or texts.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print predictions as JSON lines.")] = False,
 ) -> None:
     """Predict labels with a trained model; prints label and confidence per input (and accuracy if labelled)."""

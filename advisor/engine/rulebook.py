@@ -450,6 +450,11 @@ class Mistake(BaseModel):
         default_factory=dict,
         description="The search tries the trial once more with these parameters multiplied (once per study).",
     )
+    stops_stages: bool = Field(
+        False,
+        description="A trial runs no deeper stage after one whose gain this detector's "
+        "`smallest_stage_gain` condition catches (its upper bound is the floor: `Mistakes.stage_gain_floor`).",
+    )
 
     @model_validator(mode="after")
     def _known_fields(self) -> Mistake:
@@ -474,6 +479,16 @@ class Mistakes(BaseModel):
     model_config = _STRICT
 
     mistakes: tuple[Mistake, ...] = Field(min_length=1)
+
+    def stage_gain_floor(self) -> float | None:
+        """The least a stage must add for a deeper one to follow it in the same trial: the upper bound
+        of the `smallest_stage_gain` condition of the mistakes marked `stops_stages` (None if none)."""
+        bounds = []
+        for mistake in self.mistakes:
+            for c in mistake.detect if mistake.stops_stages else ():
+                if c.field == "smallest_stage_gain" and c.op in ("lt", "le", "between"):
+                    bounds.append(float(c.value[1] if c.op == "between" else c.value))
+        return max(bounds, default=None)
 
     @model_validator(mode="after")
     def _unique(self) -> Mistakes:

@@ -40,12 +40,18 @@ class HeadFit:
 
 @dataclass(frozen=True)
 class HeadScore:
-    """Cross-validated accuracy of one regularisation strength."""
+    """Cross-validated accuracy of one regularisation strength.
+
+    `probabilities` are the out-of-fold predictions, (n examples, n_classes) float64 in the order of
+    the labels: each example scored by the head fitted without its fold (ensemble selection on
+    small data weighs members on these rather than on a small validation split).
+    """
 
     accuracy: float
     stderr: float
     log_loss: float
     folds: int
+    probabilities: np.ndarray | None = None
 
 
 def fit_linear_head(
@@ -147,6 +153,13 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     return [np.array(sorted(f), dtype=np.int64) for f in folds if f]
 
 
+def cv_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
+    """The folds every cross-validation of a search uses: `folds`, or fewer when the rarest class has
+    fewer examples (at least 2), dealt by `stratified_folds`; one assignment for heads and TF-IDF alike."""
+    k = max(2, min(folds, int(np.bincount(labels).min()) if len(labels) else 2))
+    return stratified_folds(labels, k, seed)
+
+
 def cross_validate_head(
     rows: torch.Tensor,
     row_example: torch.Tensor,
@@ -173,9 +186,9 @@ def cross_validate_head(
     y = labels.long().cpu()
     owner = row_example.long().cpu()
     scoring = torch.ones(len(owner), dtype=torch.bool) if scored is None else scored.bool().cpu()
-    k = max(2, min(folds, int(torch.bincount(y).min()) if len(y) else 2))
     accuracies, losses, counted = [], 0.0, 0
-    for held in stratified_folds(y.numpy(), k, seed):
+    oof = torch.zeros(len(y), n_classes, dtype=torch.float64)
+    for held in cv_folds(y.numpy(), folds, seed):
         held_t = torch.from_numpy(held)
         out = torch.isin(owner, held_t)
         train_labels = y[owner[~out]]
@@ -189,9 +202,16 @@ def cross_validate_head(
         mean = torch.zeros(len(held), n_classes, dtype=torch.float64).index_add_(0, slot, probs)
         mean /= torch.bincount(slot, minlength=len(held)).clamp_min(1).unsqueeze(1).double()
         truth = y[held_t]
+        oof[held_t] = mean
         accuracies.append(float((mean.argmax(-1) == truth).double().mean()))
         losses += float(-mean[torch.arange(len(truth)), truth].clamp_min(1e-15).log().sum())
         counted += len(truth)
     acc = np.array(accuracies)
     stderr = float(acc.std(ddof=1) / math.sqrt(len(acc))) if len(acc) > 1 else 0.0
-    return HeadScore(accuracy=float(acc.mean()), stderr=stderr, log_loss=losses / max(counted, 1), folds=len(acc))
+    return HeadScore(
+        accuracy=float(acc.mean()),
+        stderr=stderr,
+        log_loss=losses / max(counted, 1),
+        folds=len(acc),
+        probabilities=oof.numpy(),
+    )

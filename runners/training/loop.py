@@ -45,6 +45,7 @@ class LoopOutcome:
     cv: HeadScore | None = None
     forward_seconds_per_example: float | None = None
     fill_seconds: float = 0.0
+    skipped_stages: int = 0
 
 
 def class_weights(labels: torch.Tensor, n_classes: int, mode: str) -> torch.Tensor | None:
@@ -99,6 +100,9 @@ def train(
     loss_fn = torch.nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     best_loss, best_state = math.inf, None
     for stage_idx, stage in enumerate(spec.stages):
+        if stage_idx >= 2 and spec.min_stage_gain is not None and _last_gain(out.curve) < spec.min_stage_gain:
+            out.skipped_stages = len(spec.stages) - stage_idx
+            break
         stage_start = time.perf_counter()
         b = adapter.set_trainable(stage.trainable_blocks)
         # A converged head is fitted on clean features only; augmented views feed fine-tuning epochs.
@@ -150,10 +154,24 @@ def train(
                 break
         out.stage_seconds.append(time.perf_counter() - stage_start)
         if out.status != "complete":
-            return _finish(adapter, out, best_state)
-        if best_state is not None:
-            adapter.model.load_state_dict(best_state)
+            break
+        _restore(adapter, best_state)  # the next stage starts from this one's best weights
     return _finish(adapter, out, best_state)
+
+
+def _restore(adapter: BlockAdapter, state: dict[str, torch.Tensor] | None) -> None:
+    if state is not None:
+        adapter.model.load_state_dict(state)
+
+
+def _last_gain(curve: list[EpochMetrics]) -> float:
+    """Validation accuracy the last stage run added over the best of the stages before it (-inf if unknown)."""
+    last = curve[-1].stage if curve else None
+    before = [m.val_accuracy for m in curve if m.stage != last and math.isfinite(m.val_accuracy)]
+    during = [m.val_accuracy for m in curve if m.stage == last and math.isfinite(m.val_accuracy)]
+    if not before or not during:
+        return -math.inf
+    return max(during) - max(before)
 
 
 def _call(callback: Callable[[EpochMetrics], None] | None, metrics: EpochMetrics, out: LoopOutcome) -> bool:

@@ -8,7 +8,7 @@ from sklearn.preprocessing import StandardScaler
 
 from runners import StageSpec, TimmRunner
 from runners.cache import ActivationCache
-from runners.training.head import cross_validate_head, fit_linear_head, stratified_folds
+from runners.training.head import cross_validate_head, cv_folds, fit_linear_head, stratified_folds
 
 
 def _blobs(n_per_class: int = 60, d: int = 20, k: int = 4, seed: int = 0):
@@ -154,3 +154,24 @@ def test_a_near_dead_channel_gets_no_huge_weight_in_the_raw_feature_space():
     # they shift a little there).
     healthy = fit.weight[:, :-1].double().numpy()
     assert np.corrcoef(healthy.ravel(), (ref.coef_[:, :-1] / scaler.scale_[:-1]).ravel())[0, 1] > 0.95
+
+
+def test_out_of_fold_probabilities_come_from_heads_fitted_without_their_fold():
+    x, y = _blobs(n_per_class=25)
+    rows, labels = torch.tensor(x), torch.tensor(y)
+    scored = cross_validate_head(rows, torch.arange(len(y)), labels, 4, 0.1, folds=5, seed=3)
+    assert scored.probabilities is not None and scored.probabilities.shape == (len(y), 4)
+    np.testing.assert_allclose(scored.probabilities.sum(1), 1.0, atol=1e-9)
+    for held in cv_folds(y, 5, seed=3):
+        kept = np.setdiff1d(np.arange(len(y)), held)
+        fit = fit_linear_head(rows[kept], labels[kept], 4, 0.1)
+        expected = (rows[held].float() @ fit.weight.T + fit.bias).double().softmax(-1).numpy()
+        np.testing.assert_allclose(scored.probabilities[held], expected, atol=1e-5)
+    # The score is the folds' mean accuracy of exactly these predictions (equal-sized folds here).
+    assert scored.accuracy == pytest.approx(float((scored.probabilities.argmax(1) == y).mean()))
+
+
+def test_cv_folds_shrink_to_the_rarest_class():
+    y = np.array([0] * 10 + [1] * 3)
+    folds = cv_folds(y, 5, seed=0)
+    assert len(folds) == 3 and sorted(np.concatenate(folds).tolist()) == list(range(13))

@@ -195,3 +195,21 @@ def test_a_runner_scans_a_folder_once_across_trials(image_spec, image_folder, mo
     (image_folder / "class3").mkdir()
     (image_folder / "class3" / "a.png").write_bytes((image_folder / "class0" / "0.png").read_bytes())
     assert len(runner.load_data_cached(spec).labels) == 25 and len(scans) == 2  # a new class: scanned again
+
+
+@pytest.mark.parametrize(("floor", "stages_run"), [(0.01, 2), (-1.0, 3), (None, 3)])
+def test_a_stage_that_adds_under_the_floor_gets_no_deeper_successor(image_spec, floor, stages_run):
+    """Stage 1 trains nothing (rates of 1e-12): it adds exactly 0 over the head. With the guide's 1% floor
+    the deeper stage 2 is not run; with a floor it clears, or none, it is."""
+    stages = [
+        StageSpec(trainable_blocks=0, head_c=1.0),
+        StageSpec(trainable_blocks=1, epochs=1, lr_head=1e-12, lr_backbone=1e-12),
+        StageSpec(trainable_blocks=2, epochs=1, lr_head=1e-3, lr_backbone=1e-3),
+    ]
+    result = TimmRunner().run(
+        image_spec(stages=stages, min_stage_gain=floor, early_stopping_patience=None, scheduler="none")
+    )
+    assert result.status == "complete"
+    assert sorted({m.stage for m in result.curve}) == list(range(stages_run))
+    assert result.curve[1].val_accuracy == result.curve[0].val_accuracy  # the frozen stage moved nothing
+    assert result.skipped_stages == 3 - stages_run

@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -102,7 +103,9 @@ def test_text_search_exports_what_predict_reproduces(tiny_text, tmp_path) -> Non
     accuracy = sum(label == truth for (label, _), truth in zip(predicted, test_y, strict=True)) / len(test_y)
     assert accuracy == pytest.approx(report.test_accuracy, abs=1e-12)
     assert report.prediction_seconds_per_example is not None and report.phase_seconds.keys() >= {"setup", "trials"}
-    assert "Exported model:" in (tmp_path / "out" / "report.md").read_text()
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "Exported model:" in markdown
+    assert markdown.startswith("# advisor auto: data\n")  # no study name given: titled after data.csv
 
 
 def test_refit_trains_on_train_plus_validation_up_to_the_best_epoch(tiny_text) -> None:
@@ -132,3 +135,71 @@ def test_refit_trains_on_train_plus_validation_up_to_the_best_epoch(tiny_text) -
     assert spec.train_on_val and spec.early_stopping_patience is None and not spec.evaluate_test
     assert [s.converged_head for s in spec.stages] == [True, False]
     assert spec.stages[1].epochs == 2  # the best validation loss came after the second fine-tuning epoch
+
+
+class _Trial:
+    def __init__(self, number: int, attrs: dict) -> None:
+        self.number, self.user_attrs = number, attrs
+
+
+def _keyword_split(per_class: int, n_val: int, seed: int = 0):
+    """Keyword texts (TF-IDF separates them) as the runners' data and split: class-major, val last."""
+    from types import SimpleNamespace
+
+    rnd = random.Random(seed)
+    inputs, labels = [], []
+    for label, words in WORDS.items():
+        for _ in range(per_class):
+            inputs.append(" ".join(rnd.choices(words.split(), k=6)))
+            labels.append(label)
+    classes = sorted(WORDS)
+    val = [i for c in range(len(classes)) for i in range(c * per_class, c * per_class + n_val)]
+    train = [i for i in range(len(inputs)) if i not in set(val)]
+    ordered = sorted(train, key=lambda i: classes.index(labels[i])) + sorted(
+        val, key=lambda i: classes.index(labels[i])
+    )
+    y_all = np.array([classes.index(labels[i]) for i in ordered])
+    data = SimpleNamespace(inputs=inputs, labels=labels)
+    split = SimpleNamespace(train=ordered[: len(train)], val=ordered[len(train) :], class_names=classes)
+    return data, split, y_all
+
+
+def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tuning_on_validation() -> None:
+    from types import SimpleNamespace
+
+    from advisor.auto.finish import TFIDF_MEMBER, select_out_of_fold
+
+    data, split, y_all = _keyword_split(per_class=20, n_val=3)
+    n_val = len(split.val)
+    y_val = y_all[-n_val:]
+    rng = np.random.default_rng(0)
+    # A weak head (right 40% of the time, out of fold) and a fine-tuning trial right on every validation text.
+    weak = np.full((len(y_all), 3), 0.2)
+    right = rng.random(len(y_all)) < 0.4
+    weak[np.arange(len(y_all)), np.where(right, y_all, (y_all + 1) % 3)] = 0.6
+    head = _Trial(1, {"cv_probabilities": weak.tolist(), "cv_labels": y_all.tolist(), "val_probabilities": []})
+    tuned_probs = np.eye(3)[y_val] * 0.9 + 0.1 / 3
+    tuned = _Trial(2, {"val_probabilities": tuned_probs.tolist()})
+    config = SimpleNamespace(data_modality="text", seed=0)
+    candidates = {"trial_0002": tuned, "trial_0001": head}
+    val_probs = {"trial_0002": tuned_probs, "trial_0001": weak[-n_val:]}
+    chosen = select_out_of_fold(candidates, val_probs, y_val, data, split, config)  # type: ignore[arg-type]
+    assert chosen is not None
+    assert sum(chosen.weights.values()) == pytest.approx(1.0)
+    assert chosen.weights.get(TFIDF_MEMBER, 0) > chosen.weights.get("trial_0001", 0)
+    assert chosen.tfidf is not None and "60 train + validation examples" in chosen.note
+    # The TF-IDF member was fitted on the training texts only (refit comes later): it knows their words alone.
+    train_words = {w for i in split.train for w in data.inputs[i].split()}
+    assert set(chosen.tfidf.vectorizer.vocabulary_) <= train_words | {
+        f"{a} {b}"
+        for i in split.train
+        for a, b in zip(data.inputs[i].split(), data.inputs[i].split()[1:], strict=False)
+    }
+    assert (chosen.val_probs.argmax(1) == y_val).mean() == 1.0
+    # Labels that are not this split's validation rows: no out-of-fold selection.
+    shuffled = _Trial(1, {**head.user_attrs, "cv_labels": np.roll(y_all, 1).tolist()})
+    assert select_out_of_fold({"trial_0001": shuffled}, val_probs, y_val, data, split, config) is None  # type: ignore[arg-type]
+    # Images (no TF-IDF): the weak head's mix loses to the fine-tuning trial on validation, which takes it all.
+    images = SimpleNamespace(data_modality="image", seed=0)
+    alone = select_out_of_fold(candidates, val_probs, y_val, data, split, images)  # type: ignore[arg-type]
+    assert alone is not None and alone.weights == {"trial_0002": 1.0} and alone.tfidf is None

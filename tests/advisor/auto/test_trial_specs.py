@@ -119,6 +119,7 @@ def test_the_search_hands_the_runner_the_rule_plan_spec_for_trial_0(monkeypatch,
     assert (top.trainable_blocks, top.epochs) == (1, 4)  # 20% of 6 blocks; 20 epochs capped at 4
     assert (top.lr_head, top.lr_backbone, top.scheduler) == (stage.lr_head, stage.lr_backbone, "plateau")
     assert top.early_stopping_patience == stage.early_stopping_patience == 5
+    assert first.min_stage_gain == 0.01  # the guide: a stage that adds under 1% gets no deeper successor
     assert first.augment.enabled and first.augment.rotation  # the guide's aggressive augmentation
     # The report says what ran against what was asked, and sets the rung's promise beside it.
     assert report.promise is not None and report.promise.plan_trial == 0
@@ -126,3 +127,65 @@ def test_the_search_hands_the_runner_the_rule_plan_spec_for_trial_0(monkeypatch,
     assert report.promise.expected_accuracy == (0.85, 0.90) and report.promise.held is False  # 0.6 measured
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert report.promise.verdict in markdown and report.promise.epochs in markdown
+
+
+def test_the_note_says_which_stages_a_small_gain_left_out(tmp_path) -> None:
+    rec = _rec("image", 20000, "different")  # head, the top block, then half: three stages
+    asked = " + ".join(str(s.epochs) for s in rec.stages)
+    note = epochs_note(rec, [1, 4], skipped=1)
+    assert note == (
+        f"The plan asks {asked} epochs; the search ran a converged head fit + 4 + 0. The last stage did not run: "
+        "the stage before added under 1% validation accuracy (the guide: stop when a stage adds under 1%)."
+    )
+
+
+def test_the_guide_s_one_percent_is_the_floor_a_stage_must_clear() -> None:
+    from advisor.engine.loader import load_rulebook
+
+    # "Fine-tuning Results & Expectations": stop when a stage adds under 1%.
+    assert load_rulebook().mistakes.stage_gain_floor() == pytest.approx(0.01)
+
+
+def test_a_retry_of_the_rule_plan_runs_its_stages_at_the_scaled_rates(tmp_path) -> None:
+    """'Accuracy drops after unfreezing → divide the LR by 10': the variant of trial 0 is the whole
+    recommendation again (every stage, its schedule and patience), only the rates ÷ 10."""
+    from types import SimpleNamespace
+
+    from advisor.auto.objective import Objective
+    from advisor.auto.progress import SilentProgress
+    from advisor.auto.space import TrialPlan, space_for
+    from advisor.engine.loader import load_rulebook
+
+    rec = _rec("image", 20000, "different")  # three stages
+    book = load_rulebook()
+    config = TuneConfig(data=tmp_path, out=tmp_path / "out", max_epochs_per_stage=8)
+    objective = Objective(
+        config=config,
+        space=space_for(rec, book, 8, 8),
+        book=book,
+        runner=None,
+        backbone="b",
+        deadline=600.0,
+        events=SilentProgress(),
+        n_examples=20000,
+        augment=augment_config(rec, "image"),
+        recommendation=rec,
+    )
+    plan = TrialPlan(trainable_blocks=1, head_c=HEAD_C_DEFAULT, lr_head=1e-3, lr_backbone=1e-4, tune_epochs=8)
+    original = objective.spec_for(SimpleNamespace(user_attrs={"rule_plan": True}), plan, None)
+    retry = {
+        "trial": 0,
+        "mistake": "accuracy_dropped_after_unfreezing",
+        "factors": {"lr_head": 0.1, "lr_backbone": 0.1},
+    }
+    variant = objective.spec_for(SimpleNamespace(user_attrs={"retry_of": {**retry, "rule_plan": True}}), plan, None)
+    assert len(variant.stages) == len(original.stages) == 3
+    for before, after in zip(original.stages[1:], variant.stages[1:], strict=True):
+        assert after.lr_head == pytest.approx(before.lr_head * 0.1)
+        assert after.lr_backbone == pytest.approx(before.lr_backbone * 0.1)
+        assert after.model_dump(exclude={"lr_head", "lr_backbone"}) == before.model_dump(
+            exclude={"lr_head", "lr_backbone"}
+        )
+    # A retry of a sampled trial stays the sampled plan: head, then one stage.
+    sampled = objective.spec_for(SimpleNamespace(user_attrs={"retry_of": retry}), plan, None)
+    assert len(sampled.stages) == 2 and sampled.stages[1].lr_backbone == 1e-4

@@ -33,23 +33,56 @@ def _write_images(paths: list[str], labels: list[str], target: Path, link: bool)
     return target
 
 
-def write_example(name: str, target: Path, limit: int | None = None, seed: int = 0, link: bool = False) -> Path:
+def _load(name: str, limit: int | None, seed: int) -> object:
+    """The example's `InMemoryData`: all of it, or the subset `limit` and `seed` pick."""
+    from runners.data import offline
+
+    loaders: dict[str, Callable[[], object]] = {
+        "elpv": lambda: offline.elpv(limit=limit, seed=seed),
+        "elpv4": lambda: offline.elpv(limit=limit, seed=seed, levels=4),
+        "bbc": lambda: offline.bbc_news(per_class=None if limit is None else max(1, limit // 5), seed=seed),
+    }
+    if name not in loaders:
+        raise ValueError(f"unknown example {name!r}; choose one of {sorted(loaders)}")
+    return loaders[name]()
+
+
+def _write(name: str, data: object, target: Path, link: bool, csv_name: str) -> Path:
+    if name == "bbc":
+        return _write_csv(data, target / csv_name)
+    return _write_images(*_inputs_labels(data), target, link)
+
+
+def write_example(
+    name: str, target: Path, limit: int | None = None, seed: int = 0, link: bool = False, holdout: int = 0
+) -> Path:
     """Write example `name` under `target`; `limit` keeps a class-stratified subset of that size.
+
+    `holdout` > 0 also writes about that many other examples of the dataset, stratified, none of
+    them in the written set, for `advisor predict` to score a model on data its search never saw:
+    `target/heldout.csv` for text, the folder `heldout_path(target)` for images.
 
     Returns the path to pass to `advisor auto` (the folder, or the CSV file).
     """
-    from runners.data import offline
+    from runners import InMemoryData
+    from runners.data.splits import stratified_subset
 
-    writers: dict[str, Callable[[], Path]] = {
-        "elpv": lambda: _write_images(*_inputs_labels(offline.elpv(limit=limit, seed=seed)), target, link),
-        "elpv4": lambda: _write_images(*_inputs_labels(offline.elpv(limit=limit, seed=seed, levels=4)), target, link),
-        "bbc": lambda: _write_csv(
-            offline.bbc_news(per_class=None if limit is None else max(1, limit // 5), seed=seed), target / "bbc.csv"
-        ),
-    }
-    if name not in writers:
-        raise ValueError(f"unknown example {name!r}; choose one of {sorted(writers)}")
-    return writers[name]()
+    data = _load(name, limit, seed)
+    path = _write(name, data, target, link, "bbc.csv")
+    if holdout > 0:
+        used = set(_inputs_labels(data)[0])
+        inputs, labels = _inputs_labels(_load(name, None, seed))
+        rest = [i for i, x in enumerate(inputs) if x not in used]
+        picked = [rest[i] for i in stratified_subset([labels[i] for i in rest], holdout, seed)]
+        held = InMemoryData(inputs=[inputs[i] for i in picked], labels=[labels[i] for i in picked])
+        _write(name, held, target if name == "bbc" else heldout_path(target), link, "heldout.csv")
+    return path
+
+
+def heldout_path(target: Path) -> Path:
+    """Where `write_example(..., holdout=N)` puts the held-out images: beside `target`, not in it
+    (a folder inside would be read as one more class)."""
+    return target.parent / f"{target.name}-heldout"
 
 
 def _inputs_labels(data: object) -> tuple[list[str], list[str]]:

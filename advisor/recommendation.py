@@ -99,5 +99,6 @@ class Recommendation(BaseModel):
     rationale: tuple[FiredRule, ...]
     warnings: tuple[FiredRule, ...] = ()
     augmentation: tuple[AugmentOp, ...] = Field(
-        default=(), description="Image augmentations the fired warnings ask for (none: train on the images as they are)."
+        default=(),
+        description="Image augmentations the fired warnings ask for (none: train on the images as they are).",
     )

@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -24,11 +24,12 @@ from advisor.auto.attrs import TrialAttr
 from advisor.auto.objective import CV_FOLDS, KEEP_MODELS, Objective
 from advisor.auto.space import TrialPlan
 
+if TYPE_CHECKING:
+    from runners.specs import TrialSpec
+
 TFIDF_MEMBER = "tfidf"
 # The level-1 mix (members with out-of-fold predictions) as one candidate of the level-2 selection.
 LEVEL_ONE = "out-of-fold mix"
-# The folder a trial wrote its files to (model/), recorded by the process that ran it: each worker
-# has its own --out, so another process cannot work it out from the trial number.
 
 
 class EnsembleMember(BaseModel):
@@ -282,7 +283,7 @@ def _fit_tfidf(data: Any, split: Any) -> Any:
     )
 
 
-def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir: Path) -> Any:
+def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir: Path) -> TrialSpec:
     """The trial's spec on train + validation, stopped where the search's best epoch was.
 
     The exported model of a trial holds its lowest-validation-loss weights; the refit trains the

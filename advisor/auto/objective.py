@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 
@@ -20,13 +20,17 @@ from advisor.auto.attrs import StudyAttr, TrialAttr
 from advisor.auto.budget import CostModel
 from advisor.auto.config import TuneConfig
 from advisor.auto.diagnosis import head_stage, observe, stage_gains
-from advisor.auto.space import SearchSpace, TrialPlan
+from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
 from advisor.auto.trial_specs import rule_plan_spec, trial_spec
 from advisor.engine.diagnose import Diagnosis, diagnose
 from advisor.engine.rulebook import RuleBook
 from advisor.recommendation import Recommendation
 from runners.errors import StopTrial
 from runners.specs import CacheConfig
+
+if TYPE_CHECKING:
+    from runners.runner import Runner
+    from runners.specs import AugmentConfig, TrialSpec
 
 # A variant a diagnosis asked for (learning rates ÷ 10): on the variant trial, what it retries; on the
 # study, "retried:<mistake id>" (`StudyAttr.RETRIED`) once that mistake's variant is queued.
@@ -80,12 +84,12 @@ class Objective:
         config: TuneConfig,
         space: SearchSpace,
         book: RuleBook,
-        runner: Any,
+        runner: Runner,
         backbone: str,
         deadline: float,
         events: SearchEvents,
         n_examples: int,
-        augment: Any,
+        augment: AugmentConfig,
         clock: Callable[[], float] = time.monotonic,
         worker: int = 0,
         split_sizes: tuple[int, int, int] | None = None,
@@ -134,8 +138,13 @@ class Objective:
         """
         forward = self.cost.forward_per_example or 0.0
         refit = 0.0
-        if self.config.refit and self.best_plan is not None and self.best_seconds is not None:
-            refit = self.refit_seconds(self.best_plan, self.best_seconds)
+        plan, seconds = self.best_plan, self.best_seconds
+        if self._out_of_fold() and self.expected_members() == 1:
+            # Out-of-fold selection will export the best head (fine-tuning trials have not beaten it):
+            # its refit is what to reserve for, whatever trial scored best.
+            plan, seconds = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT), self.cost.overhead()
+        if self.config.refit and plan is not None and seconds is not None:
+            refit = self.refit_seconds(plan, seconds)
             if refit > REFIT_MAX_SHARE * self.config.budget_minutes * 60:
                 refit = 0.0
         # The exported model is scored on the test split: one pass per neural member. (The searched
@@ -151,10 +160,14 @@ class Objective:
         """
         if not self.config.ensemble:
             return 1
-        if self.n_val >= SMALL_VALIDATION or not self.head_vals:
+        if not self._out_of_fold():
             return min(KEEP_MODELS, max(1, self.n_complete))
         better = sum(v > max(self.head_vals) for v in self.tuned_vals)
         return 1 + min(KEEP_MODELS - 1, better)
+
+    def _out_of_fold(self) -> bool:
+        """The finishing phase will select the ensemble out of fold: small validation, a head-only trial done."""
+        return self.config.ensemble and self.n_val < SMALL_VALIDATION and bool(self.head_vals)
 
     def refit_seconds(self, plan: TrialPlan, seconds: float) -> float:
         """Estimated seconds to refit a trial of this plan on train + validation."""
@@ -190,7 +203,7 @@ class Objective:
             result, _ = self._run(trial, plan, half, first_step=next_step)
         return self._record(trial, plan, result)
 
-    def spec_for(self, trial: Any, plan: TrialPlan, output_dir: Path | None, cv_folds: int | None = None) -> Any:
+    def spec_for(self, trial: Any, plan: TrialPlan, output_dir: Path | None, cv_folds: int | None = None) -> TrialSpec:
         """The runners' spec of a trial: the recommendation itself for the rule plan (and, at the scaled
         rates, for a diagnosis's retry of it), else the sampled plan."""
         retry = trial.user_attrs.get(TrialAttr.RETRY_OF) or {}

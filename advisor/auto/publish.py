@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import optuna
 
@@ -18,6 +18,13 @@ from advisor.auto.promise import plan_promise
 from advisor.auto.report import BestTrial, Report, trial_record, write_markdown
 from advisor.auto.setup import SearchSetup
 from advisor.auto.storage import redact
+
+if TYPE_CHECKING:
+    from runners.runner import Runner
+
+
+# The searched winner's own test score may run this share of the budget past the deadline.
+SCORE_SLACK = 0.01
 
 
 def build_report(
@@ -36,10 +43,11 @@ def build_report(
     records = [trial_record(t, verdicts.get(t.number)) for t in trials]
     ranked = ranked_trials(study)
     best = ranked[0] if ranked else None
-    # The selected trial is the one the exported model rests on most (out-of-fold ensemble selection
-    # may weigh a head above the trial with the best single score).
-    heaviest = max((m for m in finished.members if m.trial is not None), key=lambda m: m.weight, default=None)
-    if heaviest is not None:
+    # The selected trial is the best-scored one the exported model holds: out-of-fold ensemble
+    # selection may leave the best single score out (its heaviest trial member stands in then).
+    held = [m for m in finished.members if m.trial is not None]
+    if best is not None and held and best.number not in {m.trial for m in held}:
+        heaviest = max(held, key=lambda m: m.weight)
         best = next((t for t in ranked if t.number == heaviest.trial), best)
     baseline = next((r for r in records if r.rule_plan), None)
     model_dir = finished.model_dir
@@ -57,7 +65,7 @@ def build_report(
             # A comparison, not the result: scored only when the budget still holds a pass over the test split.
             cost = (objective.cost.forward_per_example or 0.0) * len(setup.split.test)
             left = objective.deadline - objective.clock()
-            if cost <= left:
+            if cost <= left + SCORE_SLACK * config.budget_minutes * 60:
                 searched_test = _test_accuracy(study, f"trial_{best.number}", setup, objective.runner, searched)
             else:
                 skipped_note = (
@@ -151,7 +159,7 @@ def publish_report(report: Report, study: optuna.Study, elapsed: float, phases: 
     return report
 
 
-def _test_accuracy(study: optuna.Study, key: str, setup: SearchSetup, runner: Any, model_dir: Path) -> float | None:
+def _test_accuracy(study: optuna.Study, key: str, setup: SearchSetup, runner: Runner, model_dir: Path) -> float | None:
     """Accuracy of an exported model on the held-out test split, which no trial has seen.
 
     Scored once per model (kept in the study under `key`, so a resumed search whose result did not

@@ -4,7 +4,7 @@ store all of it with a new study, or take the stored one when joining or resumin
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,9 @@ from advisor.engine.recommend import recommend
 from advisor.engine.rulebook import RuleBook
 from advisor.profile import DatasetProfile
 from advisor.recommendation import Recommendation
+
+if TYPE_CHECKING:
+    from runners.runner import Runner
 
 
 class SearchSetup(BaseModel):
@@ -38,7 +41,7 @@ class SearchSetup(BaseModel):
     split: Any = Field(exclude=True, repr=False, description="The runners' Split every trial uses.")
 
 
-def profile_for_search(config: TuneConfig, runner: Any) -> tuple[DatasetProfile, Any]:
+def profile_for_search(config: TuneConfig, runner: Runner) -> tuple[DatasetProfile, Any]:
     """Count the labelled examples the runner will see (unreadable files are skipped, as in trials)."""
     import torch
 
@@ -61,7 +64,7 @@ def profile_for_search(config: TuneConfig, runner: Any) -> tuple[DatasetProfile,
     return profile, data
 
 
-def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
+def prepare(config: TuneConfig, book: RuleBook, runner: Runner) -> SearchSetup:
     """Profile the data, ask the rules for a plan, resolve the backbone and derive the search space."""
     from runners import resolve_backbone
 
@@ -103,7 +106,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Any) -> SearchSetup:
 
 
 def measure_for_search(
-    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Any
+    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Runner
 ) -> tuple[Any, float | None]:
     """Measured similarity and backbone fit for a search whose similarity was not given, else None;
     with the seconds per example the frozen pass took, when it made one (the budget's first price).

@@ -12,14 +12,17 @@ cut a stage short (`epochs_note` says by how much).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advisor.auto.config import TuneConfig
 from advisor.auto.space import HEAD_C_DEFAULT, TrialPlan
 from advisor.recommendation import Recommendation, Stage
 
+if TYPE_CHECKING:
+    from runners.specs import AugmentConfig, TrialSpec
 
-def augment_config(rec: Recommendation, modality: str) -> Any:
+
+def augment_config(rec: Recommendation, modality: str) -> AugmentConfig:
     """The runners' `AugmentConfig` the recommendation asks for: on, with exactly its augmentations (images only)."""
     from runners import AugmentConfig
 
@@ -33,7 +36,9 @@ def augment_config(rec: Recommendation, modality: str) -> Any:
     )
 
 
-def _spec(config: TuneConfig, backbone: str, output_dir: Path | None, augment: Any, stages: list, **fields: Any) -> Any:
+def _spec(
+    config: TuneConfig, backbone: str, output_dir: Path | None, augment: AugmentConfig, stages: list, **fields: Any
+) -> TrialSpec:
     from runners import CacheConfig, TrialSpec
 
     return TrialSpec(
@@ -62,9 +67,9 @@ def trial_spec(
     config: TuneConfig,
     backbone: str,
     output_dir: Path | None,
-    augment: Any,
+    augment: AugmentConfig,
     cv_folds: int | None = None,
-) -> Any:
+) -> TrialSpec:
     """The runners' `TrialSpec` for a sampled plan: the converged head, then the top blocks.
 
     With `config.linear_probe_first` off, a fine-tuning trial starts from a random head instead
@@ -120,11 +125,11 @@ def rule_plan_spec(
     backbone: str,
     n_blocks: int,
     output_dir: Path | None,
-    augment: Any,
+    augment: AugmentConfig,
     cv_folds: int | None = None,
     class_weights: str = "auto",
     min_stage_gain: float | None = None,
-) -> Any:
+) -> TrialSpec:
     """The recommendation, stage by stage, as the runners' `TrialSpec` (see the module docstring).
 
     `min_stage_gain`: a stage that added less gets no deeper successor (the guide's "stop when a

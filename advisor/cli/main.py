@@ -454,17 +454,28 @@ def example(
     target: Annotated[Path, typer.Argument(help="Folder to write the example into.")],
     limit: Annotated[int | None, typer.Option(help="Keep a class-stratified subset of about this size.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the subset.")] = 0,
+    holdout: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Also write about this many other examples, none in the dataset, for `advisor predict` "
+            "(TARGET/heldout.csv for text, TARGET-heldout/ for images).",
+        ),
+    ] = 0,
 ) -> None:
     """Write an offline example dataset (needs the `zoo` extra) and print the path to pass to `advisor auto`."""
-    from advisor.examples import EXAMPLES, write_example
+    from advisor.examples import EXAMPLES, heldout_path, write_example
 
     if name not in EXAMPLES:
         raise _fail(f"unknown example {name!r}; choose one of: " + ", ".join(f"{k} ({v})" for k, v in EXAMPLES.items()))
     try:
-        path = write_example(name, target, limit=limit, seed=seed)
+        path = write_example(name, target, limit=limit, seed=seed, holdout=holdout)
     except ModuleNotFoundError as exc:
         raise _fail(f"{exc}; install the offline data with: pip install 'advisor[zoo]'") from None
     sys.stdout.write(f"{path}\n")
+    if holdout:
+        held = target / "heldout.csv" if path.is_file() else heldout_path(target)
+        sys.stderr.write(f"held-out examples for advisor predict: {held}\n")
 
 
 def _value(choice: Any) -> Any:

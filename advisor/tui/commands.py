@@ -69,5 +69,3 @@ def python_snippet(profile: DatasetProfile) -> str:
         "rec = recommend(profile)\n"
         "print(rec.model_dump_json(indent=2))\n"
     )
-
-

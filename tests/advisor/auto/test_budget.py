@@ -200,3 +200,24 @@ def test_the_rule_plan_starts_even_when_its_estimate_exceeds_the_time_left(image
     study.optimize(objective, n_trials=1)
     (trial,) = study.trials
     assert len(runner.specs) == 1 and "skipped_by_budget" not in trial.user_attrs
+
+
+def test_on_a_small_validation_split_the_reserve_prices_the_head_the_export_will_hold(
+    image_dir, tmp_path, book
+) -> None:
+    """50 validation examples: the export will be the best head (+ TF-IDF) unless a fine-tuning trial
+    beats it on validation, so the reserve holds one test pass and the head's refit, whatever trial
+    scored best; a fine-tuning trial that beats the head adds its pass and its refit."""
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
+    objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
+    objective.n_train, objective.n_val, objective.n_test = 100, 50, 1000
+    objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], forward=0.01)
+    objective.head_vals, objective.tuned_vals = [0.96], [0.94]
+    objective.best_plan, objective.best_seconds = _tuned(2, 4), 60.0  # best score, but not what is exported
+    head_refit = 3.0 + 0.01 * (100 + 50)
+    assert objective.expected_members() == 1
+    assert objective.reserve() == pytest.approx(head_refit + 0.01 * 1000)
+    objective.tuned_vals.append(0.98)  # this one beats the head on validation: it may join
+    assert objective.expected_members() == 2
+    assert objective.reserve() == pytest.approx(objective.refit_seconds(_tuned(2, 4), 60.0) + 2 * 0.01 * 1000)

@@ -136,11 +136,14 @@ class Runner(ABC):
         data = self.load_data_cached(spec)
         split = stratified_split(data, spec.split_fractions, spec.seed)
         split_path = split.save(spec.output_dir / "split.json", data) if spec.output_dir else None
-        if spec.train_on_val:  # refit: validation joins training; split.json above still names the search's split
+        # Refit: validation joins training; split.json above still names the search's split. A
+        # head-only refit keeps the split and fits on both parts' cached features (no new pass).
+        head_refit = spec.train_on_val and all(s.converged_head for s in spec.stages) and self._cache(spec) is not None
+        if spec.train_on_val and not head_refit:
             split = dataclasses.replace(split, train=sorted(split.train + split.val))
         common: dict[str, Any] = dict(
             n_skipped_files=data.n_skipped,
-            n_train=len(split.train),
+            n_train=len(split.train) + (len(split.val) if head_refit else 0),
             n_val=len(split.val),
             n_test=len(split.test),
             class_names=split.class_names,
@@ -161,7 +164,7 @@ class Runner(ABC):
             bundle.model.to(device)
             pipe = self.pipeline(bundle, data, split, spec)
             cache = self._cache(spec)
-            outcome = train(adapter, pipe, spec, len(split.class_names), device, cache, callback)
+            outcome = train(adapter, pipe, spec, len(split.class_names), device, cache, callback, head_refit)
             test_acc = test_f1 = None
             if split.test and spec.evaluate_test and outcome.status not in ("diverged", "failed"):
                 src = UncachedSource(pipe, adapter, "test", 0, False, spec.batch_size, device)

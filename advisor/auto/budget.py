@@ -100,16 +100,18 @@ class CostModel:
             return 0.0
         return forward * (self.n_train_rows + self.n_val) * (self.n_blocks - k) / self.n_blocks
 
-    def refit(self, plan: TrialPlan, seconds: float, n_train: int, n_val: int, views: int) -> float:
+    def refit(
+        self, plan: TrialPlan, seconds: float, n_train: int, n_val: int, views: int, cached: bool = True
+    ) -> float:
         """Seconds to retrain a trial of `seconds` on train + validation.
 
-        The training split changes, so its cached features do too: a head-only refit pays one clean
-        frozen pass over train + validation; a fine-tuning refit grows with the data and pays the
-        pass that fills its boundary with `views` augmented views again.
+        A head-only refit reads the cached clean features of both splits (`cached`; else it pays one
+        clean frozen pass over train + validation). A fine-tuning refit's training split changes, so
+        it grows with the data and pays the pass that fills its boundary with `views` augmented views again.
         """
         forward = (self.forward_per_example or 0.0) * (n_train + n_val)
         if plan.trainable_blocks == 0:
-            return self.overhead() + forward
+            return self.overhead() + (0.0 if cached else forward)
         return seconds * (n_train + n_val) / max(n_train, 1) + forward * views
 
     def estimate(self, plan: TrialPlan) -> float | None:

@@ -171,7 +171,7 @@ class Objective:
 
     def refit_seconds(self, plan: TrialPlan, seconds: float) -> float:
         """Estimated seconds to refit a trial of this plan on train + validation."""
-        return self.cost.refit(plan, seconds, self.n_train, self.n_val, self.views)
+        return self.cost.refit(plan, seconds, self.n_train, self.n_val, self.views, cached=self.config.cache)
 
     def time_left(self) -> float:
         """Seconds left for trials (the finishing phase's reserve already taken off)."""

@@ -175,3 +175,28 @@ def test_cv_folds_shrink_to_the_rarest_class():
     y = np.array([0] * 10 + [1] * 3)
     folds = cv_folds(y, 5, seed=0)
     assert len(folds) == 3 and sorted(np.concatenate(folds).tolist()) == list(range(13))
+
+
+def test_a_head_only_refit_reads_both_splits_from_the_cache_and_fits_what_a_new_pass_would(image_spec):
+    """The search's trials filled the cache for train and validation; the refit on train + validation
+    reuses both (no frozen pass) and reaches the head a pass over the merged split gives."""
+    stage = StageSpec(trainable_blocks=0, head_c=1.0)
+    cache = ActivationCache()
+
+    class Keeping(TimmRunner):
+        def build(self, *args, **kwargs):
+            self.bundle = super().build(*args, **kwargs)
+            return self.bundle
+
+    searched = Keeping(cache=cache).run(image_spec(stages=[stage]))
+    refit_runner = Keeping(cache=cache)
+    refit = refit_runner.run(image_spec(stages=[stage], train_on_val=True, early_stopping_patience=None))
+    assert refit.status == "complete" and refit.cache_hits == 2 and refit.fill_seconds == 0.0
+    assert refit.n_train == searched.n_train + searched.n_val and refit.n_test == searched.n_test
+    merged_runner = Keeping()  # no cache: the merged split gets its own frozen pass
+    merged = merged_runner.run(image_spec(stages=[stage], train_on_val=True, early_stopping_patience=None))
+    assert merged.n_train == refit.n_train
+    head = refit_runner.bundle.model.get_classifier()
+    reference = merged_runner.bundle.model.get_classifier()
+    torch.testing.assert_close(head.weight, reference.weight, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(head.bias, reference.bias, atol=1e-3, rtol=1e-3)

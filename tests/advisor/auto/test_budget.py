@@ -133,17 +133,21 @@ def test_the_one_time_cache_fill_is_not_a_fixed_cost_of_later_trials() -> None:
 def test_the_reserve_holds_back_an_affordable_refit_and_never_one_that_would_starve_the_search(
     image_dir, tmp_path, book
 ) -> None:
-    """Budget 600 s: a head-only winner's refit (~12 s + one clean pass) is reserved; a fine-tuning
-    winner whose refit is priced past a quarter of the budget is not (it is skipped at the end instead)."""
+    """Budget 600 s: a head-only winner's refit (~12 s, on the cached features of both splits; one
+    clean pass more without the cache) is reserved; a fine-tuning winner whose refit is priced past
+    a quarter of the budget is not (it is skipped at the end instead)."""
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
     objective.cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], forward=0.01)
     assert objective.reserve() == 0.0  # nothing selected yet, no test split
     objective.best_plan, objective.best_seconds = HEAD, 12.0
-    head_refit = 12.0 + 0.01 * (1000 + 200)  # fixed cost + one clean pass over train + validation
+    head_refit = 12.0  # the fixed cost: train and validation features come from the cache
     assert objective.reserve() == pytest.approx(head_refit)
     assert objective.time_left() == pytest.approx(600.0 - head_refit)
+    objective.config = objective.config.model_copy(update={"cache": False})
+    assert objective.reserve() == pytest.approx(head_refit + 0.01 * (1000 + 200))  # + one clean pass
+    objective.config = objective.config.model_copy(update={"cache": True})
     objective.best_plan, objective.best_seconds = _tuned(2, 8), 400.0  # refit ~480 s + fill > 150 s
     assert objective.reserve() == 0.0
     assert objective.time_left() == pytest.approx(600.0)
@@ -215,7 +219,7 @@ def test_on_a_small_validation_split_the_reserve_prices_the_head_the_export_will
     objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], forward=0.01)
     objective.head_vals, objective.tuned_vals = [0.96], [0.94]
     objective.best_plan, objective.best_seconds = _tuned(2, 4), 60.0  # best score, but not what is exported
-    head_refit = 3.0 + 0.01 * (100 + 50)
+    head_refit = 3.0  # cached features: the fixed cost only
     assert objective.expected_members() == 1
     assert objective.reserve() == pytest.approx(head_refit + 0.01 * 1000)
     objective.tuned_vals.append(0.98)  # this one beats the head on validation: it may join

@@ -18,9 +18,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The main job, offline, in about 4 minutes on 2 CPU cores: 250 BBC News articles (the bundled
-# example) → `advisor auto` (3-minute budget: rule plan, search, ensemble, model, report) →
-# `advisor predict` on 50 other articles the search never saw. DEMO_DIR holds everything.
+# The main job, offline (3 min 15 s on 2 CPU cores once installed): 250 BBC News articles, the
+# bundled example → `advisor auto` (3-minute budget: rule plan, search, ensemble, model, report)
+# → `advisor predict` on about 50 other articles the search never saw. DEMO_DIR holds it all.
 DEMO_DIR ?= demo
 demo: install
 	rm -rf $(DEMO_DIR)

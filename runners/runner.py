@@ -138,7 +138,8 @@ class Runner(ABC):
         split_path = split.save(spec.output_dir / "split.json", data) if spec.output_dir else None
         # Refit: validation joins training; split.json above still names the search's split. A
         # head-only refit keeps the split and fits on both parts' cached features (no new pass).
-        head_refit = spec.train_on_val and all(s.converged_head for s in spec.stages) and self._cache(spec) is not None
+        cache = self._cache(spec)
+        head_refit = spec.train_on_val and all(s.converged_head for s in spec.stages) and cache is not None
         if spec.train_on_val and not head_refit:
             split = dataclasses.replace(split, train=sorted(split.train + split.val))
         common: dict[str, Any] = dict(
@@ -163,7 +164,6 @@ class Runner(ABC):
         try:
             bundle.model.to(device)
             pipe = self.pipeline(bundle, data, split, spec)
-            cache = self._cache(spec)
             outcome = train(adapter, pipe, spec, len(split.class_names), device, cache, callback, head_refit)
             test_acc = test_f1 = None
             if split.test and spec.evaluate_test and outcome.status not in ("diverged", "failed"):

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-import torch
 
 from advisor.auto.config import TuneConfig
 from advisor.auto.finish import refit_spec
@@ -19,19 +18,14 @@ from advisor.auto.trial_specs import trial_spec
 from runners import AugmentConfig, load_predictor
 from runners.data.splits import stratified_split
 
+from .conftest import WORDS, save_tiny_bert
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-WORDS = {
-    "sport": "football goal match team player coach league score",
-    "tech": "computer software chip internet phone data network code",
-    "money": "market shares profit bank economy trade price growth",
-}
 
 
 @pytest.fixture(scope="module")
 def tiny_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A CSV of keyword texts (noisy: a fifth of each text's words come from another class) and a tiny BERT."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
     root = tmp_path_factory.mktemp("tiny_text")
     rnd = random.Random(0)
     rows = []
@@ -45,21 +39,7 @@ def tiny_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
         writer.writerows(rows)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted({w for ws in WORDS.values() for w in ws.split()})
-    (root / "bert").mkdir()
-    (root / "bert" / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-    )
-    BertForSequenceClassification(config).save_pretrained(root / "bert")
-    BertTokenizerFast(vocab_file=str(root / "bert" / "vocab.txt")).save_pretrained(root / "bert")
+    save_tiny_bert(root / "bert")
     return root / "data.csv", root / "bert"
 
 

@@ -9,26 +9,20 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 
 from advisor.auto.config import TuneConfig
 from advisor.auto.mobile import export_for_mobile
 from advisor.auto.report import Report
 from advisor.auto.search import run_search
 
+from .conftest import WORDS, save_tiny_bert
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-WORDS = {
-    "sport": "football goal match team player coach league score",
-    "tech": "computer software chip internet phone data network code",
-    "money": "market shares profit bank economy trade price growth",
-}
 
 
 @pytest.fixture(scope="module")
 def mobile_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[TuneConfig, Report]:
     """A tiny text search (keyword CSV, 2-layer BERT) with --priority mobile and no ensemble."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
     root = tmp_path_factory.mktemp("mobile")
     rnd = random.Random(0)
     with (root / "data.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -36,21 +30,7 @@ def mobile_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[TuneConfig,
         writer.writerow(["text", "label"])
         for label, words in WORDS.items():
             writer.writerows((" ".join(rnd.choices(words.split(), k=6)), label) for _ in range(20))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted({w for ws in WORDS.values() for w in ws.split()})
-    (root / "bert").mkdir()
-    (root / "bert" / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    torch.manual_seed(0)
-    bert = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-    )
-    BertForSequenceClassification(bert).save_pretrained(root / "bert")
-    BertTokenizerFast(vocab_file=str(root / "bert" / "vocab.txt")).save_pretrained(root / "bert")
+    save_tiny_bert(root / "bert")
     config = TuneConfig(
         data=root / "data.csv",
         out=root / "out",

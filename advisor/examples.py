@@ -10,12 +10,41 @@ import csv
 import os
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-EXAMPLES: dict[str, str] = {
-    "elpv": "ELPV solar-cell electroluminescence images, functional vs defective (2,624 images)",
-    "elpv4": "ELPV with the four defect-probability levels 0, 1/3, 2/3, 1 as classes",
-    "bbc": "BBC News articles, 5 topics (2,225 documents), as a CSV",
+
+@dataclass(frozen=True)
+class Example:
+    """One offline example: what it is, how it is written, and its loader (`limit`, `seed` → `InMemoryData`)."""
+
+    description: str
+    modality: Literal["image", "text"]
+    load: Callable[[int | None, int], object]
+
+
+def _elpv(levels: int) -> Callable[[int | None, int], object]:
+    def load(limit: int | None, seed: int) -> object:
+        from runners.data import offline
+
+        return offline.elpv(limit=limit, seed=seed, levels=levels)
+
+    return load
+
+
+def _bbc(limit: int | None, seed: int) -> object:
+    from runners.data import offline
+
+    return offline.bbc_news(per_class=None if limit is None else max(1, limit // 5), seed=seed)
+
+
+EXAMPLES: dict[str, Example] = {
+    "elpv": Example(
+        "ELPV solar-cell electroluminescence images, functional vs defective (2,624 images)", "image", _elpv(2)
+    ),
+    "elpv4": Example("ELPV with the four defect-probability levels 0, 1/3, 2/3, 1 as classes", "image", _elpv(4)),
+    "bbc": Example("BBC News articles, 5 topics (2,225 documents), as a CSV", "text", _bbc),
 }
 
 
@@ -33,22 +62,15 @@ def _write_images(paths: list[str], labels: list[str], target: Path, link: bool)
     return target
 
 
-def _load(name: str, limit: int | None, seed: int) -> object:
-    """The example's `InMemoryData`: all of it, or the subset `limit` and `seed` pick."""
-    from runners.data import offline
-
-    loaders: dict[str, Callable[[], object]] = {
-        "elpv": lambda: offline.elpv(limit=limit, seed=seed),
-        "elpv4": lambda: offline.elpv(limit=limit, seed=seed, levels=4),
-        "bbc": lambda: offline.bbc_news(per_class=None if limit is None else max(1, limit // 5), seed=seed),
-    }
-    if name not in loaders:
-        raise ValueError(f"unknown example {name!r}; choose one of {sorted(loaders)}")
-    return loaders[name]()
+def _example(name: str) -> Example:
+    if name not in EXAMPLES:
+        raise ValueError(f"unknown example {name!r}; choose one of {sorted(EXAMPLES)}")
+    return EXAMPLES[name]
 
 
-def _write(name: str, data: object, target: Path, link: bool, csv_name: str) -> Path:
-    if name == "bbc":
+def _write(example: Example, data: object, target: Path, link: bool, csv_name: str) -> Path:
+    """Text as a CSV (`target/csv_name`), images as a folder per class under `target`."""
+    if example.modality == "text":
         return _write_csv(data, target / csv_name)
     return _write_images(*_inputs_labels(data), target, link)
 
@@ -67,15 +89,17 @@ def write_example(
     from runners import InMemoryData
     from runners.data.splits import stratified_subset
 
-    data = _load(name, limit, seed)
-    path = _write(name, data, target, link, "bbc.csv")
+    example = _example(name)
+    data = example.load(limit, seed)
+    path = _write(example, data, target, link, f"{name}.csv")
     if holdout > 0:
         used = set(_inputs_labels(data)[0])
-        inputs, labels = _inputs_labels(_load(name, None, seed))
+        inputs, labels = _inputs_labels(example.load(None, seed))
         rest = [i for i, x in enumerate(inputs) if x not in used]
         picked = [rest[i] for i in stratified_subset([labels[i] for i in rest], holdout, seed)]
         held = InMemoryData(inputs=[inputs[i] for i in picked], labels=[labels[i] for i in picked])
-        _write(name, held, target if name == "bbc" else heldout_path(target), link, "heldout.csv")
+        text = example.modality == "text"
+        _write(example, held, target if text else heldout_path(target), link, "heldout.csv")
     return path
 
 

@@ -56,7 +56,9 @@ PER_CLASS = {"bbc20": (20, 10), "bbc5": (5, 5)}
 OVERRUN = 0.05  # a budgeted row more than 5% over its budget is marked "overran"
 FROZEN_LR = "frozen features + LogisticRegression (C on val)"
 SETFIT = "SetFit (MiniLM-L6, num_iterations=20)"
-UNBUDGETED = {SETFIT}  # run whole: no wall clock can cut them
+LP_FT = "LP-FT: top 20% for 8 epochs from the converged head"
+RANDOM_HEAD = "LP-FT off: top 20% for 8 epochs from a random head"
+UNBUDGETED = {SETFIT, LP_FT, RANDOM_HEAD}  # run whole: no wall clock can cut them
 
 
 class BudgetSpent(StopTrial):
@@ -118,6 +120,37 @@ def fixed_recipe(task: str, data: Path, stages: list[Any], budget_s: float, seed
         early_stopping_patience=5,
     )
     result = runners.get_runner(modality).run(spec, stop_at_budget)
+    return {"val": result.best_val_accuracy, "test": result.test_accuracy, "trials": 1}
+
+
+def head_start(task: str, data: Path, root: Path, n_blocks: int, seed: int, converged: bool) -> dict[str, Any]:
+    """One fine-tuning trial exactly as the search builds it (`advisor.auto.trial_specs.trial_spec`),
+    run to its last epoch, starting from the converged head (LP-FT) or a random one.
+
+    The plan is the rule plan's second stage on ELPV (trial 0 of every ELPV run): the top 20% of the
+    blocks for 8 epochs at 1e-3 (head) / 1e-4 (blocks), head C = 0.01. Both rows run the same
+    epochs, so the difference is the head's starting point; LP-FT's seconds include its frozen pass.
+    """
+    import runners
+    from advisor.auto.space import TrialPlan
+    from advisor.auto.trial_specs import trial_spec
+
+    modality = modality_of(task)
+    plan = TrialPlan(
+        trainable_blocks=max(1, round(0.2 * n_blocks)),
+        head_c=0.01,
+        lr_head=1e-3,
+        lr_backbone=1e-4,
+        layer_decay=1.0,
+        tune_epochs=8,
+        weight_decay=1e-5,
+    )
+    config = TuneConfig(
+        data=data, out=root, backbone=BACKBONES[task], seed=seed, linear_probe_first=converged, batch_size=32
+    )
+    augment = runners.AugmentConfig(enabled=modality == "image")
+    spec = trial_spec(plan, config, BACKBONES[task], None, augment).model_copy(update={"evaluate_test": True})
+    result = runners.get_runner(modality).run(spec)
     return {"val": result.best_val_accuracy, "test": result.test_accuracy, "trials": 1}
 
 
@@ -303,6 +336,8 @@ def build_rows(args: argparse.Namespace, data: Path, root: Path) -> dict[str, Ca
         ensemble=False,
     )
     rows[FROZEN_LR] = lambda: frozen_lr(task, data, seed)
+    rows[LP_FT] = lambda: head_start(task, data, root / "lpft", n_blocks, seed, converged=True)
+    rows[RANDOM_HEAD] = lambda: head_start(task, data, root / "random-head", n_blocks, seed, converged=False)
     if modality_of(task) == "text":
         rows["TF-IDF + linear SVM"] = lambda: tfidf_svm(data)
         rows[SETFIT] = lambda: setfit_row(task, data, seed, root / "setfit")

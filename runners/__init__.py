@@ -12,6 +12,7 @@ from runners.errors import BackboneError, DataError, RunnerError
 from runners.specs import (
     AugmentConfig,
     CacheConfig,
+    Confusion,
     EpochMetrics,
     InMemoryData,
     ResolvedBackbone,
@@ -33,6 +34,7 @@ __all__ = [
     "AugmentConfig",
     "BackboneError",
     "CacheConfig",
+    "Confusion",
     "DataError",
     "EpochMetrics",
     "HFTextRunner",

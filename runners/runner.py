@@ -24,11 +24,14 @@ from runners.data.splits import Split, stratified_split
 from runners.device import pick_device
 from runners.drift import DriftMeter
 from runners.errors import RunnerError, failure_text
-from runners.specs import EpochMetrics, ResolvedBackbone, TrialResult, TrialSpec
+from runners.specs import Confusion, EpochMetrics, ResolvedBackbone, TrialResult, TrialSpec
 from runners.training.loop import evaluate, seed_everything, train
 from runners.training.sources import UncachedSource
 
 log = logging.getLogger(__name__)
+
+# `score_saved` predicts this many examples at a time between progress reports (the predictor batches within).
+SCORE_CHUNK = 256
 
 
 @dataclass
@@ -101,8 +104,8 @@ class Runner(ABC):
         self._data_memo: dict[tuple[Any, ...], LabelledData] = {}
 
     @abstractmethod
-    def load_data(self, spec: TrialSpec) -> LabelledData:
-        """Loads the dataset named by the spec."""
+    def load_data(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> LabelledData:
+        """Loads the dataset named by the spec; `progress` gets (done, total) where a scan takes a while."""
 
     @abstractmethod
     def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> Any:
@@ -215,7 +218,7 @@ class Runner(ABC):
         """
         return {}
 
-    def load_data_cached(self, spec: TrialSpec) -> LabelledData:
+    def load_data_cached(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> LabelledData:
         """`load_data`, remembered per source for this runner: a search's trials share one scan.
 
         Scanning decodes every image to skip broken ones (seconds for a few thousand files), and
@@ -223,7 +226,7 @@ class Runner(ABC):
         removing files in it between trials is noticed.
         """
         if not isinstance(spec.data, Path):
-            return self.load_data(spec)
+            return self.load_data(spec, progress)
         key = (
             str(spec.data.resolve()),
             spec.data.stat().st_mtime_ns,
@@ -232,15 +235,18 @@ class Runner(ABC):
             spec.encoding,
         )
         if key not in self._data_memo:
-            self._data_memo = {key: self.load_data(spec)}  # one source at a time: no unbounded growth
+            self._data_memo = {key: self.load_data(spec, progress)}  # one source at a time: no unbounded growth
         return self._data_memo[key]
 
-    def frozen_pass(self, spec: TrialSpec) -> FrozenFeatures:
+    def frozen_pass(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> FrozenFeatures:
         """Pooled features and BatchNorm drift from the pass a feature-extraction trial of `spec` makes anyway.
 
         The frozen backbone runs over the validation and training splits (clean, un-augmented)
         through the activation cache at the boundary below the head: the entries it leaves are the
         ones a converged-head stage of the same spec reads, so that stage does not compute them again.
+
+        Args:
+            progress: Called with (examples done, examples in all) after every batch the pass computes.
 
         Returns:
             `FrozenFeatures` with `inputs` and `labels` of the examples measured.
@@ -258,10 +264,19 @@ class Runner(ABC):
         shared = self._cache(spec)
         parts = [name for name in ("val", "train") if getattr(split, name)]
         chunks, inputs, labels = [], [], []
+        total, done = sum(len(getattr(split, name)) for name in parts), 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(done, total)
+
+        step(0)
         # no_grad, not inference_mode: cached tensors feed later trials' autograd (inference tensors cannot).
         with DriftMeter(adapter) as meter, torch.no_grad():
             for name in parts:
-                chunks.append(self._pooled(pipe, adapter, name, spec, device, shared))
+                chunks.append(self._pooled(pipe, adapter, name, spec, device, shared, step))
                 index = getattr(split, name)
                 inputs += [data.inputs[i] for i in index]
                 labels += [data.labels[i] for i in index]
@@ -311,14 +326,20 @@ class Runner(ABC):
 
     @staticmethod
     def _pooled(
-        pipe: Any, adapter: BlockAdapter, split: str, spec: TrialSpec, device: torch.device, cache: Any
+        pipe: Any,
+        adapter: BlockAdapter,
+        split: str,
+        spec: TrialSpec,
+        device: torch.device,
+        cache: Any,
+        step: Callable[[int], None] | None = None,
     ) -> torch.Tensor:
         """Pooled features of a whole split, computed into `cache` (or fresh, when it already held them)."""
         from runners.training.sources import CachedSource
 
         for store in (cache, ActivationCache()) if cache is not None else (ActivationCache(),):
             source = CachedSource(
-                pipe, adapter, split, adapter.n_blocks, False, spec.batch_size, device, store, 1, spec.seed
+                pipe, adapter, split, adapter.n_blocks, False, spec.batch_size, device, store, 1, spec.seed, step
             )
             if not source.cache_hit:  # a hit ran no forward pass, so the drift meter saw nothing
                 break
@@ -331,12 +352,29 @@ class Runner(ABC):
             return self.cache
         return shared_cache(spec.cache.max_memory_mb, spec.cache.disk_dir, spec.cache.max_disk_mb)
 
-    def score_saved(self, model_dir: Path, inputs: list[Any], labels: list[str], device: str = "cpu") -> float:
-        """Accuracy of an exported model (reloaded from `model_dir`) on labelled inputs."""
+    def score_saved(
+        self,
+        model_dir: Path,
+        inputs: list[Any],
+        labels: list[str],
+        device: str = "cpu",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Confusion:
+        """An exported model (reloaded from `model_dir`) on labelled inputs: its confusion matrix.
+
+        `progress`, when given, gets (examples done, examples in all) after every `SCORE_CHUNK` examples.
+        """
         from runners.predict import load_predictor
 
-        predicted = load_predictor(model_dir, device=device).predict(inputs)
-        return sum(label == truth for (label, _), truth in zip(predicted, labels, strict=True)) / max(len(labels), 1)
+        predictor = load_predictor(model_dir, device=device)
+        predicted: list[str] = []
+        if progress is not None:
+            progress(0, len(inputs))
+        for start in range(0, len(inputs), SCORE_CHUNK):
+            predicted += [label for label, _ in predictor.predict(inputs[start : start + SCORE_CHUNK])]
+            if progress is not None:
+                progress(len(predicted), len(inputs))
+        return Confusion.of(list(labels), predicted)
 
     def n_blocks(self, backbone: str, weights: str | None = None, **backbone_kwargs: Any) -> int:
         """Number of blocks of a backbone (builds it once; weights="none" avoids loading weights)."""

@@ -183,6 +183,40 @@ class EpochMetrics(BaseModel):
     lr: float
 
 
+class Confusion(BaseModel):
+    """Predictions against the truth: `counts[i][j]` examples of `classes[i]` predicted as `classes[j]`."""
+
+    model_config = _RESULT
+    classes: list[str]
+    counts: list[list[int]]
+
+    @classmethod
+    def of(cls, truth: list[str], predicted: list[str]) -> Confusion:
+        """Tally predicted labels against true ones; a class seen on either side gets a row and a column."""
+        classes = sorted(set(truth) | set(predicted))
+        index = {name: i for i, name in enumerate(classes)}
+        counts = [[0] * len(classes) for _ in classes]
+        for true, guess in zip(truth, predicted, strict=True):
+            counts[index[true]][index[guess]] += 1
+        return cls(classes=classes, counts=counts)
+
+    @property
+    def total(self) -> int:
+        return sum(map(sum, self.counts))
+
+    @property
+    def accuracy(self) -> float:
+        return sum(self.counts[i][i] for i in range(len(self.classes))) / max(self.total, 1)
+
+    @property
+    def per_class(self) -> dict[str, float | None]:
+        """Each class's accuracy (recall): its examples predicted right; None for a class with no example."""
+        return {
+            name: (row[i] / sum(row) if sum(row) else None)
+            for i, (name, row) in enumerate(zip(self.classes, self.counts, strict=True))
+        }
+
+
 class ResolvedBackbone(BaseModel):
     """Which backbone and weights will actually be used, and why if not the requested ones."""
 

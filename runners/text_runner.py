@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,8 @@ class HFTextRunner(Runner):
 
     modality = "text"
 
-    def load_data(self, spec: TrialSpec) -> LabelledData:
+    def load_data(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> LabelledData:
+        """A table or text folder: read in one go (no decoding to wait on), so `progress` is not called."""
         if isinstance(spec.data, InMemoryData):
             d = spec.data
             if not all(isinstance(t, str) for t in d.inputs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,13 +102,13 @@ class TimmRunner(Runner):
 
     modality = "image"
 
-    def load_data(self, spec: TrialSpec) -> LabelledData:
+    def load_data(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> LabelledData:
         if isinstance(spec.data, InMemoryData):
             d = spec.data
             return from_memory(d.inputs, d.labels, d.split)
         if not Path(spec.data).is_dir():
             raise DataError(f"{spec.data}: image data must be a folder of class sub-folders")
-        return load_image_folder(spec.data)
+        return load_image_folder(spec.data, progress)
 
     def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TimmBundle:
         model, data_cfg = build_timm(choice, len(class_names), backbone_kwargs)

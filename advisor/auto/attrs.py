@@ -19,8 +19,8 @@ class StudyAttr:
     ELAPSED: Final = "advisor_elapsed_seconds"
     # "retried:<mistake id>" once that mistake's variant is queued (the study retries each mistake once).
     RETRIED: Final = "retried"
-    # "test_accuracy_of_<model key>": a model's test accuracy, scored once.
-    TEST_ACCURACY_OF: Final = "test_accuracy_of_"
+    # "test_score_of_<model key>": a model's confusion matrix on the test split, scored once.
+    TEST_SCORE_OF: Final = "test_score_of_"
 
 
 class TrialAttr:

@@ -60,12 +60,13 @@ def _learning_curves(plt: Any, report: Report) -> Any:
         if not trial.curve:
             continue
         accuracies = [point["val_accuracy"] for point in trial.curve]
+        marker = "o" if len(accuracies) == 1 else None  # a head fit is one point: a line would not show it
         if trial.number == best_number:
-            ax.plot(accuracies, color="tab:green", linewidth=2.5, label=f"best (trial {trial.number})")
+            ax.plot(accuracies, color="tab:green", linewidth=2.5, marker=marker, label=f"best (trial {trial.number})")
         elif trial.state == "PRUNED":
-            ax.plot(accuracies, color="tab:orange", alpha=0.5, linestyle="--")
+            ax.plot(accuracies, color="tab:orange", alpha=0.5, linestyle="--", marker=marker)
         else:
-            ax.plot(accuracies, color="tab:blue", alpha=0.4)
+            ax.plot(accuracies, color="tab:blue", alpha=0.4, marker=marker)
     ax.plot([], [], color="tab:orange", linestyle="--", label="pruned")
     ax.plot([], [], color="tab:blue", label="other trials")
     ax.set_xlabel("epoch (all stages)")

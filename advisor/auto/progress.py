@@ -1,4 +1,6 @@
-"""Live progress of a search on the terminal: one line per trial, a status line per epoch."""
+"""Live progress of a search on the terminal: a status line with an estimate for each long step
+outside the trials (reading the data, frozen passes, scoring the test split), one line per trial,
+a status line per epoch with the trial's time still to run."""
 
 from __future__ import annotations
 
@@ -9,6 +11,61 @@ from rich.console import Console
 from rich.text import Text
 
 from advisor.auto.space import TrialPlan, describe
+
+
+def seconds_left(elapsed: float, done: int, total: int) -> float | None:
+    """What the rest of a step should take at the pace so far; None before anything is done."""
+    if done <= 0 or total <= 0:
+        return None
+    return elapsed / done * max(total - done, 0)
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class StepProgress:
+    """`(stage, done, total)` calls as a status line with an estimate; a line when each stage ends.
+
+    A stage ends when it reports done == total, or when another stage starts, or at `close`. Off a
+    terminal (a log, CI) only the lines for ended stages are printed.
+    """
+
+    def __init__(self, console: Console, clock: Any = time.monotonic) -> None:
+        self.console = console
+        self.clock = clock
+        self.stage: str | None = None
+        self.started = 0.0
+        self.done = self.total = 0
+        self._status: Any = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage, self.started = stage, self.clock()
+            if self.console.is_terminal:
+                self._status = self.console.status(stage)
+                self._status.start()
+        self.done, self.total = done, total
+        if total and done >= total:
+            self.close()
+        elif self._status is not None:
+            elapsed = self.clock() - self.started
+            left = seconds_left(elapsed, done, total)
+            estimate = f", about {_clock_text(left)} left" if left is not None and done < total else ""
+            self._status.update(f"{stage}: {done}/{total} · {_clock_text(elapsed)}{estimate}")
+
+    def close(self) -> None:
+        if self.stage is None:
+            return
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        took = self.clock() - self.started
+        self.console.print(f"[green]✓[/] {self.stage}: {self.done}/{self.total} in {took:.0f} s", highlight=False)
+        self.stage = None
+
 
 _STATE_STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "diverged": "red", "stopped": "cyan"}
 
@@ -33,22 +90,31 @@ class TerminalProgress:
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
         self.best: tuple[float, int] | None = None
         self._status: Any = None
+        self._plan_epochs = 0
+        self._epoch_seconds: list[float] = []
 
     def _time_left(self) -> str:
         left = max(0, int(self.deadline - self.clock()))
         return f"{left // 60}:{left % 60:02d} left"
 
     def trial_started(self, number: int, plan: TrialPlan) -> None:
+        self._plan_epochs, self._epoch_seconds = plan.total_epochs, []
         self.console.print(f"[bold]trial {number}[/] {describe(plan, self.n_blocks)}", highlight=False)
         if self.console.is_terminal:
             self._status = self.console.status(f"trial {number}: starting")
             self._status.start()
 
     def epoch(self, number: int, metrics: Any) -> None:
+        self._epoch_seconds.append(metrics.seconds)
         if self._status is not None:
+            done = len(self._epoch_seconds)
+            # At most: pruning, early stopping or a stage that adds under 1% end a trial sooner.
+            left = seconds_left(sum(self._epoch_seconds), done, max(self._plan_epochs, done))
+            rest = f", at most ~{_clock_text(left)} more" if left else ""
             self._status.update(
-                f"trial {number} stage {metrics.stage + 1} epoch {metrics.epoch + 1}: val acc "
-                f"{metrics.val_accuracy:.3f}, loss {metrics.val_loss:.3f} ({metrics.seconds:.1f}s) · {self._time_left()}"
+                f"trial {number} stage {metrics.stage + 1} epoch {metrics.epoch + 1} ({done}/{self._plan_epochs}"
+                f"{rest}): val acc {metrics.val_accuracy:.3f}, loss {metrics.val_loss:.3f} ({metrics.seconds:.1f}s)"
+                f" · {self._time_left()}"
             )
 
     def trial_finished(self, number: int, state: str, value: float | None, notes: list[str]) -> None:

@@ -1,5 +1,5 @@
 """Publishing a search: the report from whatever the study holds (the exported model scored on the
-test split), then `report.json`, `report.md` and the plots."""
+test split), then `report.json`, `report.md`, the plots and `report.html`."""
 
 from __future__ import annotations
 
@@ -12,14 +12,17 @@ import optuna
 from advisor.auto.attrs import StudyAttr, TrialAttr
 from advisor.auto.diagnosis import final_diagnoses
 from advisor.auto.finish import Finished, ranked_trials, trial_folder
+from advisor.auto.html_report import write_html
 from advisor.auto.objective import Objective
 from advisor.auto.plots import write_plots
 from advisor.auto.promise import plan_promise
 from advisor.auto.report import BestTrial, Report, trial_record, write_markdown
 from advisor.auto.setup import SearchSetup
 from advisor.auto.storage import redact
+from runners.specs import Confusion
 
 if TYPE_CHECKING:
+    from advisor.profiling.similarity import Progress
     from runners.runner import Runner
 
 
@@ -34,8 +37,10 @@ def build_report(
     objective: Objective,
     finished: Finished,
     setup_seconds: float = 0.0,
+    progress: Progress | None = None,
 ) -> Report:
-    """Build the report from whatever the study holds, scoring the exported model on the test split."""
+    """Build the report from whatever the study holds, scoring the exported model on the test split
+    (`progress` gets ("scoring the test split…", done, total) as it goes)."""
     config = setup.config
     waiting = optuna.trial.TrialState.WAITING
     trials = [t for t in study.get_trials(deepcopy=False) if t.state != waiting]
@@ -51,12 +56,13 @@ def build_report(
         best = next((t for t in ranked if t.number == heaviest.trial), best)
     baseline = next((r for r in records if r.rule_plan), None)
     model_dir = finished.model_dir
-    test_accuracy = searched_test = per_example = None
+    test_score: Confusion | None = None
+    searched_test = per_example = None
     skipped_note: str | None = None
     if best is not None and model_dir is not None:
         start = time.perf_counter()
         key = "model_" + "_".join(f"{m.name}{'r' if m.refit else ''}{m.weight:.3f}" for m in finished.members)
-        test_accuracy = _test_accuracy(study, key, setup, objective.runner, model_dir)
+        test_score = _test_score(study, key, setup, objective.runner, model_dir, progress, "the exported model")
         if setup.split.test:
             per_example = (time.perf_counter() - start) / len(setup.split.test)
         searched = trial_folder(best, objective) / "model"
@@ -66,7 +72,10 @@ def build_report(
             cost = (objective.cost.forward_per_example or 0.0) * len(setup.split.test)
             left = objective.deadline - objective.clock()
             if cost <= left + SCORE_SLACK * config.budget_minutes * 60:
-                searched_test = _test_accuracy(study, f"trial_{best.number}", setup, objective.runner, searched)
+                searched_score = _test_score(
+                    study, f"trial_{best.number}", setup, objective.runner, searched, progress, f"trial {best.number}"
+                )
+                searched_test = searched_score.accuracy if searched_score is not None else None
             else:
                 skipped_note = (
                     f"Trial {best.number}'s own model (no refit, no ensemble) was not scored on the test split: "
@@ -96,6 +105,7 @@ def build_report(
         best_val=best.user_attrs.get(TrialAttr.VAL_ACCURACY) if best else None,
         plan_skipped=int(plan.user_attrs.get(TrialAttr.SKIPPED_STAGES, 0)) if plan else 0,
     )
+    test_accuracy = test_score.accuracy if test_score is not None else None
     return Report(
         study_name=config.study_name,
         storage=redact(config.storage_url),
@@ -125,6 +135,7 @@ def build_report(
         baseline=baseline,
         improvement_over_baseline=improvement,
         test_accuracy=test_accuracy,
+        test_confusion=test_score,
         ensemble=finished.members,
         ensemble_val_accuracy=finished.ensemble_val_accuracy,
         prediction_seconds_per_example=per_example,
@@ -155,27 +166,40 @@ def publish_report(report: Report, study: optuna.Study, elapsed: float, phases: 
     out = Path(report.out_dir)
     (out / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
     write_markdown(report, out / "report.md")
-    write_plots(study, report, out)
+    write_html(report, write_plots(study, report, out), out / "report.html")
     return report
 
 
-def _test_accuracy(study: optuna.Study, key: str, setup: SearchSetup, runner: Runner, model_dir: Path) -> float | None:
-    """Accuracy of an exported model on the held-out test split, which no trial has seen.
+def _test_score(
+    study: optuna.Study,
+    key: str,
+    setup: SearchSetup,
+    runner: Runner,
+    model_dir: Path,
+    progress: Progress | None = None,
+    what: str = "the model",
+) -> Confusion | None:
+    """An exported model's confusion matrix on the held-out test split, which no trial has seen.
 
     Scored once per model (kept in the study under `key`, so a resumed search whose result did not
     change does not score it again).
     """
     import torch
 
-    attr = f"{StudyAttr.TEST_ACCURACY_OF}{key}"
+    attr = f"{StudyAttr.TEST_SCORE_OF}{key}"
     if attr in study.user_attrs:
-        return float(study.user_attrs[attr])
+        return Confusion.model_validate(study.user_attrs[attr])
     rows = setup.split.test
     if not rows:
         return None
     device = "cuda" if setup.config.device != "cpu" and torch.cuda.is_available() else "cpu"
-    accuracy = runner.score_saved(
-        model_dir, [setup.data.inputs[i] for i in rows], [setup.data.labels[i] for i in rows], device=device
+    stage = f"scoring {what} on the test split"
+    score = runner.score_saved(
+        model_dir,
+        [setup.data.inputs[i] for i in rows],
+        [setup.data.labels[i] for i in rows],
+        device=device,
+        progress=(lambda done, total: progress(stage, done, total)) if progress else None,
     )
-    study.set_user_attr(attr, accuracy)
-    return accuracy
+    study.set_user_attr(attr, score.model_dump(mode="json"))
+    return score

@@ -13,6 +13,7 @@ from advisor.auto.config import DEFAULT_STUDY_NAME
 from advisor.auto.finish import EnsembleMember
 from advisor.auto.promise import PlanPromise, promise_lines
 from advisor.exporting import export_lines
+from runners.specs import Confusion
 
 _FROZEN = ConfigDict(frozen=True)
 
@@ -76,6 +77,9 @@ class Report(BaseModel):
     baseline: TrialRecord | None
     improvement_over_baseline: float | None
     test_accuracy: float | None = Field(description="The exported model (refit, ensemble) on the test split.")
+    test_confusion: Confusion | None = Field(
+        None, description="The exported model's confusion matrix on the test split (rows: truth; columns: predicted)."
+    )
     ensemble: list[EnsembleMember] = []
     ensemble_val_accuracy: float | None = None
     prediction_seconds_per_example: float | None = None
@@ -179,6 +183,8 @@ def outcome_lines(report: Report) -> list[str]:
         if best is not None and best.test_accuracy is not None and best.test_accuracy != report.test_accuracy:
             text += f"; the selected trial's own model (no refit, no ensemble) {best.test_accuracy:.4f}"
         lines.append(text + ".")
+    if report.test_confusion is not None:
+        lines.append(per_class_line(report.test_confusion))
     if report.prediction_seconds_per_example is not None:
         lines.append(
             f"Prediction cost: {1000 * report.prediction_seconds_per_example:.1f} ms per example on this machine."
@@ -190,6 +196,28 @@ def outcome_lines(report: Report) -> list[str]:
         over = f" ({report.overshoot:+.1%} against the budget)" if report.overshoot is not None else ""
         lines.append(f"Time: {phases}; {report.elapsed_seconds:.0f} s of {60 * report.budget_minutes:.0f} s{over}.")
     return lines
+
+
+TRIAL_COLUMNS = ("trial", "state", "val acc", "epochs", "stage gains", "params", "diagnosis")
+
+
+def trial_cells(t: TrialRecord) -> tuple[str, ...]:
+    """One trial's row of the trials table (`TRIAL_COLUMNS`), as `report.md` and `report.html` show it."""
+    params = ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
+    state = t.state.lower() + (" (rule plan)" if t.rule_plan else "") + _retry_label(t.retry_of)
+    value = f"{t.value:.4f}" if t.value is not None else "—"
+    error = t.error.split("\n")[0] if t.error else None  # its first line; report.json has the traceback
+    diagnosis = "; ".join(t.diagnoses) or error or t.skipped_by_budget or ""
+    return str(t.number), state, value, str(len(t.curve)), format_stage_gains(t.stage_gains), params, diagnosis
+
+
+def per_class_line(confusion: Confusion) -> str:
+    """ "Per-class test accuracy: business 0.98 (102), …" with each class's number of test examples."""
+    parts = [
+        f"{name} {'—' if accuracy is None else f'{accuracy:.3f}'} ({sum(row)})"
+        for (name, accuracy), row in zip(confusion.per_class.items(), confusion.counts, strict=True)
+    ]
+    return "Per-class test accuracy (examples): " + ", ".join(parts) + "."
 
 
 def write_markdown(report: Report, path: Path) -> None:
@@ -229,19 +257,12 @@ def write_markdown(report: Report, path: Path) -> None:
         + (" — interrupted, run the same command again to resume." if report.interrupted else "."),
     ]
     lines += [f"- {note}" for note in report.notes]
+    lines += ["", "| " + " | ".join(TRIAL_COLUMNS) + " |", "|" + "---|" * len(TRIAL_COLUMNS)]
+    lines += ["| " + " | ".join(trial_cells(t)) + " |" for t in report.trials]
+    lines += ["", STAGE_GAINS_NOTE]
     lines += [
         "",
-        "| trial | state | val acc | epochs | stage gains | params | diagnosis |",
-        "|---|---|---|---|---|---|---|",
+        "The same report as one page, plots and test confusion matrix included: `report.html`. Plots: "
+        "`optimization_history.png`, `param_importances.png`, `learning_curves.png`.",
     ]
-    for t in report.trials:
-        params = ", ".join(f"{k}={v:.2g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items())
-        state = t.state.lower() + (" (rule plan)" if t.rule_plan else "") + _retry_label(t.retry_of)
-        value = f"{t.value:.4f}" if t.value is not None else "—"
-        error = t.error.split("\n")[0] if t.error else None  # its first line; report.json has the traceback
-        diagnosis = "; ".join(t.diagnoses) or error or t.skipped_by_budget or ""
-        gains = format_stage_gains(t.stage_gains)
-        lines.append(f"| {t.number} | {state} | {value} | {len(t.curve)} | {gains} | {params} | {diagnosis} |")
-    lines += ["", STAGE_GAINS_NOTE]
-    lines += ["", "Plots: `optimization_history.png`, `param_importances.png`, `learning_curves.png`."]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

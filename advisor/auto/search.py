@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -25,6 +25,9 @@ from advisor.auto.trial_specs import augment_config
 from advisor.auto.workers import start_local_workers, wait_for_workers
 from advisor.engine.loader import load_rulebook
 from advisor.engine.rulebook import RuleBook
+
+if TYPE_CHECKING:
+    from advisor.profiling.similarity import Progress
 
 # Proposals in a row that would not fit the budget before the search stops asking for more.
 MAX_SKIPPED_IN_A_ROW = 5
@@ -68,6 +71,7 @@ def run_search(
     events_factory: Any = None,
     clock: Callable[[], float] = time.monotonic,
     worker: int = 0,
+    progress: Progress | None = None,
 ) -> Report:
     """Run (or resume, or join as a worker) the search described by `config`; write its report and model.
 
@@ -80,6 +84,8 @@ def run_search(
         clock: Monotonic seconds; the budget is measured on it.
         worker: 0 for the process that owns the search (it starts `config.workers - 1` local
             workers); the index of a joining worker otherwise.
+        progress: Gets (stage, done, total) from the long steps outside the trials: reading the
+            data, the frozen passes that measure it, scoring the test split.
     """
     import runners
 
@@ -87,7 +93,7 @@ def run_search(
     deadline = start + config.budget_minutes * 60
     book = book or load_rulebook()
     runner = runners.get_runner(config.data_modality, num_threads=config.num_threads)
-    setup = prepare(config, book, runner)
+    setup = prepare(config, book, runner, progress)
     config = setup.config  # with the measured similarity and backbone, when they were measured
     # Every trial loads the data and builds the model again, as `prepare` just did: a budget that
     # cannot cover that once more cannot finish a single epoch.
@@ -148,13 +154,15 @@ def run_search(
     if failed_alike:
         n = len(finished_trials(study))
         raise SearchFailed(f"search stopped: all {n} trials failed with the same error: {failed_alike[-1]}")
-    phases = {"setup": setup_seconds, "trials": clock() - start - setup_seconds}
+    # Set-up's long steps on their own, then the rest of it (rules, model build, study); they add up to the whole.
+    phases = {**setup.seconds, "setup": setup_seconds - sum(setup.seconds.values())}
+    phases["trials"] = clock() - start - setup_seconds
     finished = finish_search(
         study, objective, setup.data, setup.split, config.out / "model", clock, refit=not interrupted
     )
     phases["finish"] = finished.seconds
     test_start = clock()
-    report = build_report(study, setup, interrupted, objective, finished, setup_seconds)
+    report = build_report(study, setup, interrupted, objective, finished, setup_seconds, progress)
     phases["test"] = clock() - test_start
     test_inputs = [setup.data.inputs[i] for i in setup.split.test]
     report, onnx_phase = export_for_mobile(report, config, test_inputs, interrupted, clock)

@@ -3,6 +3,7 @@ store all of it with a new study, or take the stored one when joining or resumin
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from advisor.profile import DatasetProfile
 from advisor.recommendation import Recommendation
 
 if TYPE_CHECKING:
+    from advisor.profiling.similarity import Progress
     from runners.runner import Runner
 
 
@@ -39,9 +41,14 @@ class SearchSetup(BaseModel):
         None, description="What the measuring frozen pass took per example: the budget's price before any trial."
     )
     split: Any = Field(exclude=True, repr=False, description="The runners' Split every trial uses.")
+    seconds: dict[str, float] = Field(
+        default={}, description="Set-up's long steps and their seconds: 'data' (the scan), 'measuring' (frozen passes)."
+    )
 
 
-def profile_for_search(config: TuneConfig, runner: Runner) -> tuple[DatasetProfile, Any]:
+def profile_for_search(
+    config: TuneConfig, runner: Runner, progress: Progress | None = None
+) -> tuple[DatasetProfile, Any]:
     """Count the labelled examples the runner will see (unreadable files are skipped, as in trials)."""
     import torch
 
@@ -49,7 +56,8 @@ def profile_for_search(config: TuneConfig, runner: Runner) -> tuple[DatasetProfi
 
     plan = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT)
     probe = trial_spec(plan, config, "probe", config.out, augment=AugmentConfig())
-    data = runner.load_data_cached(probe)
+    stage = f"reading {config.data.name}"
+    data = runner.load_data_cached(probe, (lambda done, total: progress(stage, done, total)) if progress else None)
     counts = Counter(data.labels)
     profile = DatasetProfile(
         modality=config.data_modality,
@@ -64,17 +72,24 @@ def profile_for_search(config: TuneConfig, runner: Runner) -> tuple[DatasetProfi
     return profile, data
 
 
-def prepare(config: TuneConfig, book: RuleBook, runner: Runner) -> SearchSetup:
-    """Profile the data, ask the rules for a plan, resolve the backbone and derive the search space."""
+def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progress | None = None) -> SearchSetup:
+    """Profile the data, ask the rules for a plan, resolve the backbone and derive the search space.
+
+    `progress` gets (stage, done, total) from the long steps: reading the data, the frozen passes.
+    """
     from runners import resolve_backbone
 
-    profile, data = profile_for_search(config, runner)
+    start = time.perf_counter()
+    profile, data = profile_for_search(config, runner, progress)
+    seconds = {"data": time.perf_counter() - start}
     rec = recommend(profile, rules=book)
     requested = config.backbone or rec.backbone.model_id
     choice = resolve_backbone(requested, config.data_modality, config.weights)
     note = choice.fallback_reason
     similarity_note = None
-    measured, forward = measure_for_search(config, book, data, choice, runner)
+    start = time.perf_counter()
+    measured, forward = measure_for_search(config, book, data, choice, runner, progress)
+    seconds["measuring"] = time.perf_counter() - start
     if measured is not None:
         from advisor.profiling.apply import recommend_measured, similarity_reason
 
@@ -102,11 +117,12 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner) -> SearchSetup:
         space=space,
         data=data,
         forward_seconds_per_example=forward,
+        seconds=seconds,
     )
 
 
 def measure_for_search(
-    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Runner
+    config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Runner, progress: Progress | None = None
 ) -> tuple[Any, float | None]:
     """Measured similarity and backbone fit for a search whose similarity was not given, else None;
     with the seconds per example the frozen pass took, when it made one (the budget's first price).
@@ -133,7 +149,8 @@ def measure_for_search(
         spec = trial_spec(plan, config, candidates[0], config.out, augment=AugmentConfig()).model_copy(
             update={"output_dir": None}
         )
-        frozen = runner.frozen_pass(spec)
+        stage = f"frozen pass: {candidates[0]}"  # measures similarity, leaves the features every head fit reads
+        frozen = runner.frozen_pass(spec, (lambda done, total: progress(stage, done, total)) if progress else None)
     forward = frozen.seconds / len(frozen.labels) if frozen is not None and frozen.labels else None
     return measure_sample(
         list(data.inputs),
@@ -146,6 +163,7 @@ def measure_for_search(
         max_length=config.max_length,
         weights=config.weights,
         frozen=frozen,
+        progress=progress,
     ), forward
 
 

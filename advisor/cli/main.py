@@ -340,7 +340,7 @@ def _search(config: Any, worker: int) -> None:
     """Run the search with a live progress line; map expected failures to one-line errors (exit 2)."""
     import optuna
 
-    from advisor.auto.progress import TerminalProgress
+    from advisor.auto.progress import StepProgress, TerminalProgress
     from advisor.auto.search import SearchFailed, run_search
     from advisor.auto.storage import StorageError
     from advisor.cli.render import render_report
@@ -348,12 +348,14 @@ def _search(config: Any, worker: int) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress lines say it better
     console = Console()
+    steps = StepProgress(console)  # set-up's long steps and the test split's scoring, each with an estimate
+
+    def trial_events(n_blocks: int, deadline: float, notes: list[str]) -> TerminalProgress:
+        steps.close()  # set-up is over
+        return TerminalProgress(console, n_blocks, deadline, notes)
+
     try:
-        report = run_search(
-            config,
-            worker=worker,
-            events_factory=lambda n_blocks, deadline, notes: TerminalProgress(console, n_blocks, deadline, notes),
-        )
+        report = run_search(config, worker=worker, events_factory=trial_events, progress=steps)
     except (DataError, BackboneError, RunnerError, StorageError, SearchFailed) as exc:
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:  # outside the trials (setup, finishing): no report from this run
@@ -363,6 +365,8 @@ def _search(config: Any, worker: int) -> None:
             highlight=False,
         )
         raise typer.Exit(code=130) from None
+    finally:
+        steps.close()
     render_report(report, console, config.out)
     if report.interrupted:
         raise typer.Exit(code=130)
@@ -467,7 +471,8 @@ def example(
     from advisor.examples import EXAMPLES, heldout_path, write_example
 
     if name not in EXAMPLES:
-        raise _fail(f"unknown example {name!r}; choose one of: " + ", ".join(f"{k} ({v})" for k, v in EXAMPLES.items()))
+        choices = ", ".join(f"{k} ({example.description})" for k, example in EXAMPLES.items())
+        raise _fail(f"unknown example {name!r}; choose one of: {choices}")
     try:
         path = write_example(name, target, limit=limit, seed=seed, holdout=holdout)
     except ModuleNotFoundError as exc:

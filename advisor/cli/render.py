@@ -123,7 +123,7 @@ def render_report(report: Any, console: Console, out: Path) -> None:
         lines.append(f"{line}\n")
     for note in report.notes:
         lines.append(f"⚠ {note}\n", style="yellow")
-    lines.append(f"Report: {out / 'report.md'}  ·  model: {report.model_dir or '—'}")
+    lines.append(f"Report: {out / 'report.html'} (also report.md, report.json)  ·  model: {report.model_dir or '—'}")
     if report.interrupted:
         lines.append("\nInterrupted: run the same command again to resume.", style="bold yellow")
     console.print(Panel(lines, title="advisor auto", expand=False))

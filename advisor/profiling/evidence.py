@@ -158,23 +158,3 @@ class ProfileReport(BaseModel):
 
     profile: DatasetProfile
     evidence: Evidence
-
-    @property
-    def modality(self) -> Modality:
-        return self.profile.modality
-
-    @property
-    def n_examples(self) -> int:
-        return self.profile.n_examples
-
-    @property
-    def n_classes(self) -> int | None:
-        return self.profile.n_classes
-
-    @property
-    def smallest_class(self) -> int | None:
-        return self.profile.smallest_class
-
-    @property
-    def largest_class(self) -> int | None:
-        return self.profile.largest_class

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,10 +17,9 @@ from runners.errors import BackboneError, DataError
 from runners.specs import InMemoryData
 
 if TYPE_CHECKING:
-    from advisor.profiling.similarity import Measured
+    from advisor.profiling.similarity import Measured, Progress
     from runners.runner import FrozenFeatures
 
-Progress = Callable[[str, int, int], None]
 # Problems named in the error of a dataset that cannot be profiled at all (the rest are counted).
 _PROBLEMS_IN_ERROR = 20
 

@@ -21,6 +21,7 @@ from advisor.profiling.evidence import BackboneScore, SimilarityEvidence, TextSt
 from advisor.profiling.probes import bag_of_words, converged_head_accuracy, linear_probe, logme, raw_pixels
 from advisor.recommendation import FiredRule
 
+# (stage, done, total): what a long step reports as it goes (profiling and a search's set-up).
 Progress = Callable[[str, int, int], None]
 
 

@@ -42,6 +42,10 @@ class ScreenEvents:
     def trial_finished(self, number: int, state: str, value: float | None, notes: list[str]) -> None:
         self.screen.app.call_from_thread(self.screen.trial_finished, number, state, value, notes)
 
+    def step(self, stage: str, done: int, total: int) -> None:
+        """A long step outside the trials (reading the data, a frozen pass, scoring the test split)."""
+        self.screen.app.call_from_thread(self.screen.step, stage, done, total)
+
 
 class SearchScreen(Screen[None]):
     """Trials table, best-so-far chart, current trial progress, diagnoses, and the final summary."""
@@ -58,14 +62,18 @@ class SearchScreen(Screen[None]):
         self.started = time.monotonic()
         self.report: Any = None
         self._epochs_seen: dict[int, int] = {}
+        self._step: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="search-body"):
             yield Static(f"Searching {self.config.data} for {self.config.budget_minutes:g} min", id="search-status")
+            with Horizontal(id="step-progress"):
+                yield Label("set-up", id="step-label", classes="section-title")
+                yield ProgressBar(total=None, show_eta=True, id="step-bar")
             with Horizontal(id="search-progress"):
                 yield Label("current trial", classes="section-title")
-                yield ProgressBar(total=1, show_eta=False, id="epoch-progress")
+                yield ProgressBar(total=1, show_eta=True, id="epoch-progress")
             yield Label("best validation accuracy so far", classes="section-title")
             yield Sparkline([], id="best-chart")
             table: DataTable[str] = DataTable(id="trials", cursor_type="row", zebra_stripes=True)
@@ -87,7 +95,8 @@ class SearchScreen(Screen[None]):
         from advisor.auto.search import run_search
 
         try:
-            report = run_search(self.config, events=ScreenEvents(self))
+            events = ScreenEvents(self)
+            report = run_search(self.config, events=events, progress=events.step)
         except Exception as exc:  # noqa: BLE001 - any failure is shown on the screen, never a crash
             self.app.call_from_thread(self.failed, f"{type(exc).__name__}: {exc}")
             return
@@ -100,6 +109,15 @@ class SearchScreen(Screen[None]):
         self.query_one("#search-status", Static).update(
             f"{text} · {tally} · {best} · {left // 60}:{left % 60:02d} left"
         )
+
+    def step(self, stage: str, done: int, total: int) -> None:
+        bar = self.query_one("#step-bar", ProgressBar)
+        if stage != self._step:
+            self._step = stage
+            self.query_one("#step-label", Label).update(stage)
+            bar.update(total=total, progress=0)  # a new step: its estimate starts afresh
+        bar.update(total=total, progress=done)
+        self._status(f"{stage}: {done}/{total}")
 
     def trial_started(self, number: int, plan: TrialPlan) -> None:
         self._epochs_seen[number] = 0
@@ -152,7 +170,7 @@ class SearchScreen(Screen[None]):
                 lines.append(f"improvement over the rule plan {report.improvement_over_baseline:+.4f}")
         if report.promise is not None:
             lines.append(report.promise.verdict)
-        lines.append(f"model: {report.model_dir or '—'}   report: {self.config.out / 'report.md'}")
+        lines.append(f"model: {report.model_dir or '—'}   report: {self.config.out / 'report.html'}")
         if report.interrupted:
             lines.append("Cancelled: the study is kept; run again to resume.")
         self.query_one("#search-summary", Static).update("\n".join(lines))

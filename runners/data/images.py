@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,10 @@ def image_layout(root: Path | str, problems: list[str] | None = None) -> list[tu
     return layout
 
 
-def load_image_folder(root: Path | str) -> LabelledData:
+def load_image_folder(root: Path | str, progress: Callable[[int, int], None] | None = None) -> LabelledData:
     """Scans an image folder dataset, decoding every file once to skip unreadable ones.
+
+    `progress`, when given, is called with (files done, files in all) every 64 files and at the end.
 
     Raises:
         DataError: missing folder, fewer than two classes, or a class folder none of whose images
@@ -129,9 +132,14 @@ def load_image_folder(root: Path | str) -> LabelledData:
     if layout[0][2] is not None:
         data.presplit = []
     readable: dict[Path, int] = {}
-    for path, label, split in layout:
+    if progress is not None:
+        progress(0, len(layout))
+    for done, (path, label, split) in enumerate(layout, start=1):
         readable.setdefault(path.parent, 0)
-        if not _readable(path):
+        ok = _readable(path)
+        if progress is not None and (done % 64 == 0 or done == len(layout)):
+            progress(done, len(layout))
+        if not ok:
             data.n_skipped += 1
             data.skipped.append(str(path))
             log.warning("skipping unreadable image %s", path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 import torch
@@ -95,8 +95,11 @@ class CachedSource:
         cache: ActivationCache,
         n_views: int,
         seed: int,
+        step: Callable[[int], None] | None = None,
     ) -> None:
+        """`step`, when given, is called with each computed batch's number of examples (a fill's progress)."""
         self.adapter, self.batch_size, self.device, self.seed = adapter, batch_size, device, seed
+        self.step = step
         self.n = pipeline.size(split)
         self.labels = pipeline.labels(split)
         self.views = n_views if augment else 1
@@ -126,7 +129,11 @@ class CachedSource:
             for v in range(self.views):
                 torch.manual_seed(self.seed * 1009 + v)  # fixed, reproducible augmented views
                 src = UncachedSource(pipeline, self.adapter, split, boundary, augment, self.batch_size, self.device)
-                chunks = [tuple(t.cpu() for t in s) for s, _ in src.batches(torch.arange(self.n))]
+                chunks = []
+                for state, labels in src.batches(torch.arange(self.n)):
+                    chunks.append(tuple(t.cpu() for t in state))
+                    if self.step is not None:
+                        self.step(len(labels))
                 views.append(_pad_cat(chunks))
         finally:
             torch.set_rng_state(rng_state)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runners import EpochMetrics, TrialResult, TrialSpec
+from runners import Confusion, EpochMetrics, TrialResult, TrialSpec
 from runners.data import LabelledData
 from runners.errors import StopTrial, failure_text
 
@@ -28,11 +28,11 @@ class ScriptedRunner:
         self.specs: list[TrialSpec] = []
         self.refits: list[TrialSpec] = []  # the finishing phase's refits on train + validation
 
-    def load_data(self, spec: TrialSpec) -> LabelledData:
+    def load_data(self, spec: TrialSpec, progress: Any = None) -> LabelledData:
         labels = ["a"] * 30 + ["b"] * 10
         return LabelledData(inputs=list(range(40)), labels=labels, ids=[str(i) for i in range(40)])
 
-    def load_data_cached(self, spec: TrialSpec) -> LabelledData:
+    def load_data_cached(self, spec: TrialSpec, progress: Any = None) -> LabelledData:
         return self.load_data(spec)
 
     def n_blocks(self, backbone: str, weights: str | None = None, **kwargs: Any) -> int:
@@ -72,10 +72,17 @@ class ScriptedRunner:
                 return self._result("failed", curve, spec, error=failure_text(exc))
         return self._result("complete", curve, spec)
 
-    def score_saved(self, model_dir: Path, inputs: list[Any], labels: list[str], device: str = "cpu") -> float:
-        """The "model" is the best val accuracy written at export; test scores 0.01 below it."""
+    def score_saved(
+        self, model_dir: Path, inputs: list[Any], labels: list[str], device: str = "cpu", progress: Any = None
+    ) -> Confusion:
+        """The "model" is the best val accuracy written at export; test scores 0.01 below it (a 2-class
+        confusion matrix over a million examples with that accuracy)."""
         self.scored = getattr(self, "scored", 0) + 1
-        return float((Path(model_dir) / "weights.txt").read_text()) - 0.01
+        right = round(1_000_000 * (float((Path(model_dir) / "weights.txt").read_text()) - 0.01))
+        return Confusion(
+            classes=["a", "b"],
+            counts=[[right // 2, 500_000 - right // 2], [500_000 - (right - right // 2), right - right // 2]],
+        )
 
     def _result(self, status: str, curve: list[EpochMetrics], spec: TrialSpec, **extra: Any) -> TrialResult:
         best = min(curve, key=lambda m: m.val_loss) if curve else None

@@ -24,7 +24,7 @@ def elpv_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_example("elpv", tmp_path_factory.mktemp("elpv") / "data", limit=80, seed=1, link=True)
 
 
-def _auto(data: Path, out: Path, trials: int) -> dict:
+def _auto(data: Path, out: Path, trials: int) -> tuple[dict, str]:
     args = [
         "auto",
         str(data),
@@ -48,12 +48,12 @@ def _auto(data: Path, out: Path, trials: int) -> dict:
     assert "ℹ Similarity measured as 'different'" in result.output  # said before the first trial starts
     first_trial = re.search(r"trial \d+ ", result.output)
     assert first_trial is not None and result.output.index("Similarity measured") < first_trial.start()
-    return json.loads((out / "report.json").read_text())
+    return json.loads((out / "report.json").read_text()), result.output
 
 
 def test_auto_search_resume_and_predict(elpv_small: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    first = _auto(elpv_small, out, trials=3)
+    first, output = _auto(elpv_small, out, trials=3)
     assert first["backbone"] == "efficientnet_lite0" and first["modality"] == "image"
     # No --similarity: measured from the data with a frozen pass (electroluminescence cells → different).
     assert any(note.startswith("Similarity measured as 'different'") for note in first["notes"]), first["notes"]
@@ -67,8 +67,22 @@ def test_auto_search_resume_and_predict(elpv_small: Path, tmp_path: Path) -> Non
     assert all(len(t["curve"]) >= 1 for t in first["trials"] if t["state"] == "COMPLETE")
     for plot in ("optimization_history.png", "learning_curves.png"):
         assert (out / plot).stat().st_size > 1000
+    # Each long step outside the trials said how far it got (off a terminal: one line as it ends).
+    n_test = len(json.loads((out / "split.json").read_text())["test"])
+    steps = [
+        (stage, int(done), int(total)) for stage, done, total in re.findall(r"✓ (.+): (\d+)/(\d+) in \d+ s", output)
+    ]
+    assert steps[:3] == [
+        ("reading data", 80, 80),
+        ("frozen pass: efficientnet_lite0", 80 - n_test, 80 - n_test),
+        ("scoring the exported model on the test split", n_test, n_test),
+    ]
+    # Then, when time was left, the selected trial's own model (no refit) for comparison.
+    assert all(re.fullmatch(r"scoring trial \d+ on the test split", stage) for stage, _, _ in steps[3:]), steps
+    assert output.index("✓ frozen pass") < output.index("trial 0 ")
+    assert {"data", "measuring", "setup", "trials", "finish", "test"} <= first["phase_seconds"].keys()
 
-    second = _auto(elpv_small, out, trials=4)  # resume: three trials kept, one more run
+    second, _ = _auto(elpv_small, out, trials=4)  # resume: three trials kept, one more run
     assert second["n_trials"] == 4
     assert [t["params"] for t in second["trials"][:3]] == [t["params"] for t in first["trials"]]
     assert second["elapsed_seconds"] > first["elapsed_seconds"]

@@ -82,6 +82,15 @@ def test_text_search_exports_what_predict_reproduces(tiny_text, tmp_path) -> Non
     predicted = load_predictor(model_dir).predict(test_x)
     accuracy = sum(label == truth for (label, _), truth in zip(predicted, test_y, strict=True)) / len(test_y)
     assert accuracy == pytest.approx(report.test_accuracy, abs=1e-12)
+    # The report's confusion matrix is these predictions against the truth, cell by cell.
+    confusion = report.test_confusion
+    assert confusion is not None and confusion.total == len(test_y)
+    for i, true in enumerate(confusion.classes):
+        for j, guess in enumerate(confusion.classes):
+            expected = sum(t == true and p == guess for (p, _), t in zip(predicted, test_y, strict=True))
+            assert confusion.counts[i][j] == expected
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<title>advisor auto: data</title>" in page and "data:image/png;base64," in page
     assert report.prediction_seconds_per_example is not None and report.phase_seconds.keys() >= {"setup", "trials"}
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "Exported model:" in markdown

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from advisor import DatasetProfile
 from advisor.tui.app import AdvisorApp
@@ -61,8 +62,12 @@ async def test_run_shows_trials_and_the_report(colours: Path, tmp_path: Path) ->
         states = {str(table.get_row_at(i)[1]) for i in range(2)}
         assert states <= {"complete", "pruned"}
         summary = str(screen.query_one("#search-summary", Static).render())
-        assert "Best trial" in summary and "report.md" in summary
+        assert "Best trial" in summary and "report.html" in summary
         assert len(screen.best_history) >= 1
+        # The last long step outside the trials, scoring the test split, ran to its end on the step bar.
+        assert re.fullmatch(r"scoring .+ on the test split", str(screen.query_one("#step-label", Label).render()))
+        bar = screen.query_one("#step-bar", ProgressBar)
+        assert bar.total and bar.progress == bar.total
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["n_trials"] == 2 and report["baseline"]["rule_plan"]
 

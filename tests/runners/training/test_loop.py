@@ -179,15 +179,17 @@ def test_test_split_is_scored_only_when_asked(image_spec, tmp_path):
     data = TimmRunner().load_data(spec)
     split = json.loads((tmp_path / "split.json").read_text())
     rows = [data.ids.index(i) for i in split["test"]]
-    again = TimmRunner().score_saved(tmp_path / "model", [data.inputs[i] for i in rows], [data.labels[i] for i in rows])
-    assert again == pytest.approx(scored.test_accuracy)
+    truth = [data.labels[i] for i in rows]
+    again = TimmRunner().score_saved(tmp_path / "model", [data.inputs[i] for i in rows], truth)
+    assert again.accuracy == pytest.approx(scored.test_accuracy)
+    assert again.total == len(rows) and again.classes == sorted(set(truth) | set(again.classes))
 
 
 def test_a_runner_scans_a_folder_once_across_trials(image_spec, image_folder, monkeypatch):
     runner = TimmRunner()
     scans = []
     load = runner.load_data
-    monkeypatch.setattr(runner, "load_data", lambda spec: scans.append(spec.data) or load(spec))
+    monkeypatch.setattr(runner, "load_data", lambda spec, progress=None: scans.append(spec.data) or load(spec, progress))
     spec = image_spec(data=image_folder)
     first, second = runner.run(spec), runner.run(spec.model_copy(update={"seed": 4}))
     assert first.status == second.status == "complete"

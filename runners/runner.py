@@ -280,6 +280,8 @@ class Runner(ABC):
                 index = getattr(split, name)
                 inputs += [data.inputs[i] for i in index]
                 labels += [data.labels[i] for i in index]
+        if done < total:  # what the cache already held counts as done: the step ends at total
+            step(total - done)
         features = torch.cat(chunks).numpy()
         return _frozen_result(features, meter, choice, bundle.model, adapter, start, inputs=inputs, labels=labels)
 

@@ -68,9 +68,13 @@ def test_frozen_pass_fills_exactly_what_a_head_only_trial_reads(image_spec) -> N
 
     spec = image_spec(stages=[StageSpec(trainable_blocks=0, epochs=1, lr_head=1e-2)])
     runner = TimmRunner(cache=ActivationCache())
-    frozen = runner.frozen_pass(spec)
+    seen: list[tuple[int, int]] = []
+    frozen = runner.frozen_pass(spec, lambda done, total: seen.append((done, total)))
     result = runner.run(spec)
     assert result.cache_hits == 2  # train and val features come from the frozen pass, not a new forward
+    n = result.n_train + result.n_val  # progress: from 0 to every example measured, batch by batch
+    assert seen[0] == (0, n) and seen[-1] == (n, n) and len(seen) > 2
+    assert all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))
     assert frozen.features.shape == (result.n_train + result.n_val, 512)
     assert frozen.labels is not None and len(frozen.labels) == len(frozen.inputs or []) == frozen.features.shape[0]
     assert frozen.block_drift is not None and len(frozen.block_drift) == 5

@@ -70,10 +70,11 @@ class SearchScreen(Screen[None]):
             yield Static(f"Searching {self.config.data} for {self.config.budget_minutes:g} min", id="search-status")
             with Horizontal(id="step-progress"):
                 yield Label("set-up", id="step-label", classes="section-title")
-                yield ProgressBar(total=None, show_eta=True, id="step-bar")
+                # A total from the start: an indeterminate bar animates, and the first step sets the real one.
+                yield ProgressBar(total=1, show_eta=True, id="step-bar")
             with Horizontal(id="search-progress"):
                 yield Label("current trial", classes="section-title")
-                yield ProgressBar(total=1, show_eta=True, id="epoch-progress")
+                yield ProgressBar(total=1, show_eta=False, id="epoch-progress")
             yield Label("best validation accuracy so far", classes="section-title")
             yield Sparkline([], id="best-chart")
             table: DataTable[str] = DataTable(id="trials", cursor_type="row", zebra_stripes=True)

@@ -209,11 +209,16 @@ class Confusion(BaseModel):
         return sum(self.counts[i][i] for i in range(len(self.classes))) / max(self.total, 1)
 
     @property
+    def support(self) -> dict[str, int]:
+        """Each class's number of examples (its row's total)."""
+        return {name: sum(row) for name, row in zip(self.classes, self.counts, strict=True)}
+
+    @property
     def per_class(self) -> dict[str, float | None]:
         """Each class's accuracy (recall): its examples predicted right; None for a class with no example."""
+        support = self.support
         return {
-            name: (row[i] / sum(row) if sum(row) else None)
-            for i, (name, row) in enumerate(zip(self.classes, self.counts, strict=True))
+            name: (self.counts[i][i] / support[name] if support[name] else None) for i, name in enumerate(self.classes)
         }
 
 

@@ -95,8 +95,9 @@ def _confusion(confusion: Confusion) -> str:
     """Rows are the true classes, columns the predicted ones; a cell is shaded by its share of its row."""
     header = "".join(f"<th>{html.escape(name)}</th>" for name in confusion.classes)
     rows = []
+    support = confusion.support
     for name, row in zip(confusion.classes, confusion.counts, strict=True):
-        total = sum(row) or 1
+        total = support[name] or 1
         cells = []
         for j, count in enumerate(row):
             share = count / total
@@ -109,11 +110,11 @@ def _confusion(confusion: Confusion) -> str:
         '<table class="confusion"><tr><th>true ↓ · predicted →</th>' + header + "</tr>" + "".join(rows) + "</table>"
     )
     per_class = []
-    for (name, accuracy), row in zip(confusion.per_class.items(), confusion.counts, strict=True):
+    for name, accuracy in confusion.per_class.items():
         shown = "—" if accuracy is None else f"{accuracy:.3f}"
         width = 0 if accuracy is None else round(160 * accuracy)
         per_class.append(
-            f'<tr><td>{html.escape(name)}</td><td class="n">{sum(row)}</td>'
+            f'<tr><td>{html.escape(name)}</td><td class="n">{support[name]}</td>'
             f'<td><span class="bar" style="width: {width}px"></span>{shown}</td></tr>'
         )
     accuracy_table = (

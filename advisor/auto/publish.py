@@ -19,10 +19,10 @@ from advisor.auto.promise import plan_promise
 from advisor.auto.report import BestTrial, Report, trial_record, write_markdown
 from advisor.auto.setup import SearchSetup
 from advisor.auto.storage import redact
+from advisor.profiling.progress import Progress, staged
 from runners.specs import Confusion
 
 if TYPE_CHECKING:
-    from advisor.profiling.similarity import Progress
     from runners.runner import Runner
 
 
@@ -193,13 +193,12 @@ def _test_score(
     if not rows:
         return None
     device = "cuda" if setup.config.device != "cpu" and torch.cuda.is_available() else "cpu"
-    stage = f"scoring {what} on the test split"
     score = runner.score_saved(
         model_dir,
         [setup.data.inputs[i] for i in rows],
         [setup.data.labels[i] for i in rows],
         device=device,
-        progress=(lambda done, total: progress(stage, done, total)) if progress else None,
+        progress=staged(progress, f"scoring {what} on the test split"),
     )
     study.set_user_attr(attr, score.model_dump(mode="json"))
     return score

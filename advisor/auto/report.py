@@ -213,9 +213,10 @@ def trial_cells(t: TrialRecord) -> tuple[str, ...]:
 
 def per_class_line(confusion: Confusion) -> str:
     """ "Per-class test accuracy: business 0.98 (102), …" with each class's number of test examples."""
+    support = confusion.support
     parts = [
-        f"{name} {'—' if accuracy is None else f'{accuracy:.3f}'} ({sum(row)})"
-        for (name, accuracy), row in zip(confusion.per_class.items(), confusion.counts, strict=True)
+        f"{name} {'—' if accuracy is None else f'{accuracy:.3f}'} ({support[name]})"
+        for name, accuracy in confusion.per_class.items()
     ]
     return "Per-class test accuracy (examples): " + ", ".join(parts) + "."
 

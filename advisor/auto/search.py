@@ -27,7 +27,7 @@ from advisor.engine.loader import load_rulebook
 from advisor.engine.rulebook import RuleBook
 
 if TYPE_CHECKING:
-    from advisor.profiling.similarity import Progress
+    from advisor.profiling.progress import Progress
 
 # Proposals in a row that would not fit the budget before the search stops asking for more.
 MAX_SKIPPED_IN_A_ROW = 5

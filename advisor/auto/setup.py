@@ -17,10 +17,10 @@ from advisor.auto.trial_specs import trial_spec
 from advisor.engine.recommend import recommend
 from advisor.engine.rulebook import RuleBook
 from advisor.profile import DatasetProfile
+from advisor.profiling.progress import Progress, staged
 from advisor.recommendation import Recommendation
 
 if TYPE_CHECKING:
-    from advisor.profiling.similarity import Progress
     from runners.runner import Runner
 
 
@@ -56,8 +56,7 @@ def profile_for_search(
 
     plan = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT)
     probe = trial_spec(plan, config, "probe", config.out, augment=AugmentConfig())
-    stage = f"reading {config.data.name}"
-    data = runner.load_data_cached(probe, (lambda done, total: progress(stage, done, total)) if progress else None)
+    data = runner.load_data_cached(probe, staged(progress, f"reading {config.data.name}"))
     counts = Counter(data.labels)
     profile = DatasetProfile(
         modality=config.data_modality,
@@ -149,8 +148,8 @@ def measure_for_search(
         spec = trial_spec(plan, config, candidates[0], config.out, augment=AugmentConfig()).model_copy(
             update={"output_dir": None}
         )
-        stage = f"frozen pass: {candidates[0]}"  # measures similarity, leaves the features every head fit reads
-        frozen = runner.frozen_pass(spec, (lambda done, total: progress(stage, done, total)) if progress else None)
+        # One pass measures similarity and leaves the features every head fit reads.
+        frozen = runner.frozen_pass(spec, staged(progress, f"frozen pass: {candidates[0]}"))
     forward = frozen.seconds / len(frozen.labels) if frozen is not None and frozen.labels else None
     return measure_sample(
         list(data.inputs),

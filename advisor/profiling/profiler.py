@@ -17,7 +17,8 @@ from runners.errors import BackboneError, DataError
 from runners.specs import InMemoryData
 
 if TYPE_CHECKING:
-    from advisor.profiling.similarity import Measured, Progress
+    from advisor.profiling.progress import Progress
+    from advisor.profiling.similarity import Measured
     from runners.runner import FrozenFeatures
 
 # Problems named in the error of a dataset that cannot be profiled at all (the rest are counted).

@@ -9,7 +9,6 @@ chosen backbone's evidence to one of the tutorial's four similarity levels.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +18,8 @@ from advisor.engine.rulebook import ProfilingRules
 from advisor.profile import Priority
 from advisor.profiling.evidence import BackboneScore, SimilarityEvidence, TextStats
 from advisor.profiling.probes import bag_of_words, converged_head_accuracy, linear_probe, logme, raw_pixels
+from advisor.profiling.progress import Progress, staged
 from advisor.recommendation import FiredRule
-
-# (stage, done, total): what a long step reports as it goes (profiling and a search's set-up).
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -134,13 +131,13 @@ def measure(
     scores = []
     passes = dict(passes or {})
     for name in backbones:
-
-        def report(done: int, total: int, name: str = name) -> None:
-            if progress is not None:
-                progress(f"frozen pass: {name}", done, total)
-
         frozen = passes.get(name) or get_runner(modality).frozen_features(
-            name, inputs, weights=weights, device=device, max_length=max_length, progress=report
+            name,
+            inputs,
+            weights=weights,
+            device=device,
+            max_length=max_length,
+            progress=staged(progress, f"frozen pass: {name}"),
         )
         passes[name] = frozen
         scores.append(

@@ -212,7 +212,7 @@ def frozen_features(task: str, data: Path, seed: int) -> dict[str, tuple[np.ndar
         augment=runners.AugmentConfig(enabled=False),
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # as the other rows' device="auto"
-    labelled = runner.load_data_cached(spec)
+    labelled = runner.load_data_cached(spec.source)
     split = stratified_split(labelled, spec.split_fractions, seed)  # pre-split folder: keeps its assignment
     bundle = runner.build(runners.resolve_backbone(spec.backbone, modality, spec.weights), split.class_names, {})
     adapter = adapter_for(bundle.model)

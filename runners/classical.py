@@ -7,7 +7,7 @@ intercept), so reloading needs no pickle.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,17 +132,33 @@ def _fit(texts: list[str], y: np.ndarray, class_names: list[str], c: float) -> T
 def _fit_on_features(
     vectorizer: TfidfVectorizer, features: Any, y: np.ndarray, class_names: list[str], c: float
 ) -> TfidfLinearModel:
+    ((_, coef, intercept),) = _c_path(features, y, class_names, [c])
+    return TfidfLinearModel(vectorizer, coef, intercept, class_names, c)
+
+
+def _c_path(
+    features: Any, y: np.ndarray, class_names: list[str], cs: Sequence[float]
+) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
+    """(C, coef, intercept) of logistic regression at each C, ascending, each fit warm-started from the last.
+
+    The solutions are the same optimum up to the solver's tolerance (probabilities within 0.003 of a
+    cold fit's on BBC 20/class); the warm start cut the 35 fits of 5-fold cross-validation over the 7
+    default Cs there from 18 s to 11 s (2 CPU cores). Exported models are fitted cold, one C each.
+    Coefficients come as (n_classes, n_features) float64 in `class_names` order, also for two classes.
+    """
     from sklearn.linear_model import LogisticRegression
 
     missing = [class_names[i] for i in sorted(set(range(len(class_names))) - set(y.tolist()))]
     if missing:
         raise DataError(f"classes {missing} have no training texts; every class needs at least one")
-    classifier = LogisticRegression(C=c, max_iter=MAX_ITER).fit(features, y)
-    coef, intercept = classifier.coef_, classifier.intercept_
-    if coef.shape[0] == 1:
-        # Two classes: scikit-learn keeps one logit z for class 1; softmax([0, z]) is its sigmoid.
-        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
-    return TfidfLinearModel(vectorizer, coef.astype(np.float64), intercept.astype(np.float64), class_names, c)
+    classifier = LogisticRegression(max_iter=MAX_ITER, warm_start=True)
+    for c in sorted(float(c) for c in cs):
+        classifier.set_params(C=c).fit(features, y)
+        coef, intercept = classifier.coef_, classifier.intercept_
+        if coef.shape[0] == 1:
+            # Two classes: scikit-learn keeps one logit z for class 1; softmax([0, z]) is its sigmoid.
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+        yield c, coef.astype(np.float64), intercept.astype(np.float64)
 
 
 def fit_tfidf_linear(
@@ -182,7 +198,7 @@ def fit_tfidf_linear(
     features = vectorizer.fit_transform(list(train_texts))
     best: tuple[tuple[float, float, float], TfidfLinearModel] | None = None
     for c in sorted(float(c) for c in cs):
-        model = _fit_on_features(vectorizer, features, y_train, class_names, c)
+        model = _fit_on_features(vectorizer, features, y_train, class_names, c)  # cold: the exported model
         probs = model.predict_proba(val_texts)
         model.val_accuracy = float(np.mean(probs.argmax(axis=1) == y_val))
         model.val_log_loss = log_loss(probs, y_val)
@@ -214,6 +230,7 @@ def cross_validate_tfidf(
     class_names: list[str],
     folds: Sequence[np.ndarray],
     cs: Sequence[float] = DEFAULT_CS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> TfidfCV:
     """k-fold TF-IDF + logistic regression: each fold's vocabulary and weights come from the other folds.
 
@@ -223,6 +240,7 @@ def cross_validate_tfidf(
         class_names: Column order of the probabilities.
         folds: Held-out indices into `texts`, one array per fold (e.g. `runners.training.head.cv_folds`).
         cs: Candidate inverse regularisation strengths.
+        progress: Called with (folds done, folds) before the first fold and after each.
 
     Raises:
         DataError: a label outside `class_names`, or a class without texts outside a fold.
@@ -236,13 +254,17 @@ def cross_validate_tfidf(
     texts = list(texts)
     cs = sorted(float(c) for c in cs)
     oof = np.zeros((len(cs), len(texts), len(class_names)), dtype=np.float64)
-    for held in folds:
+    if progress is not None:
+        progress(0, len(folds))
+    for done, held in enumerate(folds, start=1):
         kept = np.setdiff1d(np.arange(len(texts)), held)
         vectorizer = TfidfVectorizer(**VECTORIZER_SETTINGS)
         train = vectorizer.fit_transform([texts[i] for i in kept])
         held_texts = [texts[i] for i in held]
-        for j, c in enumerate(cs):
-            oof[j, held] = _fit_on_features(vectorizer, train, y[kept], class_names, c).predict_proba(held_texts)
+        for j, (c, coef, intercept) in enumerate(_c_path(train, y[kept], class_names, cs)):
+            oof[j, held] = TfidfLinearModel(vectorizer, coef, intercept, class_names, c).predict_proba(held_texts)
+        if progress is not None:
+            progress(done, len(folds))
     keys = [(-float(np.mean(p.argmax(1) == y)), log_loss(p, y), c) for p, c in zip(oof, cs, strict=True)]
     best = min(range(len(cs)), key=lambda j: keys[j])
     return TfidfCV(c=cs[best], probabilities=oof[best], accuracy=-keys[best][0])

@@ -24,7 +24,7 @@ from runners.data.splits import Split, stratified_split
 from runners.device import pick_device
 from runners.drift import DriftMeter
 from runners.errors import RunnerError, failure_text
-from runners.specs import Confusion, EpochMetrics, ResolvedBackbone, TrialResult, TrialSpec
+from runners.specs import Confusion, DataSource, EpochMetrics, ResolvedBackbone, TrialResult, TrialSpec
 from runners.training.loop import evaluate, seed_everything, train
 from runners.training.sources import UncachedSource
 
@@ -104,8 +104,8 @@ class Runner(ABC):
         self._data_memo: dict[tuple[Any, ...], LabelledData] = {}
 
     @abstractmethod
-    def load_data(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> LabelledData:
-        """Loads the dataset named by the spec; `progress` gets (done, total) where a scan takes a while."""
+    def load_data(self, source: DataSource, progress: Callable[[int, int], None] | None = None) -> LabelledData:
+        """Loads the dataset `source` names; `progress` gets (done, total) where a scan takes a while."""
 
     @abstractmethod
     def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> Any:
@@ -136,7 +136,7 @@ class Runner(ABC):
             raise RunnerError(f"{type(self).__name__} runs {self.modality} trials, got modality={spec.modality!r}")
         seed_everything(spec.seed)
         device = pick_device(spec.device)
-        data = self.load_data_cached(spec)
+        data = self.load_data_cached(spec.source)
         split = stratified_split(data, spec.split_fractions, spec.seed)
         split_path = split.save(spec.output_dir / "split.json", data) if spec.output_dir else None
         # Refit: validation joins training; split.json above still names the search's split. A
@@ -218,24 +218,24 @@ class Runner(ABC):
         """
         return {}
 
-    def load_data_cached(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> LabelledData:
+    def load_data_cached(self, source: DataSource, progress: Callable[[int, int], None] | None = None) -> LabelledData:
         """`load_data`, remembered per source for this runner: a search's trials share one scan.
 
         Scanning decodes every image to skip broken ones (seconds for a few thousand files), and
         hundreds of trials read the same folder. The key includes the folder's mtime, so adding or
         removing files in it between trials is noticed.
         """
-        if not isinstance(spec.data, Path):
-            return self.load_data(spec, progress)
+        if not isinstance(source.data, Path):
+            return self.load_data(source, progress)
         key = (
-            str(spec.data.resolve()),
-            spec.data.stat().st_mtime_ns,
-            spec.text_column,
-            spec.label_column,
-            spec.encoding,
+            str(source.data.resolve()),
+            source.data.stat().st_mtime_ns,
+            source.text_column,
+            source.label_column,
+            source.encoding,
         )
         if key not in self._data_memo:
-            self._data_memo = {key: self.load_data(spec, progress)}  # one source at a time: no unbounded growth
+            self._data_memo = {key: self.load_data(source, progress)}  # one source at a time: no unbounded growth
         return self._data_memo[key]
 
     def frozen_pass(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> FrozenFeatures:
@@ -254,7 +254,7 @@ class Runner(ABC):
         start = time.perf_counter()
         seed_everything(spec.seed)  # as `run` does: randomly initialised weights must match the trial's
         device = pick_device(spec.device)
-        data = self.load_data_cached(spec)
+        data = self.load_data_cached(spec.source)
         split = stratified_split(data, spec.split_fractions, spec.seed)
         choice = resolve_backbone(spec.backbone, self.modality, spec.weights)
         bundle = self.build(choice, split.class_names, dict(spec.backbone_kwargs))

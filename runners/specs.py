@@ -99,6 +99,19 @@ class StageSpec(BaseModel):
         return self.head_c is not None and self.trainable_blocks == 0
 
 
+class DataSource(BaseModel):
+    """Where a dataset is and how to read it: all `Runner.load_data` needs (no backbone, no training).
+
+    `data` is a folder, a CSV/JSONL file or `InMemoryData`; the columns and encoding apply to tables.
+    """
+
+    model_config = _USER
+    data: Path | InMemoryData
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+
+
 class TrialSpec(BaseModel):
     """Everything needed to train and evaluate one model.
 
@@ -159,6 +172,13 @@ class TrialSpec(BaseModel):
         description="Refit: train on train + validation (the split is unchanged on disk; validation "
         "metrics are then training metrics). Give fixed epochs and no early stopping.",
     )
+
+    @property
+    def source(self) -> DataSource:
+        """The spec's data and how to read it."""
+        return DataSource(
+            data=self.data, text_column=self.text_column, label_column=self.label_column, encoding=self.encoding
+        )
 
     @model_validator(mode="after")
     def _fractions(self) -> TrialSpec:

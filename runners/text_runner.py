@@ -19,7 +19,7 @@ from runners.errors import DataError
 from runners.export import export_hf_text
 from runners.predict import TextPredictor
 from runners.runner import Runner
-from runners.specs import InMemoryData, ResolvedBackbone, TrialSpec
+from runners.specs import DataSource, InMemoryData, ResolvedBackbone, TrialSpec
 
 
 @dataclass
@@ -73,17 +73,17 @@ class HFTextRunner(Runner):
 
     modality = "text"
 
-    def load_data(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> LabelledData:
+    def load_data(self, source: DataSource, progress: Callable[[int, int], None] | None = None) -> LabelledData:
         """A table or text folder: read in one go (no decoding to wait on), so `progress` is not called."""
-        if isinstance(spec.data, InMemoryData):
-            d = spec.data
+        if isinstance(source.data, InMemoryData):
+            d = source.data
             if not all(isinstance(t, str) for t in d.inputs):
                 raise DataError("text inputs must all be str")
             return from_memory(d.inputs, d.labels, d.split)
-        path = Path(spec.data)
+        path = Path(source.data)
         if path.is_dir():
-            return load_text_folder(path, spec.encoding)
-        return load_text_table(path, spec.text_column, spec.label_column, spec.encoding)
+            return load_text_folder(path, source.encoding)
+        return load_text_table(path, source.text_column, source.label_column, source.encoding)
 
     def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TextBundle:
         model, tokenizer = build_hf_text(choice, class_names, backbone_kwargs)

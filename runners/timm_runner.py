@@ -22,7 +22,7 @@ from runners.errors import DataError
 from runners.export import export_timm
 from runners.predict import ImagePredictor
 from runners.runner import Runner
-from runners.specs import InMemoryData, ResolvedBackbone, TrialSpec
+from runners.specs import DataSource, InMemoryData, ResolvedBackbone, TrialSpec
 from runners.transforms import eval_transform, train_transform
 
 
@@ -102,13 +102,13 @@ class TimmRunner(Runner):
 
     modality = "image"
 
-    def load_data(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> LabelledData:
-        if isinstance(spec.data, InMemoryData):
-            d = spec.data
+    def load_data(self, source: DataSource, progress: Callable[[int, int], None] | None = None) -> LabelledData:
+        if isinstance(source.data, InMemoryData):
+            d = source.data
             return from_memory(d.inputs, d.labels, d.split)
-        if not Path(spec.data).is_dir():
-            raise DataError(f"{spec.data}: image data must be a folder of class sub-folders")
-        return load_image_folder(spec.data, progress)
+        if not Path(source.data).is_dir():
+            raise DataError(f"{source.data}: image data must be a folder of class sub-folders")
+        return load_image_folder(source.data, progress)
 
     def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TimmBundle:
         model, data_cfg = build_timm(choice, len(class_names), backbone_kwargs)

@@ -52,7 +52,8 @@ class TuneConfig(BaseModel):
     num_threads: int | None = Field(None, ge=1)
     cache: bool = Field(True, description="Train frozen-prefix trials from cached activations.")
     enqueue_rule_plan: bool = Field(
-        True, description="Run the rule engine's plan as the first trial, then a few head-only strength probes."
+        True,
+        description="Run the rule engine's plan as the first trial, then a sweep of head-only regularisation strengths.",
     )
     linear_probe_first: bool = Field(
         True, description="Fine-tuning starts from the converged head (LP-FT); off: from a random head."

@@ -21,13 +21,14 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.attrs import TrialAttr
-from advisor.auto.objective import CV_FOLDS, KEEP_MODELS, Objective
+from advisor.auto.objective import KEEP_MODELS, Objective
 from advisor.auto.space import TrialPlan
+from advisor.auto.study import out_of_fold_head, ranked_trials
+from advisor.auto.tfidf import TFIDF_MEMBER, TfidfMember
 
 if TYPE_CHECKING:
     from runners.specs import TrialSpec
 
-TFIDF_MEMBER = "tfidf"
 # The level-1 mix (members with out-of-fold predictions) as one candidate of the level-2 selection.
 LEVEL_ONE = "out-of-fold mix"
 
@@ -56,17 +57,6 @@ class Finished(BaseModel):
     seconds: float = 0.0
 
 
-def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Complete trials, best first: selection score, then lower validation loss, then earlier."""
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-
-    def key(t: optuna.trial.FrozenTrial) -> tuple[float, float, int]:
-        loss = t.user_attrs.get(TrialAttr.VAL_LOSS)
-        return (t.value if t.value is not None else -1.0, -(loss if loss is not None else np.inf), -t.number)
-
-    return sorted(complete, key=key, reverse=True)
-
-
 def trial_folder(trial: optuna.trial.FrozenTrial, objective: Objective) -> Path:
     """Where `trial` wrote its files: the folder it recorded, else (a trial from before folders were
     recorded) this process's folder for its number."""
@@ -86,7 +76,7 @@ def _candidates(ranked: list[optuna.trial.FrozenTrial], objective: Objective, ke
         if len(out) == keep:
             break
     if out and keep > 1:
-        head = next((t for t in on_disk if TrialAttr.CV_PROBS in t.user_attrs), None)
+        head = out_of_fold_head(on_disk)
         if head is not None:
             out.setdefault(f"trial_{head.number:04d}", head)
     return out
@@ -100,9 +90,11 @@ def finish_search(
     out_model: Path,
     clock: Callable[[], float] = time.monotonic,
     refit: bool = True,
+    tfidf: TfidfMember | None = None,
 ) -> Finished:
     """Ensemble, refit and export the search's result to `out_model`; `data`/`split` are the runners'.
 
+    `tfidf` is the text member fitted during set-up (`fit_tfidf_member`), a candidate beside the trials.
     `refit=False` (an interrupted search: the person wants out, not another training run) exports
     the searched models as they are, whatever `config.refit` says.
     """
@@ -120,15 +112,13 @@ def finish_search(
     probs = {name: np.asarray(t.user_attrs.get(TrialAttr.VAL_PROBS, []), dtype=float) for name, t in candidates.items()}
     selection = None
     if config.ensemble and len(y):
-        selection = select_out_of_fold(candidates, probs, y, data, split, config)
+        selection = select_out_of_fold(candidates, probs, y, tfidf)
     if selection is not None:
-        weights, mixed, tfidf = selection.weights, selection.val_probs, selection.tfidf
+        weights, mixed = selection.weights, selection.val_probs
         notes.append(selection.note)
     else:
-        tfidf = None
-        if config.ensemble and config.data_modality == "text" and len(y):
-            tfidf = _fit_tfidf(data, split)
-            probs[TFIDF_MEMBER] = tfidf.predict_proba(_texts(data, split.val))
+        if config.ensemble and tfidf is not None and len(tfidf.val_probs) == len(y):
+            probs[TFIDF_MEMBER] = tfidf.val_probs
         if config.ensemble and len(probs) > 1:
             from runners.ensemble import greedy_selection
 
@@ -145,10 +135,13 @@ def finish_search(
             folder = config.out / "trials" / TFIDF_MEMBER
             refit_tfidf = config.refit and refit
             rows = split.train + split.val
-            final = tfidf.refit(_texts(data, rows), [data.labels[i] for i in rows]) if refit_tfidf else tfidf
+            model = tfidf.model
+            final = (
+                model.refit([data.inputs[i] for i in rows], [data.labels[i] for i in rows]) if refit_tfidf else model
+            )
             shutil.rmtree(folder, ignore_errors=True)
             final.export(folder)
-            members.append(EnsembleMember(name=name, weight=weight, val_accuracy=tfidf.val_accuracy, refit=refit_tfidf))
+            members.append(EnsembleMember(name=name, weight=weight, val_accuracy=model.val_accuracy, refit=refit_tfidf))
             exported.append((name, folder, weight))
             continue
         trial = candidates[name]
@@ -182,7 +175,6 @@ class OutOfFold(BaseModel):
 
     weights: dict[str, float]
     val_probs: Any = Field(description="The weighted mix on the validation rows, (n_val, n_classes).")
-    tfidf: Any = Field(None, description="The TF-IDF member (fitted on train at the cross-validated C), if chosen.")
     note: str
 
 
@@ -190,15 +182,13 @@ def select_out_of_fold(
     candidates: dict[str, optuna.trial.FrozenTrial],
     val_probs: dict[str, np.ndarray],
     y: np.ndarray,
-    data: Any,
-    split: Any,
-    config: Any,
+    tfidf: TfidfMember | None = None,
 ) -> OutOfFold | None:
     """Ensemble selection that holds on a small validation split, in two levels; None without a
     cross-validated head among the candidates.
 
     Level 1 weighs the members with out-of-fold predictions over train + validation (the best
-    head-only trial and, for text, TF-IDF + logistic regression at its cross-validated C): on BBC
+    head-only trial and, for text, the TF-IDF member when its out-of-fold rows are the head's): on BBC
     20/class, 50 validation texts had TF-IDF at 0.90 and left it out, where the 150 out-of-fold
     predictions put it at 0.95 and weighed it at 0.83 beside the head (test 0.977; the search's
     export had been 0.946).
@@ -218,23 +208,9 @@ def select_out_of_fold(
     if n_train < 0 or not np.array_equal(y_oof[n_train:], y):
         return None  # not the validation rows this search scored: stay with validation selection
     pool = {heads[0]: np.asarray(head.user_attrs[TrialAttr.CV_PROBS], dtype=float)}
-    tfidf = tfidf_cv = None
-    if config.data_modality == "text":
-        from runners.classical import cross_validate_tfidf, fit_tfidf_at
-        from runners.training.head import cv_folds
-
-        rows = split.train + split.val
-        texts, labels = _texts(data, rows), [data.labels[i] for i in rows]
-        folds = cv_folds(y_oof, CV_FOLDS, config.seed)
-        tfidf_cv = cross_validate_tfidf(texts, labels, list(split.class_names), folds)
-        pool[TFIDF_MEMBER] = tfidf_cv.probabilities
+    if tfidf is not None and tfidf.oof_probs is not None and np.array_equal(tfidf.oof_labels, y_oof):
+        pool[TFIDF_MEMBER] = tfidf.oof_probs
     first = greedy_selection(pool, y_oof) if len(pool) > 1 else {heads[0]: 1.0}
-    if TFIDF_MEMBER in first:
-        assert tfidf_cv is not None
-        tfidf = fit_tfidf_at(
-            _texts(data, split.train), [data.labels[i] for i in split.train], list(split.class_names), tfidf_cv.c
-        )
-        tfidf.val_accuracy = tfidf_cv.accuracy
     oof_mix = np.sum([w * pool[n] for n, w in first.items()], axis=0)
     oof_acc = float((oof_mix.argmax(1) == y_oof).mean())
     level = {LEVEL_ONE: oof_mix[n_train:]}
@@ -265,23 +241,7 @@ def select_out_of_fold(
         if others
         else "; no fine-tuning trial improved on that mix on validation."
     )
-    return OutOfFold(weights=weights, val_probs=mixed, tfidf=tfidf if TFIDF_MEMBER in weights else None, note=note)
-
-
-def _texts(data: Any, rows: list[int]) -> list[str]:
-    return [data.inputs[i] for i in rows]
-
-
-def _fit_tfidf(data: Any, split: Any) -> Any:
-    from runners.classical import fit_tfidf_linear
-
-    return fit_tfidf_linear(
-        _texts(data, split.train),
-        [data.labels[i] for i in split.train],
-        _texts(data, split.val),
-        [data.labels[i] for i in split.val],
-        list(split.class_names),
-    )
+    return OutOfFold(weights=weights, val_probs=mixed, note=note)
 
 
 def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir: Path) -> TrialSpec:

@@ -21,6 +21,7 @@ from advisor.auto.budget import CostModel
 from advisor.auto.config import TuneConfig
 from advisor.auto.diagnosis import head_stage, observe, stage_gains
 from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
+from advisor.auto.study import out_of_fold_head, ranked_trials, selection_key
 from advisor.auto.trial_specs import rule_plan_spec, trial_spec
 from advisor.engine.diagnose import Diagnosis, diagnose
 from advisor.engine.rulebook import RuleBook
@@ -362,18 +363,17 @@ class Objective:
     def _keep_top(self, trial: optuna.Trial, value: float) -> None:
         """Keep the models of the `KEEP_MODELS` best finished trials (ensemble candidates), and of the
         best head-only trial with out-of-fold predictions (the out-of-fold ensemble's head); drop the others'."""
-        complete = optuna.trial.TrialState.COMPLETE
-        done = [t for t in trial.study.get_trials(deepcopy=False) if t.state == complete and t.value is not None]
-        scored = [(t.value, -t.number, t.number, TrialAttr.CV_PROBS in t.user_attrs) for t in done]
-        scored.append((value, -trial.number, trial.number, TrialAttr.CV_PROBS in trial.user_attrs))
-        ranked = sorted(scored, reverse=True)
-        kept = {number for _, _, number, _ in ranked[:KEEP_MODELS]}
-        best_head = next((number for _, _, number, oof in ranked if oof), None)
-        if best_head is not None:
-            kept.add(best_head)
-        for _, _, number, _ in ranked:
-            if number not in kept:
-                self._discard_model(number)
+        done: list[Any] = [*ranked_trials(trial.study), trial]  # this trial is not stored as complete yet
+        ranked = sorted(
+            done, key=lambda t: selection_key(value if t is trial else t.value, t.user_attrs, t.number), reverse=True
+        )
+        kept = {t.number for t in ranked[:KEEP_MODELS]}
+        head = out_of_fold_head(ranked)
+        if head is not None:
+            kept.add(head.number)
+        for t in ranked:
+            if t.number not in kept:
+                self._discard_model(t.number)
 
     def _discard_model(self, number: int) -> None:
         shutil.rmtree(self.trial_dir(number) / "model", ignore_errors=True)

@@ -11,7 +11,7 @@ import optuna
 
 from advisor.auto.attrs import StudyAttr, TrialAttr
 from advisor.auto.diagnosis import final_diagnoses
-from advisor.auto.finish import Finished, ranked_trials, trial_folder
+from advisor.auto.finish import Finished, trial_folder
 from advisor.auto.html_report import write_html
 from advisor.auto.objective import Objective
 from advisor.auto.plots import write_plots
@@ -19,6 +19,7 @@ from advisor.auto.promise import plan_promise
 from advisor.auto.report import BestTrial, Report, trial_record, write_markdown
 from advisor.auto.setup import SearchSetup
 from advisor.auto.storage import redact
+from advisor.auto.study import ranked_trials
 from advisor.profiling.progress import Progress, staged
 from runners.specs import Confusion
 

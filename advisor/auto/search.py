@@ -19,8 +19,9 @@ from advisor.auto.objective import Objective, SearchEvents, TrialFailed
 from advisor.auto.progress import SilentProgress
 from advisor.auto.publish import build_report, publish_report
 from advisor.auto.report import Report
-from advisor.auto.setup import as_stored, initialise_study, prepare
+from advisor.auto.setup import SearchSetup, as_stored, initialise_study, prepare
 from advisor.auto.study import FINISHED_STATES, finished_trials, open_study
+from advisor.auto.tfidf import TfidfMember, fit_tfidf_member
 from advisor.auto.trial_specs import augment_config
 from advisor.auto.workers import start_local_workers, wait_for_workers
 from advisor.engine.loader import load_rulebook
@@ -64,6 +65,15 @@ def _recording_folders(objective: Objective) -> Callable[[optuna.Trial], float]:
     return run
 
 
+def _tfidf_member(
+    config: TuneConfig, setup: SearchSetup, progress: Progress | None, clock: Callable[[], float]
+) -> tuple[TfidfMember | None, dict[str, float]]:
+    """The text member, fitted before the trials so its seconds come off theirs; with its phase, if any."""
+    start = clock()
+    member = fit_tfidf_member(config, setup.data, setup.split, progress)
+    return member, ({"tfidf": clock() - start} if member is not None else {})
+
+
 def run_search(
     config: TuneConfig,
     events: SearchEvents | None = None,
@@ -98,6 +108,7 @@ def run_search(
     # Every trial loads the data and builds the model again, as `prepare` just did: a budget that
     # cannot cover that once more cannot finish a single epoch.
     setup_seconds = clock() - start
+    tfidf, tfidf_phase = _tfidf_member(config, setup, progress, clock) if worker == 0 else (None, {})
     if events is None:
         setup_notes = [note for note in (setup.backbone_note, setup.similarity_note) if note]
         events = events_factory(setup.space.n_blocks, deadline, setup_notes) if events_factory else SilentProgress()
@@ -155,10 +166,10 @@ def run_search(
         n = len(finished_trials(study))
         raise SearchFailed(f"search stopped: all {n} trials failed with the same error: {failed_alike[-1]}")
     # Set-up's long steps on their own, then the rest of it (rules, model build, study); they add up to the whole.
-    phases = {**setup.seconds, "setup": setup_seconds - sum(setup.seconds.values())}
-    phases["trials"] = clock() - start - setup_seconds
+    phases = {**setup.seconds, "setup": setup_seconds - sum(setup.seconds.values()), **tfidf_phase}
+    phases["trials"] = clock() - start - setup_seconds - sum(tfidf_phase.values())
     finished = finish_search(
-        study, objective, setup.data, setup.split, config.out / "model", clock, refit=not interrupted
+        study, objective, setup.data, setup.split, config.out / "model", clock, refit=not interrupted, tfidf=tfidf
     )
     phases["finish"] = finished.seconds
     test_start = clock()

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.attrs import StudyAttr, TrialAttr
 from advisor.auto.config import TuneConfig
-from advisor.auto.space import HEAD_C_DEFAULT, HEAD_C_PROBES, SearchSpace, TrialPlan, rule_plan_params, space_for
-from advisor.auto.trial_specs import trial_spec
+from advisor.auto.space import HEAD_C_DEFAULT, HEAD_C_SWEEP, SearchSpace, TrialPlan, rule_plan_params, space_for
+from advisor.auto.trial_specs import data_source, trial_spec
 from advisor.engine.recommend import recommend
 from advisor.engine.rulebook import RuleBook
 from advisor.profile import DatasetProfile
@@ -21,6 +21,7 @@ from advisor.profiling.progress import Progress, staged
 from advisor.recommendation import Recommendation
 
 if TYPE_CHECKING:
+    from advisor.profiling.evidence import Measured
     from runners.runner import Runner
 
 
@@ -52,11 +53,7 @@ def profile_for_search(
     """Count the labelled examples the runner will see (unreadable files are skipped, as in trials)."""
     import torch
 
-    from runners import AugmentConfig
-
-    plan = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT)
-    probe = trial_spec(plan, config, "probe", config.out, augment=AugmentConfig())
-    data = runner.load_data_cached(probe, staged(progress, f"reading {config.data.name}"))
+    data = runner.load_data_cached(data_source(config), staged(progress, f"reading {config.data.name}"))
     counts = Counter(data.labels)
     profile = DatasetProfile(
         modality=config.data_modality,
@@ -89,13 +86,14 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
     start = time.perf_counter()
     measured, forward = measure_for_search(config, book, data, choice, runner, progress)
     seconds["measuring"] = time.perf_counter() - start
-    if measured is not None:
+    if measured is not None and measured.similarity is not None:
         from advisor.profiling.apply import recommend_measured, similarity_reason
 
         profile = profile.model_copy(update={"similarity": measured.similarity.level})
         rec = recommend_measured(profile, measured, rules=book)
-        if config.backbone is None and measured.chosen_backbone != choice.name:
-            choice = resolve_backbone(measured.chosen_backbone, config.data_modality, config.weights)
+        chosen = measured.chosen_backbone
+        if config.backbone is None and chosen is not None and chosen != choice.name:
+            choice = resolve_backbone(chosen, config.data_modality, config.weights)
             note = None
         reason = similarity_reason(measured.similarity)
         similarity_note = f"Similarity measured as '{measured.similarity.level}'. {reason.reason if reason else ''}"
@@ -122,7 +120,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
 
 def measure_for_search(
     config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Runner, progress: Progress | None = None
-) -> tuple[Any, float | None]:
+) -> tuple[Measured | None, float | None]:
     """Measured similarity and backbone fit for a search whose similarity was not given, else None;
     with the seconds per example the frozen pass took, when it made one (the budget's first price).
 
@@ -167,7 +165,7 @@ def measure_for_search(
 
 
 def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup) -> None:
-    """A new study: store its settings, space and recommendation; enqueue the rule plan and the head probes."""
+    """A new study: store its settings, space and recommendation; enqueue the rule plan and the head-strength sweep."""
     # The storage URL may hold a password: workers bring their own instead of reading it here.
     study.set_user_attr(StudyAttr.CONFIG, config.model_dump(mode="json", exclude={"storage"}))
     study.set_user_attr(StudyAttr.SPACE, setup.space.model_dump(mode="json"))
@@ -177,11 +175,11 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
     study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={TrialAttr.RULE_PLAN: True})
     # Head fits cost seconds once the features are cached: a few strengths across the range
     # teach the sampler where the head-only optimum lies before it spends minutes on fine-tuning.
-    for c in HEAD_C_PROBES:
-        probe: dict[str, Any] = {"trainable_blocks": 0, "head_c": c}
+    for c in HEAD_C_SWEEP:
+        head: dict[str, Any] = {"trainable_blocks": 0, "head_c": c}
         if setup.space.imbalanced:
-            probe["class_weights"] = "off"  # the rule plan tried the guide's weighting
-        study.enqueue_trial(probe, skip_if_exists=True)
+            head["class_weights"] = "off"  # the rule plan tried the guide's weighting
+        study.enqueue_trial(head, skip_if_exists=True)
 
 
 def as_stored(study: optuna.Study, setup: SearchSetup) -> SearchSetup:

@@ -33,7 +33,7 @@ HEAD_C_DEFAULT = 1e-2
 HEAD_C_RANGE = (1e-4, 1e2)
 
 # Head-only strengths enqueued after the rule plan (each a fit of seconds on cached features).
-HEAD_C_PROBES = (1e-3, 3e-3, 3e-2, 0.3)
+HEAD_C_SWEEP = (1e-3, 3e-3, 3e-2, 0.3)
 
 
 class TrialPlan(BaseModel):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import optuna
 
+from advisor.auto.attrs import TrialAttr
 from advisor.auto.config import PrunerName, TuneConfig
 from advisor.auto.storage import make_storage
 
@@ -70,3 +73,29 @@ FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRU
 
 def finished_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED_STATES)
+
+
+def selection_key(value: float | None, attrs: Mapping[str, Any], number: int) -> tuple[float, float, int]:
+    """How trials rank, best first when sorted descending: selection score, then lower validation loss, then earlier."""
+    loss = attrs.get(TrialAttr.VAL_LOSS)
+    return (value if value is not None else -1.0, -(loss if loss is not None else math.inf), -number)
+
+
+def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Complete trials, best first (`selection_key`)."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return sorted(complete, key=lambda t: selection_key(t.value, t.user_attrs, t.number), reverse=True)
+
+
+class _WithAttrs(Protocol):
+    @property
+    def user_attrs(self) -> dict[str, Any]: ...
+
+
+_T = TypeVar("_T", bound=_WithAttrs)
+
+
+def out_of_fold_head(ranked: Iterable[_T]) -> _T | None:
+    """The best head-only trial with out-of-fold predictions, in `ranked` order: the out-of-fold
+    ensemble's head (`finish.select_out_of_fold`), kept beside the top trials whatever its rank."""
+    return next((t for t in ranked if TrialAttr.CV_PROBS in t.user_attrs), None)

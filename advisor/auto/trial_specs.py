@@ -19,7 +19,14 @@ from advisor.auto.space import HEAD_C_DEFAULT, TrialPlan
 from advisor.recommendation import Recommendation, Stage
 
 if TYPE_CHECKING:
-    from runners.specs import AugmentConfig, TrialSpec
+    from runners.specs import AugmentConfig, DataSource, TrialSpec
+
+
+def data_source(config: TuneConfig) -> DataSource:
+    """The search's data and how to read it, for the scan in set-up and every trial alike."""
+    from runners import DataSource
+
+    return DataSource(data=config.data, text_column=config.text_column, label_column=config.label_column)
 
 
 def augment_config(rec: Recommendation, modality: str) -> AugmentConfig:
@@ -44,9 +51,7 @@ def _spec(
     return TrialSpec(
         modality=config.data_modality,
         backbone=backbone,
-        data=config.data,
-        text_column=config.text_column,
-        label_column=config.label_column,
+        **data_source(config).model_dump(),
         split_fractions=config.split_fractions,
         stages=stages,
         batch_size=config.batch_size,

@@ -7,8 +7,7 @@ from pathlib import Path
 from advisor.engine.recommend import recommend
 from advisor.engine.rulebook import RuleBook
 from advisor.profile import DatasetProfile
-from advisor.profiling.evidence import Evidence, SimilarityEvidence
-from advisor.profiling.similarity import Measured
+from advisor.profiling.evidence import Measured, SimilarityEvidence
 from advisor.recommendation import BackboneChoice, BackboneOption, FiredRule, Recommendation
 
 
@@ -33,7 +32,7 @@ def similarity_reason(sim: SimilarityEvidence | None) -> FiredRule | None:
 
 
 def recommend_measured(
-    profile: DatasetProfile, measured: Evidence | Measured, rules: RuleBook | Path | str | None = None
+    profile: DatasetProfile, measured: Measured, rules: RuleBook | Path | str | None = None
 ) -> Recommendation:
     """`recommend(profile)`, then the measured backbone choice and the measurements in the rationale.
 

@@ -119,8 +119,27 @@ class SimilarityEvidence(BaseModel):
     seconds: float
 
 
-class Evidence(BaseModel):
-    """Everything the profile rests on."""
+class Measured(BaseModel):
+    """What measuring on a sample found: the similarity evidence and the backbones ranked.
+
+    `measure_sample` returns this alone (a search measures without profiling); `Evidence` is a
+    `Measured` with everything else the profile found, so the two share these fields and one reader.
+    """
+
+    model_config = _FROZEN
+
+    similarity: SimilarityEvidence | None = None
+    backbones: tuple[BackboneScore, ...] = ()
+    chosen_backbone: str | None = Field(
+        default=None, description="The backbone the similarity evidence is for, as resolved."
+    )
+    backbone_rule: FiredRule | None = Field(
+        default=None, description="Why the chosen backbone, when several were scored."
+    )
+
+
+class Evidence(Measured):
+    """Everything the profile rests on: what was measured, and what the scan found."""
 
     model_config = _FROZEN
 
@@ -140,12 +159,6 @@ class Evidence(BaseModel):
     )
     images: ImageStats | None = None
     text: TextStats | None = None
-    similarity: SimilarityEvidence | None = None
-    backbones: tuple[BackboneScore, ...] = ()
-    chosen_backbone: str | None = None
-    backbone_rule: FiredRule | None = Field(
-        default=None, description="Why the chosen backbone, when several were scored."
-    )
     notes: tuple[str, ...] = ()
     findings: tuple[FiredRule, ...] = ()
     seconds: float

@@ -17,8 +17,8 @@ from runners.errors import BackboneError, DataError
 from runners.specs import InMemoryData
 
 if TYPE_CHECKING:
+    from advisor.profiling.evidence import Measured
     from advisor.profiling.progress import Progress
-    from advisor.profiling.similarity import Measured
     from runners.runner import FrozenFeatures
 
 # Problems named in the error of a dataset that cannot be profiled at all (the rest are counted).
@@ -152,7 +152,7 @@ def profile_dataset(
         n_classes=len(per_class),
         smallest_class=smallest,
         largest_class=largest,
-        similarity=measured.similarity.level if measured else "similar",
+        similarity=measured.similarity.level if measured and measured.similarity else "similar",
         priority=priority,
         hardware=hardware,
         input_size=_typical_side(scanned) if images else None,
@@ -169,10 +169,7 @@ def profile_dataset(
         near_duplicates=near,
         images=images,
         text=text,
-        similarity=measured.similarity if measured else None,
-        backbones=measured.backbones if measured else (),
-        chosen_backbone=measured.chosen_backbone if measured else None,
-        backbone_rule=measured.backbone_rule if measured else None,
+        **(dict(measured) if measured else {}),
         notes=tuple(notes),
         findings=findings,
         seconds=time.perf_counter() - start,

@@ -8,7 +8,6 @@ the profile can list them all in one pass.
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import re
 from collections import Counter, defaultdict
@@ -22,7 +21,7 @@ import numpy as np
 from advisor.profile import Modality
 from advisor.profiling.evidence import DuplicateGroup, Duplicates, FileProblem, ImageStats
 from runners.data.formats import guess_modality
-from runners.data.images import image_layout
+from runners.data.images import decode_each, image_layout
 from runners.data.text import load_text_folder, load_text_table
 from runners.specs import InMemoryData
 
@@ -127,27 +126,23 @@ def text_hash(text: str) -> str:
 
 
 def _scan_images(root: Path, progress: Callable[[int, int], None] | None) -> Scanned:
-    from PIL import Image
-
     problems: list[str] = []
     layout = image_layout(root, problems)
     scanned = Scanned(source=str(root), modality="image", layout_problems=_problems(problems, root))
-    for done, (file, label, split) in enumerate(layout, start=1):
-        raw = file.read_bytes()
+    for item in decode_each(layout, progress):
         try:
-            with Image.open(io.BytesIO(raw)) as img:
-                img.load()  # full decode: truncated files pass `verify()` but fail here
-                meta = (img.width, img.height, img.mode)
-                visual, thumb = difference_hash(img), thumbnail(img)
+            if item.image is None:
+                raise item.error or ValueError("not decoded")
+            meta = (item.image.width, item.image.height, item.image.mode)
+            visual, thumb = difference_hash(item.image), thumbnail(item.image)
         except Exception as exc:  # noqa: BLE001 - every decoder failure is a reportable problem
-            scanned.corrupted.append(FileProblem(path=str(file), reason=decoder_reason(exc, file)))
-        else:
-            scanned.add(file, label, str(file.relative_to(root)), split, hashlib.sha256(raw).hexdigest())
-            scanned.image_meta.append(meta)
-            scanned.visual.append(visual)
-            scanned.thumbs.append(thumb)
-        if progress is not None and (done % 64 == 0 or done == len(layout)):
-            progress(done, len(layout))
+            scanned.corrupted.append(FileProblem(path=str(item.path), reason=decoder_reason(exc, item.path)))
+            continue
+        sha = hashlib.sha256(item.raw).hexdigest()
+        scanned.add(item.path, item.label, str(item.path.relative_to(root)), item.split, sha)
+        scanned.image_meta.append(meta)
+        scanned.visual.append(visual)
+        scanned.thumbs.append(thumb)
     return scanned
 
 

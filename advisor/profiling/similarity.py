@@ -9,28 +9,16 @@ chosen backbone's evidence to one of the tutorial's four similarity levels.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from advisor.engine.rulebook import ProfilingRules
 from advisor.profile import Priority
-from advisor.profiling.evidence import BackboneScore, SimilarityEvidence, TextStats
+from advisor.profiling.evidence import BackboneScore, Measured, SimilarityEvidence, TextStats
 from advisor.profiling.probes import bag_of_words, converged_head_accuracy, linear_probe, logme, raw_pixels
 from advisor.profiling.progress import Progress, staged
 from advisor.recommendation import FiredRule
-
-
-@dataclass
-class Measured:
-    """Similarity evidence and backbone ranking (fields as in `Evidence`); `chosen_backbone` is the one
-    the similarity evidence is for, as resolved."""
-
-    similarity: SimilarityEvidence
-    backbones: tuple[BackboneScore, ...]
-    chosen_backbone: str
-    backbone_rule: FiredRule | None
 
 
 def _mean(values: list[float]) -> float | None:

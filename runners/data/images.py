@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -65,15 +66,6 @@ def native_side(items: list[Any], sample: int = NATIVE_SAMPLE) -> int | None:
     return int(sorted(sides)[len(sides) // 2]) if sides else None
 
 
-def _readable(path: Path) -> bool:
-    try:
-        with Image.open(path) as img:
-            img.load()  # full decode: catches truncated files that `verify()` misses
-        return True
-    except Exception:  # noqa: BLE001 - any decoder failure means "skip this file"
-        return False
-
-
 def _class_files(class_dir: Path) -> list[Path]:
     return sorted(p for p in class_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
@@ -117,6 +109,39 @@ def image_layout(root: Path | str, problems: list[str] | None = None) -> list[tu
     return layout
 
 
+class Decoded(NamedTuple):
+    """One file of an image layout after its full decode: the image is open only while it is yielded."""
+
+    path: Path
+    label: str
+    split: str | None
+    raw: bytes
+    image: Image.Image | None
+    error: Exception | None
+
+
+def decode_each(
+    layout: list[tuple[Path, str, str | None]], progress: Callable[[int, int], None] | None = None
+) -> Iterator[Decoded]:
+    """Every file of `layout` (`image_layout`) read and fully decoded once, in order: the one pass
+    both the runners' loader and the profile's scan make.
+
+    The decode is full (`load()`): truncated files pass `verify()` but fail here. A file that cannot
+    be read or decoded is yielded with its `error` and no image. `progress` gets (files done, files
+    in all) every 64 files and at the end.
+    """
+    for done, (path, label, split) in enumerate(layout, start=1):
+        try:
+            raw = path.read_bytes()
+            with Image.open(io.BytesIO(raw)) as img:
+                img.load()
+                yield Decoded(path, label, split, raw, img, None)
+        except Exception as exc:  # noqa: BLE001 - any reader or decoder failure means "this file is unusable"
+            yield Decoded(path, label, split, b"", None, exc)
+        if progress is not None and (done % 64 == 0 or done == len(layout)):
+            progress(done, len(layout))
+
+
 def load_image_folder(root: Path | str, progress: Callable[[int, int], None] | None = None) -> LabelledData:
     """Scans an image folder dataset, decoding every file once to skip unreadable ones.
 
@@ -134,22 +159,19 @@ def load_image_folder(root: Path | str, progress: Callable[[int, int], None] | N
     readable: dict[Path, int] = {}
     if progress is not None:
         progress(0, len(layout))
-    for done, (path, label, split) in enumerate(layout, start=1):
-        readable.setdefault(path.parent, 0)
-        ok = _readable(path)
-        if progress is not None and (done % 64 == 0 or done == len(layout)):
-            progress(done, len(layout))
-        if not ok:
+    for item in decode_each(layout, progress):
+        readable.setdefault(item.path.parent, 0)
+        if item.error is not None:
             data.n_skipped += 1
-            data.skipped.append(str(path))
-            log.warning("skipping unreadable image %s", path)
+            data.skipped.append(str(item.path))
+            log.warning("skipping unreadable image %s", item.path)
             continue
-        readable[path.parent] += 1
-        data.inputs.append(path)
-        data.labels.append(label)
-        data.ids.append(str(path.relative_to(root)))
+        readable[item.path.parent] += 1
+        data.inputs.append(item.path)
+        data.labels.append(item.label)
+        data.ids.append(str(item.path.relative_to(root)))
         if data.presplit is not None:
-            data.presplit.append(str(split))
+            data.presplit.append(str(item.split))
     for class_dir, kept in readable.items():
         if kept == 0:
             n = sum(1 for p, _, _ in layout if p.parent == class_dir)

@@ -13,14 +13,10 @@ from PIL import Image
 
 from runners import InMemoryData, StageSpec, TrialSpec
 
+from ..tiny_models import WORDS, save_tiny_bert
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(2)
-
-WORDS = {
-    "sport": "football goal match team player coach league score",
-    "tech": "computer software chip internet phone data network code",
-    "money": "market shares profit bank economy trade price growth",
-}
 
 
 def colour_images(n_per_class: int = 12, size: int = 40, seed: int = 0) -> tuple[list[np.ndarray], list[str]]:
@@ -118,23 +114,5 @@ def image_folder(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-layer, 32-wide BERT with a WordPiece vocab built from the test words (random weights)."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny_bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted({w for ws in WORDS.values() for w in ws.split()})
-    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(root / "vocab.txt"))
-    torch.manual_seed(0)
-    config = BertConfig(
-        num_labels=3,
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertForSequenceClassification(config).save_pretrained(root)
-    tokenizer.save_pretrained(root)
-    return root
+    """A 2-layer, 32-wide BERT with a word-level vocabulary of the test words (random weights)."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

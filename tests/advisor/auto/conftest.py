@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from runners import Confusion, EpochMetrics, TrialResult, TrialSpec
+from runners import Confusion, DataSource, EpochMetrics, TrialResult, TrialSpec
 from runners.data import LabelledData
 from runners.errors import StopTrial, failure_text
 
@@ -28,12 +28,12 @@ class ScriptedRunner:
         self.specs: list[TrialSpec] = []
         self.refits: list[TrialSpec] = []  # the finishing phase's refits on train + validation
 
-    def load_data(self, spec: TrialSpec, progress: Any = None) -> LabelledData:
+    def load_data(self, source: DataSource, progress: Any = None) -> LabelledData:
         labels = ["a"] * 30 + ["b"] * 10
         return LabelledData(inputs=list(range(40)), labels=labels, ids=[str(i) for i in range(40)])
 
-    def load_data_cached(self, spec: TrialSpec, progress: Any = None) -> LabelledData:
-        return self.load_data(spec)
+    def load_data_cached(self, source: DataSource, progress: Any = None) -> LabelledData:
+        return self.load_data(source)
 
     def n_blocks(self, backbone: str, weights: str | None = None, **kwargs: Any) -> int:
         return self._n_blocks
@@ -124,34 +124,3 @@ def image_dir(tmp_path: Path) -> Path:
         (root / name).mkdir(parents=True)
         (root / name / "x.png").write_bytes(b"")
     return root
-
-
-# Keyword texts for tiny text searches: each topic's own words (a tiny BERT learns them in seconds).
-WORDS = {
-    "sport": "football goal match team player coach league score",
-    "tech": "computer software chip internet phone data network code",
-    "money": "market shares profit bank economy trade price growth",
-}
-
-
-def save_tiny_bert(folder: Path) -> Path:
-    """A random 2-layer BERT (hidden 32) with a word-level vocabulary of `WORDS`, saved to `folder`."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted({w for ws in WORDS.values() for w in ws.split()})
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-    )
-    BertForSequenceClassification(config).save_pretrained(folder)
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    return folder

@@ -18,7 +18,7 @@ from advisor.auto.trial_specs import trial_spec
 from runners import AugmentConfig, load_predictor
 from runners.data.splits import stratified_split
 
-from .conftest import WORDS, save_tiny_bert
+from ...tiny_models import WORDS, save_tiny_bert
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -73,9 +73,7 @@ def test_text_search_exports_what_predict_reproduces(tiny_text, tmp_path) -> Non
     # The exported model scores the test split exactly as the report says.
     import runners
 
-    loaded = runners.get_runner("text").load_data(
-        runners.TrialSpec(modality="text", backbone="x", data=data)  # the same CSV, the same split
-    )
+    loaded = runners.get_runner("text").load_data(runners.DataSource(data=data))  # the same CSV, the same split
     split = stratified_split(loaded, config.split_fractions, config.seed)
     test_x = [loaded.inputs[i] for i in split.test]
     test_y = [loaded.labels[i] for i in split.test]
@@ -91,7 +89,9 @@ def test_text_search_exports_what_predict_reproduces(tiny_text, tmp_path) -> Non
             assert confusion.counts[i][j] == expected
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<title>advisor auto: data</title>" in page and "data:image/png;base64," in page
-    assert report.prediction_seconds_per_example is not None and report.phase_seconds.keys() >= {"setup", "trials"}
+    assert report.prediction_seconds_per_example is not None
+    # The TF-IDF member was fitted before the trials, in a phase of its own.
+    assert list(report.phase_seconds)[2:6] == ["setup", "tfidf", "trials", "finish"]
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert "Exported model:" in markdown
     assert markdown.startswith("# advisor auto: data\n")  # no study name given: titled after data.csv
@@ -156,7 +156,8 @@ def _keyword_split(per_class: int, n_val: int, seed: int = 0):
 def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tuning_on_validation() -> None:
     from types import SimpleNamespace
 
-    from advisor.auto.finish import TFIDF_MEMBER, select_out_of_fold
+    from advisor.auto.finish import select_out_of_fold
+    from advisor.auto.tfidf import TFIDF_MEMBER, fit_tfidf_member
 
     data, split, y_all = _keyword_split(per_class=20, n_val=3)
     n_val = len(split.val)
@@ -169,17 +170,19 @@ def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tu
     head = _Trial(1, {"cv_probabilities": weak.tolist(), "cv_labels": y_all.tolist(), "val_probabilities": []})
     tuned_probs = np.eye(3)[y_val] * 0.9 + 0.1 / 3
     tuned = _Trial(2, {"val_probabilities": tuned_probs.tolist()})
-    config = SimpleNamespace(data_modality="text", seed=0)
+    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True)
+    tfidf = fit_tfidf_member(config, data, split)  # type: ignore[arg-type]
+    assert tfidf is not None and np.array_equal(tfidf.oof_labels, y_all)  # the head's rows, in its order
     candidates = {"trial_0002": tuned, "trial_0001": head}
     val_probs = {"trial_0002": tuned_probs, "trial_0001": weak[-n_val:]}
-    chosen = select_out_of_fold(candidates, val_probs, y_val, data, split, config)  # type: ignore[arg-type]
+    chosen = select_out_of_fold(candidates, val_probs, y_val, tfidf)  # type: ignore[arg-type]
     assert chosen is not None
     assert sum(chosen.weights.values()) == pytest.approx(1.0)
     assert chosen.weights.get(TFIDF_MEMBER, 0) > chosen.weights.get("trial_0001", 0)
-    assert chosen.tfidf is not None and "60 train + validation examples" in chosen.note
+    assert "60 train + validation examples" in chosen.note
     # The TF-IDF member was fitted on the training texts only (refit comes later): it knows their words alone.
     train_words = {w for i in split.train for w in data.inputs[i].split()}
-    assert set(chosen.tfidf.vectorizer.vocabulary_) <= train_words | {
+    assert set(tfidf.model.vectorizer.vocabulary_) <= train_words | {
         f"{a} {b}"
         for i in split.train
         for a, b in zip(data.inputs[i].split(), data.inputs[i].split()[1:], strict=False)
@@ -187,8 +190,30 @@ def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tu
     assert (chosen.val_probs.argmax(1) == y_val).mean() == 1.0
     # Labels that are not this split's validation rows: no out-of-fold selection.
     shuffled = _Trial(1, {**head.user_attrs, "cv_labels": np.roll(y_all, 1).tolist()})
-    assert select_out_of_fold({"trial_0001": shuffled}, val_probs, y_val, data, split, config) is None  # type: ignore[arg-type]
-    # Images (no TF-IDF): the weak head's mix loses to the fine-tuning trial on validation, which takes it all.
-    images = SimpleNamespace(data_modality="image", seed=0)
-    alone = select_out_of_fold(candidates, val_probs, y_val, data, split, images)  # type: ignore[arg-type]
-    assert alone is not None and alone.weights == {"trial_0002": 1.0} and alone.tfidf is None
+    assert select_out_of_fold({"trial_0001": shuffled}, val_probs, y_val, tfidf) is None  # type: ignore[arg-type]
+    # Images (no TF-IDF member): the weak head's mix loses to the fine-tuning trial on validation, which takes it all.
+    images = SimpleNamespace(data_modality="image", seed=0, ensemble=True)
+    assert fit_tfidf_member(images, data, split) is None  # type: ignore[arg-type]
+    alone = select_out_of_fold(candidates, val_probs, y_val)  # type: ignore[arg-type]
+    assert alone is not None and alone.weights == {"trial_0002": 1.0}
+
+
+def test_the_tfidf_member_chooses_c_on_a_large_validation_split_and_reports_its_progress() -> None:
+    from types import SimpleNamespace
+
+    from advisor.auto.objective import SMALL_VALIDATION
+    from advisor.auto.tfidf import fit_tfidf_member
+
+    data, split, y_all = _keyword_split(per_class=90, n_val=70)
+    assert len(split.val) >= SMALL_VALIDATION
+    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True)
+    steps: list[tuple[str, int, int]] = []
+    member = fit_tfidf_member(config, data, split, lambda *step: steps.append(step))  # type: ignore[arg-type]
+    assert member is not None and member.oof_probs is None and member.oof_labels is None
+    assert steps == [("TF-IDF member", 0, 1), ("TF-IDF member", 1, 1)]
+    # C was chosen on validation, and the probabilities are the training-text model's on those rows.
+    y_val = y_all[-len(split.val) :]
+    assert member.model.val_accuracy == pytest.approx(float(np.mean(member.val_probs.argmax(1) == y_val)))
+    np.testing.assert_array_equal(member.val_probs, member.model.predict_proba([data.inputs[i] for i in split.val]))
+    # Without the ensemble there is no member to fit.
+    assert fit_tfidf_member(SimpleNamespace(data_modality="text", seed=0, ensemble=False), data, split) is None  # type: ignore[arg-type]

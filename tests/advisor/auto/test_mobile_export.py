@@ -15,7 +15,7 @@ from advisor.auto.mobile import export_for_mobile
 from advisor.auto.report import Report
 from advisor.auto.search import run_search
 
-from .conftest import WORDS, save_tiny_bert
+from ...tiny_models import WORDS, save_tiny_bert
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

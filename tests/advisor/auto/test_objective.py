@@ -236,7 +236,7 @@ def test_oom_retry_reports_on_from_the_last_step(monkeypatch, image_dir, tmp_pat
     out = tmp_path / "out"
     report = _search(monkeypatch, runner, image_dir, out, trials=1, max_epochs_per_stage=1, pruner="none")
     assert [s.batch_size for s in runner.specs] == [32, 16]
-    trial = _study(out).trials[0]  # the others are the head probes still waiting in the queue
+    trial = _study(out).trials[0]  # the others are the head-strength sweep still waiting in the queue
     assert trial.user_attrs["oom_retry_batch_size"] == 16
     # Steps 0 and 1 came from the first attempt; the retry goes on at 2 (it used to restart at 0, and Optuna
     # kept the first attempt's values for steps 0-1 and dropped the retry's).

@@ -12,9 +12,7 @@ from advisor.auto.promise import plan_promise, promise_lines
 from advisor.engine.recommend import recommend
 from advisor.profile import DatasetProfile
 
-REC = recommend(
-    DatasetProfile(modality="image", n_examples=3000, n_classes=4, smallest_class=750, largest_class=750)
-)
+REC = recommend(DatasetProfile(modality="image", n_examples=3000, n_classes=4, smallest_class=750, largest_class=750))
 CURVE = [{"stage": 0}] + [{"stage": 1}] * 6
 
 

@@ -56,7 +56,7 @@ def _search(
     recordings: dict[float, dict[str, Any]] = {}
     config = TuneConfig(
         data=data, out=out, backbone="resnet18", weights="none", similarity="similar", pruner="none",
-        trials=len(names) + extra_trials,
+        trials=len(names) + extra_trials, ensemble=False,  # the replayed inputs are ids, not texts to TF-IDF
     )  # fmt: skip
     out.mkdir(parents=True)
     study = optuna.create_study(study_name=config.study_name, storage=config.storage_url, direction="maximize")

@@ -34,7 +34,11 @@ from advisor.auto.storage import make_storage, redact
         ("postgresql+psycopg://u:p@ss:w@rd@db/x", "ss:w@rd", "postgresql+psycopg://u:***@db/x"),
         ("mysql://u:pa/ss?#x@db:3306/x", "pa/ss?#x", "mysql://u:***@db:3306/x"),
         ("postgresql://:token@db/x", "token", "postgresql://:***@db/x"),
-        ("postgresql://u@db/x?sslmode=require&password=hunter2", "hunter2", "postgresql://u@db/x?sslmode=require&password=***"),
+        (
+            "postgresql://u@db/x?sslmode=require&password=hunter2",
+            "hunter2",
+            "postgresql://u@db/x?sslmode=require&password=***",
+        ),
         ("sqlite:////runs/a:b/study.db", None, "sqlite:////runs/a:b/study.db"),
     ],
     ids=["plain", "at-sign and colon", "slash and query characters", "no user", "query parameter", "sqlite path"],

@@ -72,7 +72,9 @@ def test_profile_lists_an_empty_class_folder_and_an_unreadable_file_in_one_pass(
     lines = result.stdout.splitlines()
     assert any(line.startswith("Empty class folders: 1  ·  Corrupted/unreadable: 1") for line in lines)
     assert f"  ✗ {tmp_path / 'bird'}: class folder contains no images" in "\n".join(lines)
-    assert f"  ✗ {tmp_path / 'dog' / 'fake.jpg'}: UnidentifiedImageError: cannot identify image file" in "\n".join(lines)
+    assert f"  ✗ {tmp_path / 'dog' / 'fake.jpg'}: UnidentifiedImageError: cannot identify image file" in "\n".join(
+        lines
+    )
     assert "object at 0x" not in result.stdout
 
 

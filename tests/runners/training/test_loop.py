@@ -176,7 +176,7 @@ def test_test_split_is_scored_only_when_asked(image_spec, tmp_path):
     # Scoring the exported model afterwards gives what an in-run evaluation of the same trial gives.
     scored = TimmRunner().run(image_spec())
     spec = image_spec()
-    data = TimmRunner().load_data(spec)
+    data = TimmRunner().load_data(spec.source)
     split = json.loads((tmp_path / "split.json").read_text())
     rows = [data.ids.index(i) for i in split["test"]]
     truth = [data.labels[i] for i in rows]
@@ -189,14 +189,16 @@ def test_a_runner_scans_a_folder_once_across_trials(image_spec, image_folder, mo
     runner = TimmRunner()
     scans = []
     load = runner.load_data
-    monkeypatch.setattr(runner, "load_data", lambda spec, progress=None: scans.append(spec.data) or load(spec, progress))
+    monkeypatch.setattr(
+        runner, "load_data", lambda source, progress=None: scans.append(source.data) or load(source, progress)
+    )
     spec = image_spec(data=image_folder)
     first, second = runner.run(spec), runner.run(spec.model_copy(update={"seed": 4}))
     assert first.status == second.status == "complete"
     assert scans == [image_folder]
     (image_folder / "class3").mkdir()
     (image_folder / "class3" / "a.png").write_bytes((image_folder / "class0" / "0.png").read_bytes())
-    assert len(runner.load_data_cached(spec).labels) == 25 and len(scans) == 2  # a new class: scanned again
+    assert len(runner.load_data_cached(spec.source).labels) == 25 and len(scans) == 2  # a new class: scanned again
 
 
 @pytest.mark.parametrize(("floor", "stages_run"), [(0.01, 2), (-1.0, 3), (None, 3)])

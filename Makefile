@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(VENV)/bin/pip install --quiet -e ".[zoo,dev,onnx]"
+	$(VENV)/bin/pip install --quiet -e ".[offline,dev,onnx]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,4 +1,4 @@
-"""Write the offline example datasets (from the `zoo` extra) to disk in the layouts `advisor auto` reads.
+"""Write the offline example datasets (from the `offline` extra) to disk in the layouts `advisor auto` reads.
 
 `elpv` → an image folder with a sub-folder per class (binary: defective = probability ≥ 0.5, or
 the four probability levels); `bbc` → a CSV with `text` and `label` columns.

@@ -251,7 +251,7 @@ def frozen_lr(task: str, data: Path, seed: int) -> dict[str, Any]:
 def setfit_row(task: str, data: Path, seed: int, workdir: Path) -> dict[str, Any]:
     """SetFit (Tunstall et al. 2022) with the paper's settings: 20 pair iterations, one body epoch.
 
-    The sentence-transformers body is the offline zoo's MiniLM-L6 folder (no download); the head
+    The sentence-transformers body is the packaged MiniLM-L6 folder (no download); the head
     is SetFit's default scikit-learn LogisticRegression. Runs whole (no wall clock).
     """
     from datasets import Dataset

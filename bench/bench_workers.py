@@ -1,7 +1,7 @@
 """Wall time of a fixed number of trials with 1, 2 and 4 local worker processes on one machine.
 
 Run: `.venv/bin/python bench/bench_workers.py [--trials 8] [--workers 1 2 4] [--limit 120]`
-Data: an ELPV subset (zoo extra), backbone EfficientNet-Lite0 from the offline zoo; each setting
+Data: an ELPV subset (offline extra), backbone EfficientNet-Lite0 from the packaged weights; each setting
 uses its own SQLite study and `num_threads = max(1, cores // workers)` torch threads per process.
 Prints a Markdown table.
 """

@@ -84,8 +84,8 @@ def cached_hub_backbones(modality: str) -> list[str]:
 
 
 def offline_backbones(modality: str | None = None) -> list[dict[str, Any]]:
-    """Installed offline zoo entries: name, modality, architecture, weights path, input size."""
-    from runners.backbones.zoo import ZOO
+    """Installed packaged weights entries: name, modality, architecture, weights path, input size."""
+    from runners.backbones.packaged import PACKAGED
 
     return [
         {
@@ -96,6 +96,6 @@ def offline_backbones(modality: str | None = None) -> list[dict[str, Any]]:
             "input_size": e.input_size,
             "aliases": list(e.aliases),
         }
-        for e in ZOO.values()
+        for e in PACKAGED.values()
         if (modality is None or e.modality == modality) and e.weights_path() is not None
     ]

@@ -300,7 +300,7 @@ class Runner(ABC):
         """The pretrained backbone once, in eval mode, over exactly `inputs`: no split, no cache (profiling).
 
         Args:
-            backbone: A backbone name as `resolve_backbone` takes it (zoo, hub, or local).
+            backbone: A backbone name as `resolve_backbone` takes it (packaged, hub, or local).
             inputs: The examples (image paths, PIL images or arrays; or strings).
             progress: Called with (done, total) after every batch.
 

@@ -115,7 +115,7 @@ class DataSource(BaseModel):
 class TrialSpec(BaseModel):
     """Everything needed to train and evaluate one model.
 
-    `weights`: None = hub or offline zoo, a file/folder path = local weights,
+    `weights`: None = hub or packaged weights, a file/folder path = local weights,
     "none" = random initialisation (tests). `data` is a folder, a CSV/JSONL file or `InMemoryData`.
     `backbone_kwargs`: extra `timm.create_model` arguments (images) or HF config overrides (text).
     """
@@ -250,7 +250,7 @@ class ResolvedBackbone(BaseModel):
     name: str
     modality: Literal["image", "text"]
     architecture: str
-    weights_source: Literal["hub", "zoo", "local", "random"]
+    weights_source: Literal["hub", "packaged", "local", "random"]
     weights_path: str | None = None
     fallback_reason: str | None = None
 

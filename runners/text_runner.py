@@ -69,7 +69,7 @@ class TextPipeline:
 
 
 class HFTextRunner(Runner):
-    """Text classification runner (HF encoders, offline MiniLM zoo entry, local folders)."""
+    """Text classification runner (HF encoders, packaged MiniLM weights, local folders)."""
 
     modality = "text"
 

@@ -98,7 +98,7 @@ class ImagePipeline:
 
 
 class TimmRunner(Runner):
-    """Image classification runner (timm backbones, offline zoo, local weights)."""
+    """Image classification runner (timm backbones, packaged weights, local weights)."""
 
     modality = "image"
 

@@ -30,7 +30,7 @@ class TuneConfig(BaseModel):
     modality: Modality | None = Field(None, description="Default: detected from the data.")
     budget_minutes: float = Field(30.0, gt=0, description="Wall clock for the whole search.")
     trials: int | None = Field(None, ge=1, description="Stop after this many finished trials in the study.")
-    backbone: str | None = Field(None, description="timm / Hugging Face name or offline-zoo name.")
+    backbone: str | None = Field(None, description="timm / Hugging Face name or packaged-weights name.")
     weights: str | None = Field(None, description="Local weights file or folder.")
     similarity: Similarity | None = Field(None, description="Default: measured from the data (frozen pass).")
     measure_similarity: bool = Field(True, description="Measure similarity and backbone fit when not given.")

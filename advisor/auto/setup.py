@@ -127,7 +127,7 @@ def measure_for_search(
     Random weights have nothing to measure against. With an explicit backbone only that one is
     measured, in the pass that fills the activation cache for the rule plan's head-only stage
     (`Runner.frozen_pass`), so it costs the search no extra forward pass. When the guide's pick fell
-    back to the offline zoo, every backbone loadable offline (zoo and hub cache) is ranked on a
+    back to the packaged weights, every backbone loadable offline (packaged weights and hub cache) is ranked on a
     sample (one extra pass each).
     """
     if config.similarity is not None or not config.measure_similarity or choice.weights_source == "random":

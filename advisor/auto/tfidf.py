@@ -50,14 +50,15 @@ def fit_tfidf_member(config: TuneConfig, data: Any, split: Any, progress: Progre
     train_x, train_y = [data.inputs[i] for i in split.train], [data.labels[i] for i in split.train]
     val_x, val_y = [data.inputs[i] for i in split.val], [data.labels[i] for i in split.val]
     step = staged(progress, "TF-IDF member")
-    if len(split.val) >= SMALL_VALIDATION:
+    labels = np.array([classes.index(label) for label in train_y + val_y], dtype=np.int64)
+    if len(split.val) >= SMALL_VALIDATION or np.bincount(labels, minlength=len(classes)).min() < 2:
+        # Large validation, or a class too rare to leave out of a fold: C is chosen on validation.
         if step is not None:
             step(0, 1)
         model = fit_tfidf_linear(train_x, train_y, val_x, val_y, classes)
         if step is not None:
             step(1, 1)
         return TfidfMember(model=model, val_probs=model.predict_proba(val_x))
-    labels = np.array([classes.index(label) for label in train_y + val_y], dtype=np.int64)
     folds = cv_folds(labels, CV_FOLDS, config.seed)
     scored = cross_validate_tfidf(train_x + val_x, train_y + val_y, classes, folds, progress=step)
     model = fit_tfidf_at(train_x, train_y, classes, scored.c)

@@ -262,7 +262,7 @@ def auto(
     out: Annotated[Path, typer.Option(help="Output folder: study.db, report.json/.md, plots, model/.")],
     budget_minutes: Annotated[float, typer.Option(help="Wall clock for the whole search.")] = 30.0,
     trials: Annotated[int | None, typer.Option(help="Stop after this many finished trials.")] = None,
-    backbone: Annotated[str | None, typer.Option(help="timm / Hugging Face / offline-zoo name.")] = None,
+    backbone: Annotated[str | None, typer.Option(help="timm / Hugging Face / packaged-weights name.")] = None,
     weights: Annotated[str | None, typer.Option(help="Local weights file or folder.")] = None,
     similarity: Annotated[
         SimilarityChoice | None,  # type: ignore[valid-type]
@@ -467,7 +467,7 @@ def example(
         ),
     ] = 0,
 ) -> None:
-    """Write an offline example dataset (needs the `zoo` extra) and print the path to pass to `advisor auto`."""
+    """Write an offline example dataset (needs the `offline` extra) and print the path to pass to `advisor auto`."""
     from advisor.examples import EXAMPLES, heldout_path, write_example
 
     if name not in EXAMPLES:
@@ -476,7 +476,7 @@ def example(
     try:
         path = write_example(name, target, limit=limit, seed=seed, holdout=holdout)
     except ModuleNotFoundError as exc:
-        raise _fail(f"{exc}; install the offline data with: pip install 'advisor[zoo]'") from None
+        raise _fail(f"{exc}; install the offline data with: pip install 'advisor[offline]'") from None
     sys.stdout.write(f"{path}\n")
     if holdout:
         held = target / "heldout.csv" if path.is_file() else heldout_path(target)

@@ -26,7 +26,7 @@ _PROBLEMS_IN_ERROR = 20
 
 
 def candidate_backbones(modality: Modality, requested: str | None, book: RuleBook) -> list[str]:
-    """The requested backbone; else every one loadable offline (zoo fastest first, then the hub
+    """The requested backbone; else every one loadable offline (packaged weights fastest first, then the hub
     cache); else the selection guide's pick."""
     if requested:
         return [requested]

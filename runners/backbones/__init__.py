@@ -1,1 +1,1 @@
-"""Backbones: offline weight zoo, weight resolution, and per-family splitting into ordered blocks."""
+"""Backbones: packaged weights, weight resolution, and per-family splitting into ordered blocks."""

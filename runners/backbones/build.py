@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from runners.backbones.zoo import ZOO, load_ordered_state_dict
+from runners.backbones.packaged import PACKAGED, load_ordered_state_dict
 from runners.errors import BackboneError
 from runners.specs import ResolvedBackbone
 
@@ -47,9 +47,9 @@ def build_timm(choice: ResolvedBackbone, num_classes: int, kwargs: dict[str, Any
     import timm
 
     kwargs = {"drop_rate": 0.0, **kwargs}  # head dropout would make cached and uncached paths differ
-    entry = ZOO.get(choice.name)
+    entry = PACKAGED.get(choice.name)
     try:
-        if choice.weights_source == "zoo" and entry is not None:
+        if choice.weights_source == "packaged" and entry is not None:
             model: Any = timm.create_model(choice.architecture, pretrained=False, **kwargs)
             shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
             model.load_state_dict(load_ordered_state_dict(list(shapes), shapes, Path(str(choice.weights_path))))
@@ -74,7 +74,7 @@ def build_timm(choice: ResolvedBackbone, num_classes: int, kwargs: dict[str, Any
         "interpolation": cfg["interpolation"],
         "crop_pct": float(cfg["crop_pct"]),
     }
-    if entry is not None and choice.weights_source == "zoo":
+    if entry is not None and choice.weights_source == "packaged":
         data_cfg.update(mean=entry.mean, std=entry.std, input_size=entry.input_size)
     return model, data_cfg
 

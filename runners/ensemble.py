@@ -84,10 +84,34 @@ def greedy_selection(val_probs: dict[str, np.ndarray], y: np.ndarray, rounds: in
     return {name: count / size for name, count in best_counts.items() if count}
 
 
+def shared_depth(a: Any, b: Any) -> int:
+    """Leading blocks two predictors' models compute identically: 0 unless both prepare inputs alike
+    (`input_signature`) and have block adapters; then the count of leading blocks whose parameters and
+    buffers are equal, up to `n_blocks` (the whole backbone: only the heads differ)."""
+    import torch
+
+    if getattr(a, "adapter", None) is None or getattr(b, "adapter", None) is None:
+        return 0
+    if a.input_signature() != b.input_signature() or a.adapter.n_blocks != b.adapter.n_blocks:
+        return 0
+    for i in range(a.adapter.n_blocks):
+        mine, theirs = a.adapter.block_state(i), b.adapter.block_state(i)
+        same = len(mine) == len(theirs) and all(
+            x.shape == y.shape and torch.equal(x, y) for x, y in zip(mine, theirs, strict=True)
+        )
+        if not same:
+            return i
+    return a.adapter.n_blocks
+
+
 class EnsemblePredictor:
     """Weighted average of members' probabilities, each member's columns matched to `class_names` by name.
 
-    Weights are divided by their sum, so the probabilities of each input sum to 1.
+    Weights are divided by their sum, so the probabilities of each input sum to 1. Members whose
+    models share their bottom blocks (a search's head-only trials share the whole frozen backbone; a
+    trial that fine-tuned the top k blocks shares the rest) run those blocks once per batch, and
+    each member its own top: on ELPV 4 grades the export's three head-only members cost one
+    backbone pass instead of three.
     """
 
     def __init__(self, members: Sequence[tuple[Predictor, float]], class_names: Sequence[str]) -> None:
@@ -104,6 +128,7 @@ class EnsemblePredictor:
         self.members = [m for m, _ in members]
         self.weights = weights / weights.sum()
         self._columns = [self._column_order(m) for m in self.members]
+        self.groups = self._share_passes()
 
     def _column_order(self, member: Predictor) -> list[int]:
         if sorted(member.class_names) != sorted(self.class_names):
@@ -111,12 +136,55 @@ class EnsemblePredictor:
         index = {c: i for i, c in enumerate(member.class_names)}
         return [index[c] for c in self.class_names]
 
+    def _share_passes(self) -> list[tuple[list[int], int]]:
+        """(member indices, blocks they share) per group: each member joins the group that then shares
+        the most leading blocks (at least one) without lowering what its members already share, else
+        starts its own."""
+        groups: list[tuple[list[int], int]] = []
+        for i, member in enumerate(self.members):
+            best, best_depth = None, 0
+            for g, (indices, depth) in enumerate(groups):
+                d = shared_depth(self.members[indices[0]], member)
+                joined = d if len(indices) == 1 else (depth if d >= depth else 0)
+                if joined > best_depth:
+                    best, best_depth = g, joined
+            if best is None:
+                groups.append(([i], 0))
+            else:
+                groups[best] = (groups[best][0] + [i], best_depth)
+        return groups
+
     def predict_proba(self, inputs: list[Any]) -> np.ndarray:
         """Weighted sum of the members' probabilities, (n, n_classes) float64 in `class_names` order."""
         total = np.zeros((len(inputs), len(self.class_names)), dtype=np.float64)
-        for member, weight, columns in zip(self.members, self.weights, self._columns, strict=True):
-            total += weight * member.predict_proba(inputs)[:, columns]
+        for indices, depth in self.groups:
+            probs = (
+                {indices[0]: self.members[indices[0]].predict_proba(inputs)}
+                if len(indices) == 1
+                else self._shared_pass(inputs, indices, depth)
+            )
+            for i, p in probs.items():
+                total += self.weights[i] * p[:, self._columns[i]]
         return total
+
+    def _shared_pass(self, inputs: list[Any], indices: list[int], depth: int) -> dict[int, np.ndarray]:
+        """Each member's probabilities, its first `depth` blocks run once (by the group's first member)."""
+        import torch
+
+        members: list[Any] = [self.members[i] for i in indices]
+        for m in members:
+            m.model.eval().to(m.device)
+        chunks: dict[int, list[np.ndarray]] = {i: [] for i in indices}
+        with torch.no_grad():
+            for state in members[0].batches(inputs):
+                shared = members[0].adapter.encode(state, 0, depth)
+                for i, m in zip(indices, members, strict=True):
+                    logits = m.adapter.forward_from(shared, depth)
+                    chunks[i].append(logits.detach().double().softmax(-1).cpu().numpy())
+        return {
+            i: np.concatenate(chunks[i]) if chunks[i] else np.zeros((0, len(self.members[i].class_names)))
+            for i in indices
+        }
 
     def predict(self, inputs: list[Any]) -> list[Prediction]:
         """(label, probability) of the most probable class per input."""

@@ -7,17 +7,20 @@ Every predictor has `class_names`, `modality`, `predict_proba(inputs)` (n, n_cla
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from runners.errors import RunnerError
+from runners.errors import BackboneError, RunnerError
 from runners.export import RUNNERS_CONFIG
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+    from runners.backbones._base import BlockAdapter
 
 Prediction = tuple[str, float]
 
@@ -83,25 +86,42 @@ class ImagePredictor:
     ) -> None:
         import torch
 
+        from runners.backbones.registry import adapter_for
         from runners.transforms import eval_transform
 
         self.model, self.class_names, self.device = model, class_names, torch.device(device)
         self.data_cfg = data_cfg  # input_size, mean, std, interpolation, crop_pct: what an ONNX export writes down
         self.transform = eval_transform(data_cfg["input_size"], data_cfg)
         self.batch_size = batch_size
+        try:
+            self.adapter: BlockAdapter | None = adapter_for(model)
+        except BackboneError:  # a family without blocks predicts whole; it shares no pass in an ensemble
+            self.adapter = None
+
+    def input_signature(self) -> tuple[Any, ...]:
+        """What decides the tensors `batches` makes: equal signatures, equal states at boundary 0."""
+        cfg = tuple(sorted((k, str(v)) for k, v in self.data_cfg.items()))
+        return ("image", type(self.model).__name__, cfg, self.batch_size, str(self.device))
+
+    def batches(self, inputs: list[Any]) -> Iterator[tuple[torch.Tensor, ...]]:
+        """The model's input state (boundary 0 of its blocks), `batch_size` inputs at a time, on its device."""
+        import torch
+
+        from runners.data.images import to_rgb
+
+        for i in range(0, len(inputs), self.batch_size):
+            x = torch.stack([self.transform(to_rgb(item)) for item in inputs[i : i + self.batch_size]])
+            yield (x.to(self.device),)
 
     def predict_proba(self, inputs: list[Any]) -> np.ndarray:
         """Softmax of the logits, (n, n_classes) float64 in `class_names` order."""
         import torch
 
-        from runners.data.images import to_rgb
-
         self.model.eval().to(self.device)
         chunks = [_empty(len(self.class_names))]
         with torch.no_grad():
-            for i in range(0, len(inputs), self.batch_size):
-                x = torch.stack([self.transform(to_rgb(item)) for item in inputs[i : i + self.batch_size]])
-                chunks.append(_softmax_rows(self.model(x.to(self.device))))
+            for (x,) in self.batches(inputs):
+                chunks.append(_softmax_rows(self.model(x)))
         return np.concatenate(chunks)
 
     def predict(self, inputs: list[Any]) -> list[Prediction]:
@@ -131,6 +151,24 @@ class TextPredictor:
         self.adapter = adapter_for(model)
         self.max_length, self.device, self.batch_size = max_length, torch.device(device), batch_size
 
+    def input_signature(self) -> tuple[Any, ...]:
+        """What decides the tensors `batches` makes: equal signatures, equal states at boundary 0."""
+        vocab = tuple(sorted(self.tokenizer.get_vocab().items()))
+        kind = (type(self.model).__name__, type(self.tokenizer).__name__)
+        return ("text", kind, vocab, self.max_length, self.batch_size, str(self.device))
+
+    def batches(self, inputs: list[str]) -> Iterator[tuple[torch.Tensor, ...]]:
+        """(input ids, attention mask) per batch of `batch_size` texts, on the predictor's device."""
+        for i in range(0, len(inputs), self.batch_size):
+            enc = self.tokenizer(
+                list(inputs[i : i + self.batch_size]),
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            yield (enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+
     def predict_proba(self, inputs: list[str]) -> np.ndarray:
         """Softmax of the logits, (n, n_classes) float64 in `class_names` order."""
         import torch
@@ -138,15 +176,7 @@ class TextPredictor:
         self.model.eval().to(self.device)
         chunks = [_empty(len(self.class_names))]
         with torch.no_grad():
-            for i in range(0, len(inputs), self.batch_size):
-                enc = self.tokenizer(
-                    list(inputs[i : i + self.batch_size]),
-                    truncation=True,
-                    max_length=self.max_length,
-                    padding=True,
-                    return_tensors="pt",
-                )
-                state = (enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+            for state in self.batches(inputs):
                 chunks.append(_softmax_rows(self.adapter.forward_from(state, 0)))
         return np.concatenate(chunks)
 

@@ -192,8 +192,8 @@ def select_out_of_fold(
     20/class, 50 validation texts had TF-IDF at 0.90 and left it out, where the 150 out-of-fold
     predictions put it at 0.95 and weighed it at 0.83 beside the head (test 0.977; the search's
     export had been 0.946).
-    One head only: every head-only trial reads the same frozen features, and a second would cost a
-    forward pass at prediction time for a difference of regularisation strength.
+    One head only: every head-only trial reads the same frozen features, and a second would add no
+    more than a difference of regularisation strength.
     Level 2 weighs that mix, on the validation rows (where its predictions are out-of-fold too),
     against the fine-tuning trials' validation predictions.
     """

@@ -67,6 +67,13 @@ class BlockAdapter(ABC):
     def block_modules(self, i: int) -> list[nn.Module]:
         return [m for m in self._blocks[i] if isinstance(m, nn.Module)]
 
+    def block_state(self, i: int) -> list[torch.Tensor]:
+        """Every tensor block `i` computes with, in order: parameters and buffers (BatchNorm statistics too)."""
+        tensors: list[torch.Tensor] = []
+        for owner in self._blocks[i]:
+            tensors += [owner.detach()] if isinstance(owner, nn.Parameter) else list(owner.state_dict().values())
+        return tensors
+
     def encode(self, state: State, start: int, end: int) -> State:
         """Runs blocks[start:end]; pools when `end == n_blocks`, so the result is the state at `end`."""
         for i in range(start, end):

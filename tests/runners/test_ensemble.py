@@ -237,3 +237,71 @@ def test_load_refuses_a_member_path_outside_the_folder(tmp_path: Path, keyword_t
     (out / "ensemble.json").write_text(json.dumps(config))
     with pytest.raises(RunnerError, match="leaves the ensemble folder"):
         load_ensemble(out)
+
+
+def _variant(base: ImagePredictor, change: list[str], data_cfg: dict | None = None) -> ImagePredictor:
+    """A copy of `base` whose named parameters or buffers are shifted by 0.1 (the rest equal)."""
+    import copy
+
+    model = copy.deepcopy(base.model)
+    state = model.state_dict()
+    for name in change:
+        state[name] += 0.1
+    return ImagePredictor(model, base.class_names, data_cfg or base.data_cfg)
+
+
+def _calls(module: torch.nn.Module) -> list[int]:
+    seen: list[int] = []
+    module.register_forward_hook(lambda *_: seen.append(1))
+    return seen
+
+
+def test_members_that_share_their_bottom_blocks_run_them_once_and_predict_as_they_would_alone(
+    tmp_path: Path, colour_images
+) -> None:
+    from runners.ensemble import shared_depth
+
+    classes = ["class0", "class1", "class2"]
+    base = _tiny_resnet(0, classes, tmp_path / "r0")  # resnet18: stem, layer1..layer4 (5 blocks)
+    top = _variant(base, ["layer4.1.conv2.weight", "fc.weight"])  # fine-tuned its top block and head
+    head = _variant(base, ["fc.bias"])  # a head-only trial: the whole backbone is the base's
+    assert shared_depth(base, top) == 4 and shared_depth(base, head) == 5
+    # BatchNorm statistics are part of a block: a moved running mean in layer1 leaves the stem alone shared.
+    assert shared_depth(base, _variant(base, ["layer1.0.bn1.running_mean"])) == 1
+    # Inputs prepared differently share nothing, whatever the weights.
+    assert shared_depth(base, _variant(base, [], {**base.data_cfg, "mean": (0.4, 0.5, 0.5)})) == 0
+
+    members = [base, top, head]
+    alone = [m.predict_proba(colour_images(3, size=40, seed=9)[0]) for m in members]
+    ensemble = EnsemblePredictor(list(zip(members, [0.5, 0.3, 0.2], strict=True)), classes)
+    assert ensemble.groups == [([0, 1, 2], 4)]  # the head-only member joins at the depth the group shares
+    stem_runs = [_calls(m.model.layer1) for m in members]
+    top_runs = [_calls(m.model.layer4) for m in members]
+    images = colour_images(3, size=40, seed=9)[0]
+    mixed = ensemble.predict_proba(images)
+    expected = sum(w * p for w, p in zip([0.5, 0.3, 0.2], alone, strict=True))
+    np.testing.assert_allclose(mixed, expected, rtol=0, atol=1e-6)
+    batches = -(-len(images) // base.batch_size)
+    assert [len(r) for r in stem_runs] == [batches, 0, 0]  # the shared blocks ran once, in the first member
+    assert [len(r) for r in top_runs] == [batches] * 3  # each member ran its own top block
+
+
+def test_text_members_share_the_encoder_layers_they_hold_alike(tiny_bert_dir: Path, keyword_texts) -> None:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from runners.ensemble import shared_depth
+
+    classes = ["sport", "tech", "money"]
+    predictors = []
+    for shift in (0.0, 0.1):
+        model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir)
+        with torch.no_grad():
+            model.bert.encoder.layer[-1].output.dense.weight += shift  # the second fine-tuned its top layer
+        predictors.append(TextPredictor(model, AutoTokenizer.from_pretrained(tiny_bert_dir), classes, 16))
+    first, second = predictors
+    assert first.adapter is not None and shared_depth(first, second) == first.adapter.n_blocks - 1
+    texts = keyword_texts(4, seed=3)[0]
+    ensemble = EnsemblePredictor([(first, 0.6), (second, 0.4)], classes)
+    assert ensemble.groups == [([0, 1], first.adapter.n_blocks - 1)]
+    expected = 0.6 * first.predict_proba(texts) + 0.4 * second.predict_proba(texts)
+    np.testing.assert_allclose(ensemble.predict_proba(texts), expected, rtol=0, atol=1e-6)

@@ -237,3 +237,35 @@ def test_on_a_small_validation_split_the_reserve_prices_the_head_the_export_will
     objective.tuned_vals.append(0.98)  # this one beats the head on validation: it may join
     assert objective.expected_members() == 2
     assert objective.reserve() == pytest.approx(objective.refit_seconds(_tuned(2, 4), 60.0) + 2 * 0.01 * 1000)
+
+
+def test_the_test_pass_is_priced_as_the_shared_pass_the_ensemble_will_run(image_dir, tmp_path, book) -> None:
+    """Three head-only members share the whole frozen backbone: one pass, not three. A member that
+    fine-tuned the top 2 of 8 blocks adds those two blocks' share; random weights share nothing."""
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
+    objective.config = objective.config.model_copy(update={"weights": None, "refit": False})
+    objective.n_train, objective.n_val, objective.n_test = 1000, 300, 1000  # large validation: top trials
+    objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], forward=0.01)
+    objective.n_complete = 3
+    assert objective.expected_members() == 3
+    assert objective.reserve() == pytest.approx(3 * 0.01 * 1000)  # nothing kept yet: every member whole
+    objective.kept_depths = [0, 0, 0]
+    assert objective.expected_passes() == pytest.approx(1.0)
+    assert objective.reserve() == pytest.approx(0.01 * 1000)
+    objective.kept_depths = [2, 0, 0]
+    assert objective.expected_passes() == pytest.approx(1 + 2 * 2 / 8)
+    objective.config = objective.config.model_copy(update={"weights": "none"})
+    assert objective.expected_passes() == pytest.approx(3.0)
+
+
+def test_kept_depths_follow_the_models_the_search_keeps(image_dir, tmp_path, book) -> None:
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=10_000.0)
+    study = optuna.create_study(direction="maximize")
+    tuned = _tuned(2, 1).model_dump(exclude_none=True, exclude={"class_weights"})
+    for params in ({"trainable_blocks": 0, "head_c": 1.0}, {"trainable_blocks": 0, "head_c": 0.1}, tuned):
+        study.enqueue_trial(params)
+    study.optimize(objective, n_trials=3)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert sorted(objective.kept_depths) == [0, 0, 2]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from runners.errors import RunnerError
-from runners.predict import Prediction, Predictor, log_loss, top_predictions
+from runners.predict import Prediction, Predictor, _empty, _softmax_rows, log_loss, top_predictions
 
 ENSEMBLE_CONFIG = "ensemble.json"
 RUNNER_NAME = "ensemble"
@@ -179,12 +179,8 @@ class EnsemblePredictor:
             for state in members[0].batches(inputs):
                 shared = members[0].adapter.encode(state, 0, depth)
                 for i, m in zip(indices, members, strict=True):
-                    logits = m.adapter.forward_from(shared, depth)
-                    chunks[i].append(logits.detach().double().softmax(-1).cpu().numpy())
-        return {
-            i: np.concatenate(chunks[i]) if chunks[i] else np.zeros((0, len(self.members[i].class_names)))
-            for i in indices
-        }
+                    chunks[i].append(_softmax_rows(m.adapter.forward_from(shared, depth)))
+        return {i: np.concatenate([_empty(len(self.members[i].class_names)), *chunks[i]]) for i in indices}
 
     def predict(self, inputs: list[Any]) -> list[Prediction]:
         """(label, probability) of the most probable class per input."""

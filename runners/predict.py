@@ -229,6 +229,8 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
     import timm
     from safetensors.torch import load_file
 
+    from runners.backbones.build import channels_last
+
     model = timm.create_model(
         config["architecture"],
         pretrained=False,
@@ -236,6 +238,7 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
         **{"drop_rate": 0.0, **config.get("model_args", {})},
     )
     model.load_state_dict(load_file(str(model_dir / "model.safetensors")))
+    channels_last(model)
     pcfg = config["pretrained_cfg"]
     data_cfg = {
         "input_size": pcfg["input_size"][-1],

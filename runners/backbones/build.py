@@ -42,6 +42,17 @@ def _load_timm_weights(model: Any, path: Path) -> None:
     raise BackboneError(f"{path}: only {len(named)}/{len(own)} tensors fit {type(model).__name__}")
 
 
+def channels_last(model: nn.Module) -> nn.Module:
+    """The model's 4-D weights in the "channels last" (NHWC) layout, in place; returns the model.
+
+    A convolution whose weight is channels-last computes in that layout whatever its input's, and
+    oneDNN (CPU) and cuDNN are fastest there. `bench/bench_layout.py` measures it: on the 2-core
+    CPU, EfficientNet-Lite0 at 224 px runs its frozen pass 1.6× and a training step 1.5× faster,
+    with outputs equal to float32 rounding. Weights are saved contiguous (`runners.export`).
+    """
+    return model.to(memory_format=torch.channels_last)
+
+
 def build_timm(choice: ResolvedBackbone, num_classes: int, kwargs: dict[str, Any]) -> tuple[nn.Module, dict]:
     """Creates a timm model and returns it with its preprocessing config (input size, mean, std...)."""
     import timm
@@ -76,7 +87,7 @@ def build_timm(choice: ResolvedBackbone, num_classes: int, kwargs: dict[str, Any
     }
     if entry is not None and choice.weights_source == "packaged":
         data_cfg.update(mean=entry.mean, std=entry.std, input_size=entry.input_size)
-    return model, data_cfg
+    return channels_last(model), data_cfg
 
 
 def build_hf_text(

@@ -3,10 +3,15 @@
 The frozen-prefix cache makes shallow trials cheap and full depth ~10× dearer, so one number per
 trial is not enough: the model keeps seconds per fine-tuning epoch for each depth it has seen, the
 fixed cost of a trial (data, model build, head fit), and the seconds one frozen forward pass takes
-per example (from the passes that filled the cache). An unseen depth is priced from the nearest
-seen one in proportion to depth, or, before any, from the forward pass: one epoch of the top k of
-n blocks costs about k/n forward passes over the training rows, plus one pass to fill the cache at
-that boundary.
+per example (from the passes that filled the cache). Blocks do not cost alike (a CNN's bottom
+blocks run at high resolution): the set-up's frozen pass times each block (`block_shares`), and
+an unseen depth is priced from the nearest seen one in proportion to the share of the pass its
+trainable blocks take, or, before any, from the forward pass: one epoch of the top k blocks costs
+their share of a forward pass, three times over for the backward, per training row, plus one pass
+of the inputs and the blocks below to fill the cache at that boundary. The same pass gives the
+inputs' share (reading, decoding, transforms: the pass's seconds less its blocks'), which a fill
+pays and an epoch on cached activations does not: on ELPV about half of the pass. Without measured
+shares every block counts alike and the inputs cost nothing apart.
 """
 
 from __future__ import annotations
@@ -14,14 +19,53 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from advisor.auto.space import TrialPlan
 
-# Training the top k of n blocks for one row costs this many k/n shares of a full forward pass.
-# Forward + backward is about three forwards per block, but a CNN's top blocks run at the lowest
-# resolution and cost far less than k/n of the pass: EfficientNet-Lite0's top 2 of 8 blocks on ELPV
-# took 30 s an epoch (3,150 views + 393 validation) where 3·k/n priced 89 s (2 CPU cores). The
-# running guard corrects from the first measured epoch.
-_BACKWARD_FACTOR = 1.0
+# Training the top k blocks for one row costs this many times their share of a forward pass
+# (forward + backward). EfficientNet-Lite0's top 2 of 8 blocks take 8.8% of its pass at 224 px;
+# on ELPV (3,150 views + 393 validation, 2 CPU cores, ~20 ms a pass) an epoch took 14-17 s, about 2.8 of
+# these shares per training row. The running guard corrects from the first measured epoch.
+_BACKWARD_FACTOR = 3.0
+# The most of a pass set-up may put down to the inputs: the pass's seconds include the model's build
+# and loading, which on a few hundred examples can outweigh the blocks themselves.
+MAX_INPUT_SHARE = 0.9
+
+
+class PassPrice(BaseModel):
+    """What the set-up's frozen pass measured: the search's prices before any trial has run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seconds_per_example: float = Field(
+        gt=0, description="The whole pass per example, model build and loading included (an upper bound)."
+    )
+    block_shares: tuple[float, ...] | None = Field(
+        None, description="Each block's share of the blocks' time, bottom to top, from one timed batch."
+    )
+    input_share: float = Field(
+        0.0,
+        ge=0,
+        le=MAX_INPUT_SHARE,
+        description="Share of the pass spent outside the blocks: reading, decoding and preparing inputs.",
+    )
+
+    @classmethod
+    def from_pass(cls, seconds: float, n_examples: int, block_seconds: list[float] | None) -> PassPrice | None:
+        """The price of a pass of `seconds` over `n_examples`, with its blocks' seconds per example;
+        None for an empty pass."""
+        if n_examples <= 0 or seconds <= 0:
+            return None
+        per_example = seconds / n_examples
+        blocks = sum(block_seconds or [])
+        if not block_seconds or blocks <= 0:
+            return cls(seconds_per_example=per_example)
+        return cls(
+            seconds_per_example=per_example,
+            block_shares=tuple(s / blocks for s in block_seconds),
+            input_share=min(max(1.0 - blocks / per_example, 0.0), MAX_INPUT_SHARE),
+        )
 
 
 @dataclass
@@ -42,6 +86,10 @@ class CostModel:
     # Seconds per example of the setup's measuring pass, model build and loading included: an upper
     # bound that prices the first trial's epochs until a trial measures the forward pass itself.
     forward_prior: float | None = None
+    # Each block's share of the blocks' time, bottom to top, and the share of a pass spent on the
+    # inputs (reading, decoding, transforms), as the set-up's pass measured them.
+    block_shares: tuple[float, ...] | None = None
+    input_share: float = 0.0
     overheads: list[float] = field(default_factory=list)
     epoch_seconds: dict[int, list[float]] = field(default_factory=dict)
     filled: set[int] = field(default_factory=set)
@@ -67,7 +115,7 @@ class CostModel:
                 the fixed cost of the trials after it.
         """
         if forward:
-            self.forwards.append(forward)
+            self.forwards.append(self._whole_pass(forward, plan.trainable_blocks))
         first_tune = len(stage_seconds) if plan.trainable_blocks == 0 else int(head_fit)
         tune_seconds = sum(stage_seconds[first_tune:])
         head_fill = fill if plan.trainable_blocks == 0 else min(fill, max(seconds - tune_seconds, 0.0))
@@ -76,6 +124,27 @@ class CostModel:
         if plan.trainable_blocks > 0 and tuned:
             self.epoch_seconds.setdefault(plan.trainable_blocks, []).extend(tuned)
             self.filled.add(plan.trainable_blocks)
+
+    def top_share(self, k: int) -> float:
+        """Share of a whole frozen pass (inputs included) the top `k` blocks take; the rest, the inputs
+        and the blocks below, is what filling the cache at their boundary costs. Blocks count alike
+        without measured shares."""
+        k = max(0, min(k, self.n_blocks))
+        shares = self.block_shares
+        if shares and len(shares) == self.n_blocks and sum(shares) > 0:
+            blocks = sum(shares[self.n_blocks - k :]) / sum(shares)
+        else:
+            blocks = k / self.n_blocks if self.n_blocks else 0.0
+        return (1.0 - self.input_share) * blocks
+
+    def _whole_pass(self, forward: float, k: int) -> float:
+        """A trial's forward price, as the runners scale it (the fill below its boundary b, times n/b:
+        `runners.training.loop._stage_sources`), rescaled to what the fill is a share of the pass."""
+        b = self.n_blocks - k
+        below = 1.0 - self.top_share(k)
+        if k <= 0 or b <= 0 or below <= 0:
+            return forward
+        return forward * b / self.n_blocks / below
 
     @property
     def forward_per_example(self) -> float | None:
@@ -98,19 +167,18 @@ class CostModel:
             return statistics.median(self.epoch_seconds[k])
         if self.epoch_seconds:
             nearest = min(self.epoch_seconds, key=lambda seen: abs(seen - k))
-            return statistics.median(self.epoch_seconds[nearest]) * k / nearest
+            return statistics.median(self.epoch_seconds[nearest]) * self.top_share(k) / self.top_share(nearest)
         forward = self.forward_per_example or self.forward_prior
         if forward is None:
             return None
-        train = forward * self.n_train_rows * _BACKWARD_FACTOR * k / self.n_blocks
-        return train + forward * self.n_val * k / self.n_blocks
+        return forward * self.top_share(k) * (self.n_train_rows * _BACKWARD_FACTOR + self.n_val)
 
     def fill(self, k: int) -> float:
         """Seconds to fill the cache at the boundary below the top `k` blocks (0 once filled or when unknown)."""
         forward = self.forward_per_example or self.forward_prior
         if k in self.filled or forward is None or k >= self.n_blocks:
             return 0.0
-        return forward * (self.n_train_rows + self.n_val) * (self.n_blocks - k) / self.n_blocks
+        return forward * (self.n_train_rows + self.n_val) * (1.0 - self.top_share(k))
 
     def refit(
         self, plan: TrialPlan, seconds: float, n_train: int, n_val: int, views: int, cached: bool = True

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import optuna
 
 from advisor.auto.attrs import StudyAttr, TrialAttr
-from advisor.auto.budget import CostModel
+from advisor.auto.budget import CostModel, PassPrice
 from advisor.auto.config import TuneConfig
 from advisor.auto.diagnosis import head_stage, observe, stage_gains
 from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
@@ -95,7 +95,7 @@ class Objective:
         worker: int = 0,
         split_sizes: tuple[int, int, int] | None = None,
         recommendation: Recommendation | None = None,
-        forward_prior: float | None = None,
+        price: PassPrice | None = None,
     ) -> None:
         self.config = config
         self.space = space
@@ -116,7 +116,14 @@ class Objective:
         # The prior prices epochs only: the finishing phase's reserve waits for a trial's own
         # measurement (on BBC 20/class the prior, model load included, priced scoring the 2,075
         # test texts above the whole 3-minute budget, and no trial started).
-        self.cost = CostModel(space.n_blocks, n_train * self.views, n_val, forward_prior=forward_prior)
+        self.cost = CostModel(
+            space.n_blocks,
+            n_train * self.views,
+            n_val,
+            forward_prior=price.seconds_per_example if price else None,
+            block_shares=price.block_shares if price else None,
+            input_share=price.input_share if price else 0.0,
+        )
         self.skipped_in_a_row = 0
         self.n_complete = 0
         # Validation accuracies of complete trials, head-only and fine-tuning apart (the ensemble's expected size).
@@ -166,7 +173,7 @@ class Objective:
         n = self.space.n_blocks
         if self.config.weights == "none" or not self.kept_depths or n <= 0:
             return float(members)
-        return 1.0 + (members - 1) * min(max(self.kept_depths), n) / n
+        return 1.0 + (members - 1) * self.cost.top_share(max(self.kept_depths))
 
     def expected_members(self) -> int:
         """Neural members the exported model is expected to have (each costs a pass at prediction).

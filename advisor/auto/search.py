@@ -127,7 +127,7 @@ def run_search(
         n_examples=setup.profile.n_examples,
         augment=augment_config(setup.recommendation, config.data_modality),
         recommendation=setup.recommendation,
-        forward_prior=setup.forward_seconds_per_example,
+        price=setup.price,
         clock=clock,
         worker=worker,
         split_sizes=(len(setup.split.train), len(setup.split.val), len(setup.split.test)),

@@ -11,6 +11,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.attrs import StudyAttr, TrialAttr
+from advisor.auto.budget import PassPrice
 from advisor.auto.config import TuneConfig
 from advisor.auto.space import HEAD_C_DEFAULT, HEAD_C_SWEEP, SearchSpace, TrialPlan, rule_plan_params, space_for
 from advisor.auto.trial_specs import data_source, trial_spec
@@ -38,8 +39,8 @@ class SearchSetup(BaseModel):
     similarity_note: str | None = None
     space: SearchSpace
     data: Any = Field(exclude=True, repr=False, description="The runners' LabelledData, loaded once.")
-    forward_seconds_per_example: float | None = Field(
-        None, description="What the measuring frozen pass took per example: the budget's price before any trial."
+    price: PassPrice | None = Field(
+        None, description="What the measuring frozen pass took: the budget's prices before any trial."
     )
     split: Any = Field(exclude=True, repr=False, description="The runners' Split every trial uses.")
     seconds: dict[str, float] = Field(
@@ -84,7 +85,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
     note = choice.fallback_reason
     similarity_note = None
     start = time.perf_counter()
-    measured, forward = measure_for_search(config, book, data, choice, runner, progress)
+    measured, price = measure_for_search(config, book, data, choice, runner, progress)
     seconds["measuring"] = time.perf_counter() - start
     if measured is not None and measured.similarity is not None:
         from advisor.profiling.apply import recommend_measured, similarity_reason
@@ -113,16 +114,16 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
         similarity_note=similarity_note,
         space=space,
         data=data,
-        forward_seconds_per_example=forward,
+        price=price,
         seconds=seconds,
     )
 
 
 def measure_for_search(
     config: TuneConfig, book: RuleBook, data: Any, choice: Any, runner: Runner, progress: Progress | None = None
-) -> tuple[Measured | None, float | None]:
+) -> tuple[Measured | None, PassPrice | None]:
     """Measured similarity and backbone fit for a search whose similarity was not given, else None;
-    with the seconds per example the frozen pass took, when it made one (the budget's first price).
+    with what the frozen pass took, per example and per block, when it made one (the budget's first price).
 
     Random weights have nothing to measure against. With an explicit backbone only that one is
     measured, in the pass that fills the activation cache for the rule plan's head-only stage
@@ -148,7 +149,11 @@ def measure_for_search(
         )
         # One pass measures similarity and leaves the features every head fit reads.
         frozen = runner.frozen_pass(spec, staged(progress, f"frozen pass: {candidates[0]}"))
-    forward = frozen.seconds / len(frozen.labels) if frozen is not None and frozen.labels else None
+    price = (
+        PassPrice.from_pass(frozen.seconds, len(frozen.labels), frozen.block_seconds)
+        if frozen is not None and frozen.labels
+        else None
+    )
     return measure_sample(
         list(data.inputs),
         list(data.labels),
@@ -161,7 +166,7 @@ def measure_for_search(
         weights=config.weights,
         frozen=frozen,
         progress=progress,
-    ), forward
+    ), price
 
 
 def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup) -> None:

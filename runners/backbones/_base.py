@@ -8,6 +8,7 @@ in eval mode, which is what makes the frozen-prefix cache exact.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -81,6 +82,18 @@ class BlockAdapter(ABC):
         if end == self.n_blocks and start < end:
             state = (self.pool(state),)
         return state
+
+    def time_blocks(self, state: State) -> list[float]:
+        """Seconds each block takes to run on `state` (the raw inputs), bottom to top; pooling is
+        counted with the top block. Call it under `torch.no_grad()` with the model in eval mode."""
+        seconds = []
+        for i in range(self.n_blocks):
+            start = time.perf_counter()
+            state = self.encode(state, i, i + 1)
+            if state[0].is_cuda:
+                torch.cuda.synchronize(state[0].device)
+            seconds.append(time.perf_counter() - start)
+        return seconds
 
     def forward_from(self, state: State, start: int) -> torch.Tensor:
         """Logits from the state at boundary `start`."""

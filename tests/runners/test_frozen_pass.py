@@ -78,6 +78,8 @@ def test_frozen_pass_fills_exactly_what_a_head_only_trial_reads(image_spec) -> N
     assert frozen.features.shape == (result.n_train + result.n_val, 512)
     assert frozen.labels is not None and len(frozen.labels) == len(frozen.inputs or []) == frozen.features.shape[0]
     assert frozen.block_drift is not None and len(frozen.block_drift) == 5
+    assert frozen.block_seconds is not None and len(frozen.block_seconds) == 5
+    assert all(s > 0 for s in frozen.block_seconds)
     again = runner.frozen_pass(spec)  # everything cached now: still measured, on a private cache
     assert again.block_drift == pytest.approx(frozen.block_drift)
     assert again.features == pytest.approx(frozen.features)
@@ -100,6 +102,31 @@ def test_augmented_trial_fits_its_head_on_the_frozen_pass_and_fine_tunes_on_view
     assert result.fill_seconds > 0  # the views at the fine-tuning boundary were computed
 
 
+def test_block_timing_charges_each_block_its_own_seconds(monkeypatch) -> None:  # noqa: ANN001
+    """A block made 50 ms slower is the one charged for it, and only it."""
+    import time
+
+    from runners.backbones.build import build_timm
+    from runners.backbones.registry import adapter_for
+    from runners.backbones.resolve import resolve_backbone
+
+    model, _ = build_timm(resolve_backbone("resnet18", "image", "none"), 2, {})
+    adapter = adapter_for(model.eval())
+    run_block = adapter.run_block
+
+    def slow_third(i, state):  # noqa: ANN001, ANN202
+        if i == 2:
+            time.sleep(0.05)
+        return run_block(i, state)
+
+    monkeypatch.setattr(adapter, "run_block", slow_third)
+    x = (torch.randn(2, 3, 32, 32),)
+    with torch.no_grad():
+        seconds = adapter.time_blocks(x)
+    assert len(seconds) == adapter.n_blocks and max(seconds) == seconds[2] >= 0.05
+    assert sum(seconds) - seconds[2] < 0.05
+
+
 def test_text_frozen_pass_is_reused_by_the_trial(text_spec) -> None:  # noqa: ANN001
     from runners import ActivationCache, HFTextRunner, StageSpec
 
@@ -107,4 +134,5 @@ def test_text_frozen_pass_is_reused_by_the_trial(text_spec) -> None:  # noqa: AN
     runner = HFTextRunner(cache=ActivationCache())
     frozen = runner.frozen_pass(spec)
     assert frozen.block_drift is None and frozen.features.shape[1] == 32
+    assert frozen.block_seconds is not None and len(frozen.block_seconds) == frozen.n_blocks
     assert runner.run(spec).cache_hits == 2

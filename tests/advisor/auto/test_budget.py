@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from advisor.auto.budget import CostModel
+from advisor.auto.budget import CostModel, PassPrice
 from advisor.auto.config import TuneConfig
 from advisor.auto.objective import Objective
 from advisor.auto.progress import SilentProgress
@@ -34,8 +34,9 @@ def test_cost_is_learned_per_depth_and_scaled_to_unseen_depths() -> None:
     assert cost.estimate(HEAD) is None and cost.estimate(_tuned(2, 3)) is None  # nothing measured yet
     cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], forward=0.01)
     assert cost.estimate(HEAD) == pytest.approx(12.0)
-    # Before any fine-tuning epoch: one trainable-block share of a forward pass per training and val row.
-    per_epoch = 0.01 * 1000 * 2 / 8 + 0.01 * 200 * 2 / 8
+    # Before any fine-tuning epoch: the trainable blocks' share of a forward pass (k/n without measured
+    # shares), three times per training row (forward + backward) and once per validation row.
+    per_epoch = 0.01 * 1000 * 3 * 2 / 8 + 0.01 * 200 * 2 / 8
     fill = 0.01 * 1200 * 6 / 8
     assert cost.estimate(_tuned(2, 3)) == pytest.approx(12.0 + fill + 3 * per_epoch)
     # A measured depth replaces the prior; unseen depths scale with depth from the nearest seen one.
@@ -48,6 +49,64 @@ def test_cost_is_learned_per_depth_and_scaled_to_unseen_depths() -> None:
     )
     assert cost.epoch(2) == pytest.approx(20.0) and cost.epoch(8) == pytest.approx(80.0)
     assert cost.estimate(_tuned(2, 4)) == pytest.approx(12.0 + 4 * 20.0)  # boundary filled: no fill cost
+
+
+# EfficientNet-Lite0's blocks at 224 px, as one timed batch split its pass (2 CPU cores).
+LITE0_SHARES = (0.042, 0.052, 0.481, 0.243, 0.043, 0.051, 0.057, 0.031)
+
+
+def test_unseen_depths_are_priced_by_the_measured_share_of_their_blocks() -> None:
+    """ELPV, channels last: the top 2 of 8 blocks trained at ~16 s an epoch, and a 5-block trial priced
+    in proportion to depth (40 s an epoch) took 72 s; the top 5 blocks take 42.5% of the pass, the
+    top 2 8.8%, so the shares price it at 16 × 0.425 / 0.088 = 77 s."""
+    cost = CostModel(n_blocks=8, n_train_rows=3150, n_val=393, block_shares=LITE0_SHARES)
+    assert cost.top_share(2) == pytest.approx(0.088) and cost.top_share(5) == pytest.approx(0.425)
+    assert cost.top_share(0) == 0.0 and cost.top_share(8) == pytest.approx(1.0)
+    cost.observe(_tuned(2, 1), seconds=17.0, stage_seconds=[1.0, 16.0], curve=[_epoch(1, 16.0)], forward=None)
+    assert cost.epoch(5) == pytest.approx(16.0 * 0.425 / 0.088)
+    uniform = CostModel(n_blocks=8, n_train_rows=3150, n_val=393)
+    uniform.observe(_tuned(2, 1), seconds=17.0, stage_seconds=[1.0, 16.0], curve=[_epoch(1, 16.0)], forward=None)
+    assert uniform.epoch(5) == pytest.approx(40.0)  # the old price: every block alike
+
+
+def test_a_fill_below_a_boundary_is_scaled_to_a_whole_pass_by_the_blocks_below_it() -> None:
+    """The runner scales a fill below boundary b by n/b blocks; with shares measured, the blocks below
+    the top 2 of Lite0 are 91.2% of the pass, not 6/8 of it."""
+    cost = CostModel(n_blocks=8, n_train_rows=1000, n_val=200, block_shares=LITE0_SHARES)
+    fill_rate = 0.009  # seconds per example for the bottom 6 blocks
+    cost.observe(_tuned(2, 1), 30.0, [1.0, 20.0], [_epoch(1, 20.0)], forward=fill_rate * 8 / 6)
+    assert cost.forward_per_example == pytest.approx(fill_rate / 0.912)
+    assert cost.fill(5) == pytest.approx(fill_rate / 0.912 * 1200 * (1 - 0.425))
+    head = CostModel(n_blocks=8, n_train_rows=1000, n_val=200, block_shares=LITE0_SHARES)
+    head.observe(HEAD, 2.0, [1.0], [_epoch(0, 1.0)], forward=0.01)  # a head's fill is the whole pass
+    assert head.forward_per_example == pytest.approx(0.01)
+
+
+def test_the_set_up_pass_price_splits_the_pass_into_inputs_and_blocks() -> None:
+    """20 s over 1,000 examples is 20 ms each; the blocks took 10 ms of it on the timed batch, so
+    half of the pass went to reading and preparing the inputs."""
+    price = PassPrice.from_pass(20.0, 1000, [0.002, 0.006, 0.002])
+    assert price is not None and price.seconds_per_example == pytest.approx(0.02)
+    assert price.block_shares == pytest.approx((0.2, 0.6, 0.2))
+    assert price.input_share == pytest.approx(0.5)
+    # a pass whose seconds are mostly the model's build (a few examples): capped, not all inputs
+    assert PassPrice.from_pass(20.0, 10, [0.001, 0.001, 0.001]).input_share == pytest.approx(0.9)
+    assert PassPrice.from_pass(20.0, 0, [0.1]) is None
+    assert PassPrice.from_pass(20.0, 1000, None).block_shares is None
+
+
+def test_a_fill_pays_the_inputs_and_an_epoch_on_cached_activations_does_not() -> None:
+    """ELPV: the measuring pass took 41 ms a cell, its blocks about 20. An epoch of the top 2 blocks
+    (3,150 cached views + 393 validation) then prices at 41 ms × 0.5 × 8.8% per row, three times for
+    training (it took 14-17 s); a fill below the top 5 pays the inputs and the bottom 3 blocks."""
+    cost = CostModel(n_blocks=8, n_train_rows=3150, n_val=393, block_shares=LITE0_SHARES, input_share=0.5)
+    cost.forward_prior = 0.041
+    assert cost.top_share(2) == pytest.approx(0.5 * 0.088)
+    assert cost.epoch(2) == pytest.approx(0.041 * 0.5 * 0.088 * (3150 * 3 + 393))
+    assert cost.fill(5) == pytest.approx(0.041 * (3150 + 393) * (0.5 + 0.5 * (1 - 0.425)))
+    # a trial's fill below the top 2 (the runners scale its rate by 8/6) rescales to the whole pass
+    cost.observe(_tuned(2, 1), 30.0, [1.0, 20.0], [_epoch(1, 20.0)], forward=0.03 * 8 / 6)
+    assert cost.forward_per_example == pytest.approx(0.03 / (0.5 + 0.5 * 0.912))
 
 
 def test_the_forward_price_is_the_median_of_the_trials_measurements() -> None:
@@ -183,9 +242,9 @@ def test_the_measuring_frozen_pass_prices_the_first_fine_tuning_epoch(image_dir,
         augment=AugmentConfig(),
         clock=lambda: now[0],
         split_sizes=(1000, 200, 0),
-        forward_prior=0.02,
+        price=PassPrice(seconds_per_example=0.02),
     )
-    assert priced.cost.epoch(2) == pytest.approx(0.02 * 1000 * 2 / 8 + 0.02 * 200 * 2 / 8)
+    assert priced.cost.epoch(2) == pytest.approx(0.02 * 1000 * 3 * 2 / 8 + 0.02 * 200 * 2 / 8)
     assert priced.cost.fill(2) == pytest.approx(0.02 * 1200 * 6 / 8)
     priced.best_plan, priced.best_seconds, priced.n_test = HEAD, 5.0, 10_000
     assert priced.reserve() == 0.0  # no trial has measured the forward pass: nothing reserved on the prior
@@ -255,6 +314,8 @@ def test_the_test_pass_is_priced_as_the_shared_pass_the_ensemble_will_run(image_
     assert objective.reserve() == pytest.approx(0.01 * 1000)
     objective.kept_depths = [2, 0, 0]
     assert objective.expected_passes() == pytest.approx(1 + 2 * 2 / 8)
+    objective.cost.block_shares = LITE0_SHARES  # measured: the top 2 of Lite0 are 8.8% of its pass
+    assert objective.expected_passes() == pytest.approx(1 + 2 * 0.088)
     objective.config = objective.config.model_copy(update={"weights": "none"})
     assert objective.expected_passes() == pytest.approx(3.0)
 

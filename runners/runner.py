@@ -49,9 +49,10 @@ class FrozenFeatures:
         layer_drift: BatchNorm drift of every layer, bottom to top.
         inputs, labels: The examples measured, when the pass chose them (`Runner.frozen_pass`).
         block_seconds: Seconds per example each block took on one batch, bottom to top, when the
-            pass timed them (`Runner.frozen_pass`): what the blocks above a boundary cost, and,
-            against `seconds`, what reading and preparing the inputs cost. Uneven: EfficientNet-Lite0's
-            top 2 of 8 blocks take 9% of its blocks' time at 224 px.
+            pass timed them (`Runner.frozen_pass`): what the blocks above a boundary cost. Uneven:
+            EfficientNet-Lite0's top 2 of 8 blocks take 9% of its blocks' time at 224 px.
+        input_seconds: Seconds per example reading and preparing that batch's inputs (decoding,
+            transforms, tokenising), timed with it.
     """
 
     features: np.ndarray
@@ -64,6 +65,7 @@ class FrozenFeatures:
     inputs: list[Any] | None = None
     labels: list[str] | None = None
     block_seconds: list[float] | None = None
+    input_seconds: float | None = None
 
 
 def _frozen_result(
@@ -87,15 +89,20 @@ def _frozen_result(
     )
 
 
-def _time_blocks(pipe: Any, adapter: BlockAdapter, split: str, batch_size: int, device: torch.device) -> list[float]:
-    """Each block's seconds per example on one clean batch of `split`, as the trials' frozen prefix
-    runs them (the second of two runs: the first warms the kernels up)."""
+def _time_blocks(
+    pipe: Any, adapter: BlockAdapter, split: str, batch_size: int, device: torch.device
+) -> tuple[float, list[float]]:
+    """Seconds per example of one clean batch of `split`: reading and preparing its inputs, then each
+    block as the trials' frozen prefix runs them (the second of two runs: the first warms them up)."""
     order = list(range(min(batch_size, pipe.size(split))))
-    state, _ = next(iter(pipe.loader(split, order, False, batch_size)))
-    state = tuple(t.to(device) for t in state)
-    with torch.no_grad(), autocast(device):
-        adapter.time_blocks(state)
-        return [seconds / len(order) for seconds in adapter.time_blocks(state)]
+    for _ in range(2):
+        start = time.perf_counter()
+        state, _ = next(iter(pipe.loader(split, order, False, batch_size)))
+        state = tuple(t.to(device) for t in state)
+        inputs = time.perf_counter() - start
+        with torch.no_grad(), autocast(device):
+            blocks = adapter.time_blocks(state)
+    return inputs / len(order), [seconds / len(order) for seconds in blocks]
 
 
 class Runner(ABC):
@@ -303,7 +310,8 @@ class Runner(ABC):
         if not parts:
             return result
         # timed after `seconds` was taken: the pass's price per example stays the pass's own
-        return dataclasses.replace(result, block_seconds=_time_blocks(pipe, adapter, parts[0], spec.batch_size, device))
+        per_input, per_block = _time_blocks(pipe, adapter, parts[0], spec.batch_size, device)
+        return dataclasses.replace(result, input_seconds=per_input, block_seconds=per_block)
 
     def frozen_features(
         self,

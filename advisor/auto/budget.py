@@ -9,8 +9,8 @@ an unseen depth is priced from the nearest seen one in proportion to the share o
 trainable blocks take, or, before any, from the forward pass: one epoch of the top k blocks costs
 their share of a forward pass, three times over for the backward, per training row, plus one pass
 of the inputs and the blocks below to fill the cache at that boundary. The same pass gives the
-inputs' share (reading, decoding, transforms: the pass's seconds less its blocks'), which a fill
-pays and an epoch on cached activations does not: on ELPV about half of the pass. Without measured
+inputs' share (reading, decoding, transforms, timed on the same batch), which a fill pays and an
+epoch on cached activations does not: on ELPV about half of the pass. Without measured
 shares every block counts alike and the inputs cost nothing apart.
 """
 
@@ -28,8 +28,7 @@ from advisor.auto.space import TrialPlan
 # on ELPV (3,150 views + 393 validation, 2 CPU cores, ~20 ms a pass) an epoch took 14-17 s, about 2.8 of
 # these shares per training row. The running guard corrects from the first measured epoch.
 _BACKWARD_FACTOR = 3.0
-# The most of a pass set-up may put down to the inputs: the pass's seconds include the model's build
-# and loading, which on a few hundred examples can outweigh the blocks themselves.
+# The most of a pass put down to the inputs: a fill always runs some blocks.
 MAX_INPUT_SHARE = 0.9
 
 
@@ -52,19 +51,21 @@ class PassPrice(BaseModel):
     )
 
     @classmethod
-    def from_pass(cls, seconds: float, n_examples: int, block_seconds: list[float] | None) -> PassPrice | None:
-        """The price of a pass of `seconds` over `n_examples`, with its blocks' seconds per example;
-        None for an empty pass."""
+    def from_pass(
+        cls, seconds: float, n_examples: int, block_seconds: list[float] | None, input_seconds: float | None = None
+    ) -> PassPrice | None:
+        """The price of a pass of `seconds` over `n_examples`, with the seconds per example its blocks
+        and its inputs took on a timed batch; None for an empty pass."""
         if n_examples <= 0 or seconds <= 0:
             return None
-        per_example = seconds / n_examples
         blocks = sum(block_seconds or [])
         if not block_seconds or blocks <= 0:
-            return cls(seconds_per_example=per_example)
+            return cls(seconds_per_example=seconds / n_examples)
+        inputs = max(input_seconds or 0.0, 0.0)
         return cls(
-            seconds_per_example=per_example,
+            seconds_per_example=seconds / n_examples,
             block_shares=tuple(s / blocks for s in block_seconds),
-            input_share=min(max(1.0 - blocks / per_example, 0.0), MAX_INPUT_SHARE),
+            input_share=min(inputs / (inputs + blocks), MAX_INPUT_SHARE),
         )
 
 

@@ -150,7 +150,7 @@ def measure_for_search(
         # One pass measures similarity and leaves the features every head fit reads.
         frozen = runner.frozen_pass(spec, staged(progress, f"frozen pass: {candidates[0]}"))
     price = (
-        PassPrice.from_pass(frozen.seconds, len(frozen.labels), frozen.block_seconds)
+        PassPrice.from_pass(frozen.seconds, len(frozen.labels), frozen.block_seconds, frozen.input_seconds)
         if frozen is not None and frozen.labels
         else None
     )

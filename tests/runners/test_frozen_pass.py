@@ -80,6 +80,7 @@ def test_frozen_pass_fills_exactly_what_a_head_only_trial_reads(image_spec) -> N
     assert frozen.block_drift is not None and len(frozen.block_drift) == 5
     assert frozen.block_seconds is not None and len(frozen.block_seconds) == 5
     assert all(s > 0 for s in frozen.block_seconds)
+    assert frozen.input_seconds is not None and frozen.input_seconds > 0
     again = runner.frozen_pass(spec)  # everything cached now: still measured, on a private cache
     assert again.block_drift == pytest.approx(frozen.block_drift)
     assert again.features == pytest.approx(frozen.features)

@@ -10,8 +10,8 @@ trainable blocks take, or, before any, from the forward pass: one epoch of the t
 their share of a forward pass, three times over for the backward, per training row, plus one pass
 of the inputs and the blocks below to fill the cache at that boundary. The same pass gives the
 inputs' share (reading, decoding, transforms, timed on the same batch), which a fill pays and an
-epoch on cached activations does not: on ELPV about half of the pass. Without measured
-shares every block counts alike and the inputs cost nothing apart.
+epoch on cached activations does not. Without measured shares every block counts alike and the
+inputs cost nothing apart.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class PassPrice(BaseModel):
         0.0,
         ge=0,
         le=MAX_INPUT_SHARE,
-        description="Share of the pass spent outside the blocks: reading, decoding and preparing inputs.",
+        description="Share of the timed batch spent outside the blocks: reading, decoding, preparing inputs.",
     )
 
     @classmethod
@@ -168,7 +168,8 @@ class CostModel:
             return statistics.median(self.epoch_seconds[k])
         if self.epoch_seconds:
             nearest = min(self.epoch_seconds, key=lambda seen: abs(seen - k))
-            return statistics.median(self.epoch_seconds[nearest]) * self.top_share(k) / self.top_share(nearest)
+            nearest_share = max(self.top_share(nearest), 1e-9)
+            return statistics.median(self.epoch_seconds[nearest]) * self.top_share(k) / nearest_share
         forward = self.forward_per_example or self.forward_prior
         if forward is None:
             return None

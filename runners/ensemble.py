@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from runners.errors import RunnerError
-from runners.predict import Prediction, Predictor, _empty, _softmax_rows, log_loss, top_predictions
+from runners.predict import Prediction, Predictor, log_loss, no_probabilities, softmax_rows, top_predictions
 
 ENSEMBLE_CONFIG = "ensemble.json"
 RUNNER_NAME = "ensemble"
@@ -179,8 +179,8 @@ class EnsemblePredictor:
             for state in members[0].batches(inputs):
                 shared = members[0].adapter.encode(state, 0, depth)
                 for i, m in zip(indices, members, strict=True):
-                    chunks[i].append(_softmax_rows(m.adapter.forward_from(shared, depth)))
-        return {i: np.concatenate([_empty(len(self.members[i].class_names)), *chunks[i]]) for i in indices}
+                    chunks[i].append(softmax_rows(m.adapter.forward_from(shared, depth)))
+        return {i: np.concatenate([no_probabilities(len(self.members[i].class_names)), *chunks[i]]) for i in indices}
 
     def predict(self, inputs: list[Any]) -> list[Prediction]:
         """(label, probability) of the most probable class per input."""

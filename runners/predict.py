@@ -63,11 +63,13 @@ def top_predictions(probs: np.ndarray, class_names: list[str]) -> list[Predictio
     return [(class_names[i], float(probs[row, i])) for row, i in enumerate(idx.tolist())]
 
 
-def _softmax_rows(logits: torch.Tensor) -> np.ndarray:
+def softmax_rows(logits: torch.Tensor) -> np.ndarray:
+    """Row-wise softmax of a batch of logits, float64 on the CPU (every predictor's probabilities)."""
     return logits.detach().double().softmax(-1).cpu().numpy()
 
 
-def _empty(n_classes: int) -> np.ndarray:
+def no_probabilities(n_classes: int) -> np.ndarray:
+    """A (0, n_classes) array: what a predictor returns for no inputs, and the head of its concatenation."""
     return np.zeros((0, n_classes), dtype=np.float64)
 
 
@@ -118,10 +120,10 @@ class ImagePredictor:
         import torch
 
         self.model.eval().to(self.device)
-        chunks = [_empty(len(self.class_names))]
+        chunks = [no_probabilities(len(self.class_names))]
         with torch.no_grad():
             for (x,) in self.batches(inputs):
-                chunks.append(_softmax_rows(self.model(x)))
+                chunks.append(softmax_rows(self.model(x)))
         return np.concatenate(chunks)
 
     def predict(self, inputs: list[Any]) -> list[Prediction]:
@@ -150,12 +152,15 @@ class TextPredictor:
         self.model, self.tokenizer, self.class_names = model, tokenizer, class_names
         self.adapter = adapter_for(model)
         self.max_length, self.device, self.batch_size = max_length, torch.device(device), batch_size
+        self._vocab: tuple[tuple[str, int], ...] | None = None
 
     def input_signature(self) -> tuple[Any, ...]:
-        """What decides the tensors `batches` makes: equal signatures, equal states at boundary 0."""
-        vocab = tuple(sorted(self.tokenizer.get_vocab().items()))
+        """What decides the tensors `batches` makes: equal signatures, equal states at boundary 0.
+        The sorted vocabulary is built once per predictor, not on every comparison."""
+        if self._vocab is None:
+            self._vocab = tuple(sorted(self.tokenizer.get_vocab().items()))
         kind = (type(self.model).__name__, type(self.tokenizer).__name__)
-        return ("text", kind, vocab, self.max_length, self.batch_size, str(self.device))
+        return ("text", kind, self._vocab, self.max_length, self.batch_size, str(self.device))
 
     def batches(self, inputs: list[str]) -> Iterator[tuple[torch.Tensor, ...]]:
         """(input ids, attention mask) per batch of `batch_size` texts, on the predictor's device."""
@@ -174,10 +179,10 @@ class TextPredictor:
         import torch
 
         self.model.eval().to(self.device)
-        chunks = [_empty(len(self.class_names))]
+        chunks = [no_probabilities(len(self.class_names))]
         with torch.no_grad():
             for state in self.batches(inputs):
-                chunks.append(_softmax_rows(self.adapter.forward_from(state, 0)))
+                chunks.append(softmax_rows(self.adapter.forward_from(state, 0)))
         return np.concatenate(chunks)
 
     def predict(self, inputs: list[str]) -> list[Prediction]:

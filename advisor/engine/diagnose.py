@@ -45,6 +45,18 @@ class TrialObservation(BaseModel):
     shallower_trial_did_better: bool | None = Field(
         None, description="A trial of the same study training fewer layers scored higher; None: not compared."
     )
+    retry_repeated_mistake: bool = Field(
+        False,
+        description="This trial and the variant a diagnosis queued for it (its retry) both show the mistake the "
+        "retry was to fix; set on both when the report is written (False until then, and without a retry).",
+    )
+    dropped_at_full_rate: float | None = Field(
+        None, description="With `retry_repeated_mistake`: the retried trial's smallest stage gain."
+    )
+    dropped_at_cut_rate: float | None = Field(
+        None, description="With `retry_repeated_mistake`: the retry's smallest stage gain (its rates scaled down)."
+    )
+    cut_rate_trial: int | None = Field(None, description="With `retry_repeated_mistake`: the retry's trial number.")
 
 
 class Diagnosis(BaseModel):

@@ -57,6 +57,10 @@ TRIAL_FIELDS = frozenset(
         "input_scale",
         "upscale_factor",
         "shallower_trial_did_better",
+        "retry_repeated_mistake",
+        "dropped_at_full_rate",
+        "dropped_at_cut_rate",
+        "cut_rate_trial",
     }
 )
 

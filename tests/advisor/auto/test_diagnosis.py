@@ -210,3 +210,41 @@ def test_trials_without_a_stored_observation_keep_their_stored_diagnoses(book: R
     study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"diagnoses": ["old"]}))
     study.add_trial(optuna.trial.create_trial(value=0.6, user_attrs={TrialAttr.OBSERVATION: {"status": "complete"}}))
     assert final_diagnoses(study.trials, book.mistakes) == {}  # neither a valid observation: stored ones stand
+
+
+def _retry_study(plan_gain: float, retry_gain: float | None) -> optuna.Study:
+    """The ELPV 4 grades pair: the rule plan lost `plan_gain` after unfreezing; its ÷ 10 retry `retry_gain`."""
+    study = optuna.create_study(direction="maximize")
+    base = observed("elpv_rule_plan_accuracy_drop")
+    dist = {"trainable_blocks": optuna.distributions.IntDistribution(0, 8)}
+    for number, gain in enumerate((plan_gain, retry_gain)):
+        attrs: dict[str, Any] = {
+            TrialAttr.OBSERVATION: base.model_copy(update={"smallest_stage_gain": gain}).model_dump(mode="json")
+        }
+        if number == 1:
+            retry = {"trial": 0, "mistake": "accuracy_dropped_after_unfreezing", "factors": {"lr_head": 0.1}}
+            attrs[TrialAttr.RETRY_OF] = retry
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=0.674 + (gain or 0.0), params={"trainable_blocks": 2}, distributions=dist, user_attrs=attrs
+            )
+        )
+    return study
+
+
+def test_a_retry_that_lost_accuracy_too_turns_the_rate_advice_into_a_depth_verdict(book: RuleBook) -> None:
+    """ELPV 4 grades at 2 of 8 blocks: −6.4% at the plan's rates, −3.6% at a tenth of them (trial 5 there)."""
+    verdicts = final_diagnoses(_retry_study(-0.064, -0.036).trials, book.mistakes)
+    for number in (0, 1):
+        text = " ".join(verdicts[number])
+        assert "changed by -6.4% when deeper layers were unfrozen, and by -3.6% at a tenth" in text
+        assert "(trial 1): the rate was not the cause" in text and "divide it by 10" not in text
+
+
+def test_a_retry_that_fixed_the_drop_leaves_the_rate_advice_standing(book: RuleBook) -> None:
+    for retry_gain in (0.02, -0.005, None):  # recovered, within a point (the stage-gain row), no stage gain
+        verdicts = final_diagnoses(_retry_study(-0.064, retry_gain).trials, book.mistakes)
+        first = " ".join(verdicts[0])
+        assert "changed by -6.4% when deeper layers were unfrozen: the learning rate was too high" in first
+        assert "divide it by 10" in first and "not the cause" not in first
+        assert not any("not the cause" in d for d in verdicts[1])

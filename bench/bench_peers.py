@@ -20,7 +20,9 @@ The table gives each row's seconds, the budget, and the overshoot (seconds / bud
 more than 5% over are marked "overran". `--rows` picks rows by substring (the issue's ELPV
 protocol runs three: `--rows "frozen features" "Optuna TPE" "advisor auto"`), and
 `--auto-setting KEY=VALUE` (repeatable) passes extra `TuneConfig` settings to the `advisor auto`
-row only (e.g. an ablation).
+row only (e.g. an ablation). `--plan JSON` (repeatable) adds a row that runs one trial of that
+`TrialPlan` whole, as the search builds it, with `--augment` choosing its image augmentations;
+its validation curve is printed with the row's outcome.
 Prints a Markdown table.
 """
 
@@ -35,13 +37,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import optuna
 
 from advisor.auto.config import TuneConfig
 from advisor.auto.search import run_search
+from advisor.recommendation import AugmentOp
 from runners.errors import StopTrial
 
 BACKBONES = {
@@ -59,6 +62,7 @@ SETFIT = "SetFit (MiniLM-L6, num_iterations=20)"
 LP_FT = "LP-FT: top 20% for 8 epochs from the converged head"
 RANDOM_HEAD = "LP-FT off: top 20% for 8 epochs from a random head"
 UNBUDGETED = {SETFIT, LP_FT, RANDOM_HEAD}  # run whole: no wall clock can cut them
+ONE_TRIAL = "one trial: "  # the `--plan` rows' names start so; they run whole too
 
 
 class BudgetSpent(StopTrial):
@@ -131,11 +135,8 @@ def head_start(task: str, data: Path, root: Path, n_blocks: int, seed: int, conv
     blocks for 8 epochs at 1e-3 (head) / 1e-4 (blocks), head C = 0.01. Both rows run the same
     epochs, so the difference is the head's starting point; LP-FT's seconds include its frozen pass.
     """
-    import runners
     from advisor.auto.space import TrialPlan
-    from advisor.auto.trial_specs import trial_spec
 
-    modality = modality_of(task)
     plan = TrialPlan(
         trainable_blocks=max(1, round(0.2 * n_blocks)),
         head_c=0.01,
@@ -145,13 +146,40 @@ def head_start(task: str, data: Path, root: Path, n_blocks: int, seed: int, conv
         tune_epochs=8,
         weight_decay=1e-5,
     )
+    # The runners' default AugmentConfig switched on, as the README's LP-FT rows ran (no rotation).
+    return one_trial(task, data, root, plan, seed, converged=converged, augmentation=("flip", "crop", "color_jitter"))
+
+
+# `--augment`: every augmentation a rule can ask for (the tutorial's four for small image sets).
+AUGMENTATIONS: tuple[str, ...] = get_args(AugmentOp)
+
+
+def one_trial(
+    task: str,
+    data: Path,
+    root: Path,
+    plan: Any,
+    seed: int,
+    converged: bool = True,
+    augmentation: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
+    """One trial of `plan` (a `TrialPlan`) as the search builds it, run whole and scored on test.
+
+    `augmentation`: the image augmentations to switch on (default: all four, as the rule plan asks
+    for small image sets); () for none.
+    """
+    import runners
+    from advisor.auto.trial_specs import augment_for, trial_spec
+
+    modality = modality_of(task)
     config = TuneConfig(
         data=data, out=root, backbone=BACKBONES[task], seed=seed, linear_probe_first=converged, batch_size=32
     )
-    augment = runners.AugmentConfig(enabled=modality == "image")
-    spec = trial_spec(plan, config, BACKBONES[task], None, augment).model_copy(update={"evaluate_test": True})
+    ops = (AUGMENTATIONS if augmentation is None else augmentation) if modality == "image" else ()
+    spec = trial_spec(plan, config, BACKBONES[task], None, augment_for(ops)).model_copy(update={"evaluate_test": True})
     result = runners.get_runner(modality).run(spec)
-    return {"val": result.best_val_accuracy, "test": result.test_accuracy, "trials": 1}
+    curve = " ".join(f"{m.val_accuracy:.3f}" for m in result.curve)
+    return {"val": result.best_val_accuracy, "test": result.test_accuracy, "trials": 1, "curve": curve}
 
 
 def recipes(n_blocks: int) -> dict[str, list[Any]]:
@@ -314,6 +342,18 @@ def parse_setting(text: str) -> tuple[str, Any]:
     return key.strip(), raw
 
 
+def parse_plan(text: str) -> Any:
+    """A `TrialPlan` from JSON (the search space's parameter names)."""
+    from pydantic import ValidationError
+
+    from advisor.auto.space import TrialPlan
+
+    try:
+        return TrialPlan.model_validate_json(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(f"not a TrialPlan: {exc}") from None
+
+
 def build_rows(args: argparse.Namespace, data: Path, root: Path) -> dict[str, Callable[[], dict[str, Any]]]:
     import runners
 
@@ -341,6 +381,12 @@ def build_rows(args: argparse.Namespace, data: Path, root: Path) -> dict[str, Ca
     if modality_of(task) == "text":
         rows["TF-IDF + linear SVM"] = lambda: tfidf_svm(data)
         rows[SETFIT] = lambda: setfit_row(task, data, seed, root / "setfit")
+    for plan in args.plan or []:
+        ops = None if args.augment is None else tuple(op for op in args.augment.split(",") if op and op != "none")
+        name = f"{ONE_TRIAL}{plan.model_dump(exclude_none=True)}" + (
+            f", augment {args.augment}" if ops is not None else ""
+        )
+        rows[name] = lambda p=plan, a=ops: one_trial(task, data, root / "one-trial", p, seed, augmentation=a)
     auto_settings = dict(args.auto_setting or [])
     auto_name = "advisor auto" + (
         f" ({', '.join(f'{k}={v}' for k, v in auto_settings.items())})" if auto_settings else ""
@@ -352,7 +398,7 @@ def build_rows(args: argparse.Namespace, data: Path, root: Path) -> dict[str, Ca
 def table_line(name: str, outcome: dict[str, Any], seconds: float, budget_s: float) -> str:
     fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
     trials = str(outcome["trials"]) + (f" ({outcome['pruned']} pruned)" if outcome.get("pruned") else "")
-    budgeted = name not in UNBUDGETED
+    budgeted = name not in UNBUDGETED and not name.startswith(ONE_TRIAL)
     if "note" in outcome:
         name = f"{name}, {outcome['note']}"
     if not budgeted:
@@ -387,7 +433,25 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="extra TuneConfig setting for the `advisor auto` row only (repeatable; VALUE as JSON)",
     )
+    parser.add_argument(
+        "--plan",
+        type=parse_plan,
+        action="append",
+        metavar="JSON",
+        help="a row that runs one trial of this TrialPlan whole (repeatable), e.g. "
+        '\'{"trainable_blocks": 5, "head_c": 0.01, "lr_head": 1e-3, "lr_backbone": 1e-4, "tune_epochs": 6}\'',
+    )
+    parser.add_argument(
+        "--augment",
+        default=None,
+        metavar="OPS",
+        help="images, --plan rows: the augmentations to switch on, comma-separated from "
+        f"{','.join(AUGMENTATIONS)}, or 'none' (default: all four, as the rule plan)",
+    )
     args = parser.parse_args()
+    unknown = [op for op in (args.augment or "").split(",") if op and op not in (*AUGMENTATIONS, "none")]
+    if unknown:
+        parser.error(f"--augment: unknown augmentation(s) {unknown}; choose from {', '.join(AUGMENTATIONS)}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     import torch
 

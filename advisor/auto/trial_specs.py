@@ -11,12 +11,13 @@ cut a stage short (`epochs_note` says by how much).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from advisor.auto.config import TuneConfig
 from advisor.auto.space import HEAD_C_DEFAULT, TrialPlan
-from advisor.recommendation import Recommendation, Stage
+from advisor.recommendation import AugmentOp, Recommendation, Stage
 
 if TYPE_CHECKING:
     from runners.specs import AugmentConfig, DataSource, TrialSpec
@@ -31,9 +32,14 @@ def data_source(config: TuneConfig) -> DataSource:
 
 def augment_config(rec: Recommendation, modality: str) -> AugmentConfig:
     """The runners' `AugmentConfig` the recommendation asks for: on, with exactly its augmentations (images only)."""
+    return augment_for(rec.augmentation if modality == "image" else ())
+
+
+def augment_for(augmentation: Iterable[AugmentOp]) -> AugmentConfig:
+    """The runners' `AugmentConfig` with exactly these augmentations switched on (off when there are none)."""
     from runners import AugmentConfig
 
-    ops = set(rec.augmentation) if modality == "image" else set()
+    ops = set(augmentation)
     return AugmentConfig(
         enabled=bool(ops),
         flip="flip" in ops,

@@ -103,3 +103,11 @@ def test_diagnosis_carries_the_tables_solution(book: RuleBook) -> None:
 )
 def test_val_loss_rose(losses: list[float], rose: bool) -> None:
     assert val_loss_rose(losses) is rose
+
+
+def test_the_rules_may_test_exactly_what_a_trial_observes() -> None:
+    """`TRIAL_FIELDS` (what rules/mistakes.yaml may name) is kept beside the rule book's schema; it
+    must list every `TrialObservation` field and nothing else, or a detector goes silent or unloadable."""
+    from advisor.engine.rulebook import TRIAL_FIELDS
+
+    assert set(TrialObservation.model_fields) == TRIAL_FIELDS

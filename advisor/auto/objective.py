@@ -19,7 +19,7 @@ import optuna
 from advisor.auto.attrs import StudyAttr, TrialAttr
 from advisor.auto.budget import CostModel, PassPrice
 from advisor.auto.config import TuneConfig
-from advisor.auto.diagnosis import head_stage, observe, stage_gains
+from advisor.auto.diagnosis import final_diagnoses, head_stage, observe, stage_gains
 from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
 from advisor.auto.study import out_of_fold_head, ranked_trials, selection_key
 from advisor.auto.trial_specs import rule_plan_spec, trial_spec
@@ -311,6 +311,10 @@ class Objective:
         trial.set_user_attr(TrialAttr.OBSERVATION, observation.model_dump(mode="json"))
         found = diagnose(observation, self.book.mistakes)
         notes = [d.diagnosis for d in found]
+        if trial.user_attrs.get(TrialAttr.RETRY_OF):
+            # A retry's verdict reads the trial it retried (did the fix hold?): decided now as the report will.
+            verdicts = final_diagnoses(trial.study.get_trials(deepcopy=False), self.book.mistakes)
+            notes = verdicts.get(trial.number, notes)
         trial.set_user_attr(TrialAttr.DIAGNOSES, notes)
         self._enqueue_retries(trial, found)
         if result.status == "failed":

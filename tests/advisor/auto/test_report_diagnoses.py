@@ -133,3 +133,6 @@ def test_the_image_report_diagnoses_and_retries_the_accuracy_drop_once(monkeypat
     assert retry.params["trainable_blocks"] == 2 and retry.params["tune_epochs"] == 8
     assert "(retry of trial 0: lr_head ×0.1, lr_backbone ×0.1)" in cells[5][1]
     assert sum(TrialAttr.RETRY_OF in t.user_attrs for t in study.trials) == 1
+    # What the terminal printed when the retry ended (its stored diagnoses): already the pair's verdict.
+    assert any("the rate was not the cause" in d for d in retry.user_attrs[TrialAttr.DIAGNOSES])
+    assert not any("divide it by 10" in d for d in retry.user_attrs[TrialAttr.DIAGNOSES])

@@ -48,7 +48,8 @@ class TrialObservation(BaseModel):
     retry_repeated_mistake: bool = Field(
         False,
         description="This trial and the variant a diagnosis queued for it (its retry) both show the mistake the "
-        "retry was to fix; set on both when the report is written (False until then, and without a retry).",
+        "retry was to fix; decided over the study (`advisor.auto.diagnosis.final_diagnoses`) when the retry ends "
+        "and when the report is written, for both; False until then, and without a retry.",
     )
     dropped_at_full_rate: float | None = Field(
         None, description="With `retry_repeated_mistake`: the retried trial's smallest stage gain."

@@ -95,6 +95,20 @@ class CostModel:
     epoch_seconds: dict[int, list[float]] = field(default_factory=dict)
     filled: set[int] = field(default_factory=set)
 
+    @classmethod
+    def priced(cls, n_blocks: int, n_train_rows: int, n_val: int, price: PassPrice | None) -> CostModel:
+        """A model whose first prices are the set-up pass's (`price`), or unpriced without one."""
+        if price is None:
+            return cls(n_blocks, n_train_rows, n_val)
+        return cls(
+            n_blocks,
+            n_train_rows,
+            n_val,
+            forward_prior=price.seconds_per_example,
+            block_shares=price.block_shares,
+            input_share=price.input_share,
+        )
+
     def observe(
         self,
         plan: TrialPlan,

@@ -116,14 +116,7 @@ class Objective:
         # The prior prices epochs only: the finishing phase's reserve waits for a trial's own
         # measurement (on BBC 20/class the prior, model load included, priced scoring the 2,075
         # test texts above the whole 3-minute budget, and no trial started).
-        self.cost = CostModel(
-            space.n_blocks,
-            n_train * self.views,
-            n_val,
-            forward_prior=price.seconds_per_example if price else None,
-            block_shares=price.block_shares if price else None,
-            input_share=price.input_share if price else 0.0,
-        )
+        self.cost = CostModel.priced(space.n_blocks, n_train * self.views, n_val, price)
         self.skipped_in_a_row = 0
         self.n_complete = 0
         # Validation accuracies of complete trials, head-only and fine-tuning apart (the ensemble's expected size).

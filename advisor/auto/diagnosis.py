@@ -17,6 +17,7 @@ from advisor.auto.attrs import TrialAttr
 from advisor.auto.space import TrialPlan
 from advisor.engine.diagnose import TrialObservation, diagnose, val_loss_rose
 from advisor.engine.rulebook import Mistakes
+from runners.specs import StageSpec
 
 
 def stage_gains(curve: Sequence[Any]) -> list[dict[str, Any]]:
@@ -74,6 +75,19 @@ def head_converged(curve: Sequence[Any], trainable_blocks: int, head: HeadStage)
     return len(accuracies) < 2 or accuracies[-1] <= max(accuracies[:-1])
 
 
+def top_backbone_rate(stages: Sequence[dict[str, Any]] | None, plan: TrialPlan) -> float | None:
+    """The highest backbone learning rate a stage that unfroze blocks used (its top block's; layer decay
+    gives the blocks below less); None when nothing was unfrozen.
+
+    `stages`: the trial's `StageSpec`s as dicts (defaults may be left out); None when not recorded:
+    then the plan's own rate.
+    """
+    if stages is None:
+        return plan.lr_backbone if plan.trainable_blocks else None
+    specs = [StageSpec.model_validate(stage) for stage in stages]
+    return max((s.lr_backbone for s in specs if s.trainable_blocks > 0), default=None)
+
+
 def observe(
     plan: TrialPlan,
     result: Any,
@@ -82,10 +96,12 @@ def observe(
     augmentation: bool,
     head: HeadStage = "converged",
     modality: str | None = None,
+    stages: Sequence[dict[str, Any]] | None = None,
 ) -> TrialObservation:
     """What the trial showed: accuracies at its best epoch (lowest val loss), the loss trend, the stages, the sizes.
 
-    `head`: how the trial trained its head before unfreezing (`head_stage`).
+    `head`: how the trial trained its head before unfreezing (`head_stage`). `stages`: the trial's
+    `StageSpec`s as dicts, for the rates it ran at (None: the plan's).
     """
     curve = list(result.curve)
     finite = [m for m in curve if m.val_loss == m.val_loss]  # drop NaN epochs
@@ -109,6 +125,7 @@ def observe(
         augmentation=augmentation,
         smallest_stage_gain=min(later, default=None),
         head_converged=head_converged(curve, plan.trainable_blocks, head),
+        lr_backbone=top_backbone_rate(stages, plan),
         input_size=fed,
         pretrained_input_size=pretrained,
         native_image_size=native,
@@ -127,7 +144,7 @@ def final_diagnoses(trials: Sequence[optuna.trial.FrozenTrial], mistakes: Mistak
     observed: dict[int, TrialObservation] = {}
     for t in trials:
         try:
-            observed[t.number] = TrialObservation.model_validate(t.user_attrs[TrialAttr.OBSERVATION])
+            observed[t.number] = _stored_observation(t)
         except (KeyError, ValidationError):
             continue
     complete = optuna.trial.TrialState.COMPLETE
@@ -149,6 +166,17 @@ def final_diagnoses(trials: Sequence[optuna.trial.FrozenTrial], mistakes: Mistak
     return {number: [d.diagnosis for d in diagnose(seen, mistakes)] for number, seen in observed.items()}
 
 
+def _stored_observation(t: optuna.trial.FrozenTrial) -> TrialObservation:
+    """The trial's stored observation; one stored before observations carried the backbone rate gets it
+    from the trial's stored stages and plan (a resumed study's older trials)."""
+    stored = t.user_attrs[TrialAttr.OBSERVATION]
+    seen = TrialObservation.model_validate(stored)
+    if "lr_backbone" not in stored and TrialAttr.PLAN in t.user_attrs:
+        plan = TrialPlan.model_validate(t.user_attrs[TrialAttr.PLAN])
+        seen = seen.model_copy(update={"lr_backbone": top_backbone_rate(t.user_attrs.get(TrialAttr.STAGES), plan)})
+    return seen
+
+
 def _retries_that_repeated(
     trials: Sequence[optuna.trial.FrozenTrial], observed: dict[int, TrialObservation], mistakes: Mistakes
 ) -> None:
@@ -160,7 +188,9 @@ def _retries_that_repeated(
         retried = origin.get("trial")
         if t.number not in observed or retried not in observed:
             continue
-        repeated = any(d.mistake == origin.get("mistake") for d in diagnose(observed[t.number], mistakes))
+        # The retry ran at scaled rates; whether it shows the symptom is judged at the rate it retried.
+        as_retried = observed[t.number].model_copy(update={"lr_backbone": observed[retried].lr_backbone})
+        repeated = any(d.mistake == origin.get("mistake") for d in diagnose(as_retried, mistakes))
         if not repeated:
             continue
         pair = {

@@ -299,6 +299,7 @@ class Objective:
             self.augment.enabled,
             head_stage(trial.user_attrs.get(TrialAttr.STAGES), self.config.linear_probe_first),
             modality=self.config.data_modality,
+            stages=trial.user_attrs.get(TrialAttr.STAGES),
         )
         trial.set_user_attr(TrialAttr.STAGE_GAINS, stage_gains(result.curve))
         trial.set_user_attr(TrialAttr.OBSERVATION, observation.model_dump(mode="json"))

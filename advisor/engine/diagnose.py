@@ -37,6 +37,11 @@ class TrialObservation(BaseModel):
     head_converged: bool | None = Field(
         None, description="Whether the first unfrozen stage started from a converged head; None: nothing unfrozen."
     )
+    lr_backbone: float | None = Field(
+        None,
+        description="The highest backbone learning rate an unfrozen stage used (its top block's; layer decay "
+        "gives the blocks below less); None: nothing unfrozen.",
+    )
     input_size: int | None = Field(None, description="Image side fed to the model, in pixels.")
     pretrained_input_size: int | None = Field(None, description="Image side the backbone was pretrained at.")
     native_image_size: int | None = Field(None, description="The images' own (median shorter) side.")

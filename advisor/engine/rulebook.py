@@ -51,6 +51,7 @@ TRIAL_FIELDS = frozenset(
         "modality",
         "smallest_stage_gain",
         "head_converged",
+        "lr_backbone",
         "input_size",
         "pretrained_input_size",
         "native_image_size",

@@ -24,6 +24,7 @@ from advisor.auto.diagnosis import (
     head_stage,
     observe,
     stage_gains,
+    top_backbone_rate,
 )
 from advisor.auto.space import TrialPlan
 from advisor.engine.diagnose import TrialObservation, diagnose
@@ -48,6 +49,7 @@ def observed(name: str) -> TrialObservation:
         fx["augmentation"],
         head,
         modality=fx["modality"],
+        stages=fx.get("stages"),
     )
 
 
@@ -75,6 +77,9 @@ def found(name: str, book: RuleBook) -> list[str]:
         ("bbc20_head_rule_plan", ["no_data_augmentation"]),
         # Healthy: an augmented ELPV head fit; nothing unfrozen, sizes as pretrained (not reported then).
         ("elpv400_head_healthy", []),
+        # ELPV 4 grades: 6 of 8 blocks at a top rate of 3.6e-6 fell 0.723 → 0.692; a tenth of that rate is
+        # under the guide's 1e-6, so not "divide by 10" (which it was told when recorded).
+        ("elpv4_top6_low_rate_drop", ["accuracy_dropped_at_a_low_rate"]),
     ],
 )
 def test_each_detector_fires_on_its_recorded_curve(book: RuleBook, name: str, expected: list[str]) -> None:
@@ -129,6 +134,27 @@ def test_the_diagnoses_quote_the_recorded_numbers(book: RuleBook) -> None:
     text = {d.mistake: d.diagnosis for d in diagnose(observed("bbc20_head_rule_plan"), book.mistakes)}
     assert "14%" in text["no_data_augmentation"] and "back-translation" in text["no_data_augmentation"]
     assert "rotation" not in text["no_data_augmentation"]
+
+
+def test_a_drop_at_a_rate_too_low_to_divide_says_so_and_queues_no_retry(book: RuleBook) -> None:
+    assert "divide it by 10" in load("elpv4_top6_low_rate_drop")["diagnoses_at_recording"][0]
+    (low,) = diagnose(observed("elpv4_top6_low_rate_drop"), book.mistakes)
+    assert "changed by -3.1% when deeper layers were unfrozen, at a top backbone rate of 3.6e-06" in low.diagnosis
+    assert "divide it by 10" not in low.diagnosis and low.retry == {}
+    # The same curve at the rates the row above can divide: 1e-5 (the rule plan's retry there) and up.
+    for rate in (1e-5, 1e-4):
+        seen = observed("elpv4_top6_low_rate_drop").model_copy(update={"lr_backbone": rate})
+        assert [d.mistake for d in diagnose(seen, book.mistakes)] == ["accuracy_dropped_after_unfreezing"]
+
+
+def test_the_rate_observed_is_the_top_rate_a_stage_that_unfroze_ran_at() -> None:
+    plan = TrialPlan(trainable_blocks=2, head_c=0.03, lr_head=1e-3, lr_backbone=1e-4, tune_epochs=8)
+    # Stored as the objective stores them (defaults left out): the ELPV 4 grades rule plan's, at the runners' 1e-4.
+    assert top_backbone_rate([{"lr_backbone": 0.0, "head_c": 0.03}, {"trainable_blocks": 2}], plan) == 1e-4
+    stages = [{"trainable_blocks": 0, "head_c": 0.03}, {"trainable_blocks": 1, "lr_backbone": 3e-5}]
+    assert top_backbone_rate([*stages, {"trainable_blocks": 3, "lr_backbone": 5e-6}], plan) == 3e-5
+    assert top_backbone_rate(None, plan) == 1e-4  # not recorded: the plan's
+    assert top_backbone_rate([{"head_c": 0.03}], TrialPlan(trainable_blocks=0, head_c=0.03)) is None
 
 
 def _curve(*points: tuple[int, float]) -> list[EpochMetrics]:
@@ -212,15 +238,28 @@ def test_trials_without_a_stored_observation_keep_their_stored_diagnoses(book: R
     assert final_diagnoses(study.trials, book.mistakes) == {}  # neither a valid observation: stored ones stand
 
 
-def _retry_study(plan_gain: float, retry_gain: float | None) -> optuna.Study:
-    """The ELPV 4 grades pair: the rule plan lost `plan_gain` after unfreezing; its ÷ 10 retry `retry_gain`."""
+def test_an_observation_stored_before_the_rate_was_observed_gets_it_from_the_stored_stages(book: RuleBook) -> None:
+    """The ELPV 4 grades trial as its study holds it (recorded at 201a021): the report written over it
+    now gives the low-rate verdict, not the stored "divide it by 10"."""
+    fx = load("elpv4_top6_low_rate_drop")
+    stored = observed("elpv4_top6_low_rate_drop").model_dump(mode="json")
+    del stored["lr_backbone"]
+    study = optuna.create_study(direction="maximize")
+    attrs = {TrialAttr.OBSERVATION: stored, TrialAttr.PLAN: fx["plan"], TrialAttr.STAGES: fx["stages"]}
+    study.add_trial(optuna.trial.create_trial(value=fx["value"], user_attrs=attrs))
+    (verdict,) = final_diagnoses(study.trials, book.mistakes)[0]
+    assert "at a top backbone rate of 3.6e-06" in verdict
+
+
+def _retry_study(plan_gain: float, retry_gain: float | None, plan_rate: float = 1e-4) -> optuna.Study:
+    """The ELPV 4 grades pair: the rule plan lost `plan_gain` after unfreezing at a top backbone rate of
+    `plan_rate`; its ÷ 10 retry `retry_gain`."""
     study = optuna.create_study(direction="maximize")
     base = observed("elpv_rule_plan_accuracy_drop")
     dist = {"trainable_blocks": optuna.distributions.IntDistribution(0, 8)}
-    for number, gain in enumerate((plan_gain, retry_gain)):
-        attrs: dict[str, Any] = {
-            TrialAttr.OBSERVATION: base.model_copy(update={"smallest_stage_gain": gain}).model_dump(mode="json")
-        }
+    for number, (gain, rate) in enumerate(((plan_gain, plan_rate), (retry_gain, plan_rate / 10))):
+        seen = base.model_copy(update={"smallest_stage_gain": gain, "lr_backbone": rate})
+        attrs: dict[str, Any] = {TrialAttr.OBSERVATION: seen.model_dump(mode="json")}
         if number == 1:
             retry = {"trial": 0, "mistake": "accuracy_dropped_after_unfreezing", "factors": {"lr_head": 0.1}}
             attrs[TrialAttr.RETRY_OF] = retry
@@ -239,6 +278,15 @@ def test_a_retry_that_lost_accuracy_too_turns_the_rate_advice_into_a_depth_verdi
         text = " ".join(verdicts[number])
         assert "changed by -6.4% when deeper layers were unfrozen, and by -3.6% at a tenth" in text
         assert "(trial 1): the rate was not the cause" in text and "divide it by 10" not in text
+
+
+def test_a_retry_below_the_dividable_rate_still_counts_as_showing_the_drop(book: RuleBook) -> None:
+    """A plan at 5e-5 retried at 5e-6: the retry's own rate would get the low-rate row, but the question
+    is whether the drop came back, so the pair still gets the depth verdict."""
+    verdicts = final_diagnoses(_retry_study(-0.064, -0.036, plan_rate=5e-5).trials, book.mistakes)
+    for number in (0, 1):
+        assert any("the rate was not the cause" in d for d in verdicts[number])
+        assert not any("top backbone rate" in d or "divide it by 10" in d for d in verdicts[number])
 
 
 def test_a_retry_that_fixed_the_drop_leaves_the_rate_advice_standing(book: RuleBook) -> None:

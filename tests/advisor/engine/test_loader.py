@@ -19,9 +19,9 @@ from advisor.profile import Modality, Similarity, Task
 def test_every_packaged_rules_file_validates(book: RuleBook) -> None:
     assert {p.name for p in default_rules_dir().glob("*.yaml")} == set(FILES)
     # The Common Mistakes table's six rows (wrong input size detected two ways), the learning-rate rule of
-    # thumb (accuracy drops: divide by 10) and what it means when the ÷ 10 retry drops too, and the
-    # progressive schedule's "stop when a stage adds < 1%".
-    assert len(book.mistakes.mistakes) == 10
+    # thumb (accuracy drops: divide by 10), what it means when the ÷ 10 retry drops too or the rate is
+    # already too low to divide, and the progressive schedule's "stop when a stage adds < 1%".
+    assert len(book.mistakes.mistakes) == 11
     assert [r.rung for r in book.ladder.rungs] == [1, 2, 3, 4, 5]
 
 

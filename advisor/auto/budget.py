@@ -16,6 +16,7 @@ inputs cost nothing apart.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass, field
 
@@ -209,6 +210,14 @@ class CostModel:
         if plan.trainable_blocks == 0:
             return self.overhead() + (0.0 if cached else forward)
         return seconds * (n_train + n_val) / max(n_train, 1) + forward * views
+
+    def epochs_that_fit(self, k: int, seconds: float) -> int | None:
+        """Fine-tuning epochs of the top `k` blocks a trial can run in `seconds`, its fixed cost and
+        cache fill paid first (0: not even one), or None while an epoch's price is unknown."""
+        epoch = self.epoch(k)
+        if epoch is None or epoch <= 0:
+            return None
+        return max(0, math.floor((seconds - self.overhead() - self.fill(k)) / epoch))
 
     def estimate(self, plan: TrialPlan) -> float | None:
         """Seconds the plan will take, or None when nothing is known yet (the first trials)."""

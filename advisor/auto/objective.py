@@ -195,13 +195,17 @@ class Objective:
         return self.deadline - self.reserve() - self.clock()
 
     def __call__(self, trial: optuna.Trial) -> float:
-        plan = self.space.suggest(trial)
-        trial.set_user_attr(TrialAttr.WORKER, self.worker)
-        trial.set_user_attr(TrialAttr.PLAN, plan.model_dump())
-        estimate, left = self.cost.estimate(plan), self.time_left()
+        left = self.time_left()
         # The rule plan always starts: it is the advice being checked, and the running guard below
         # cuts its epochs to the budget (the report says what it ran against what it asks).
         rule_plan = bool(trial.user_attrs.get(TrialAttr.RULE_PLAN))
+        # Sampled plans are drawn among the depths and epochs the time left pays for; the enqueued
+        # ones (the rule plan, a diagnosis's retry) keep their own.
+        queued = rule_plan or bool(trial.user_attrs.get(TrialAttr.RETRY_OF))
+        plan = self.space.suggest(trial, None if queued else (lambda k: self.cost.epochs_that_fit(k, left)))
+        trial.set_user_attr(TrialAttr.WORKER, self.worker)
+        trial.set_user_attr(TrialAttr.PLAN, plan.model_dump())
+        estimate = self.cost.estimate(plan)
         if estimate is not None and estimate > left and not rule_plan:
             self.skipped_in_a_row += 1
             reason = f"not started: estimated {estimate:.0f} s, {max(left, 0):.0f} s left"

@@ -10,6 +10,7 @@ carried out to convergence and the knobs open.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -78,9 +79,20 @@ class SearchSpace(BaseModel):
     def max_total_epochs(self) -> int:
         return 1 + self.max_epochs_per_stage
 
-    def suggest(self, trial: Any) -> TrialPlan:
-        """Sample a plan with an Optuna trial (or `optuna.trial.FixedTrial`)."""
-        k = trial.suggest_int("trainable_blocks", 0, self.n_blocks)
+    def suggest(self, trial: Any, epochs_that_fit: Callable[[int], int | None] | None = None) -> TrialPlan:
+        """Sample a plan with an Optuna trial (or `optuna.trial.FixedTrial`).
+
+        `epochs_that_fit(k)`: the fine-tuning epochs of the top `k` blocks the time left pays for
+        (None: not known yet). Given, the depth is sampled among those that fit at least one epoch
+        (or are not priced yet), and the epochs up to what fits: left to the whole range, the sampler
+        kept proposing deep trials that could not run (ELPV 4 grades: five in a row, priced at
+        179–870 s with 175 s left), and the search stopped there.
+        """
+        depth, epochs = self.n_blocks, self.max_epochs_per_stage
+        if epochs_that_fit is not None:
+            fits = [k for k in range(1, self.n_blocks + 1) if epochs_that_fit(k) != 0]
+            depth = max(fits, default=0)
+        k = trial.suggest_int("trainable_blocks", 0, depth)
         plan: dict[str, Any] = {
             "trainable_blocks": k,
             "head_c": trial.suggest_float("head_c", *self.head_c, log=True),
@@ -93,7 +105,8 @@ class SearchSpace(BaseModel):
             plan["lr_head"] = trial.suggest_float("lr_head", *self.lr_head, log=True)
             plan["lr_backbone"] = trial.suggest_float("lr_backbone", *self.lr_backbone, log=True)
             plan["layer_decay"] = trial.suggest_float("layer_decay", *self.layer_decay)
-            plan["tune_epochs"] = trial.suggest_int("tune_epochs", 1, self.max_epochs_per_stage)
+            fit = epochs_that_fit(k) if epochs_that_fit is not None else None
+            plan["tune_epochs"] = trial.suggest_int("tune_epochs", 1, max(1, min(epochs, fit or epochs)))
             plan["weight_decay"] = trial.suggest_float("weight_decay", *self.weight_decay, log=True)
         return TrialPlan(**plan)
 

@@ -163,6 +163,23 @@ def test_a_trial_whose_estimate_exceeds_the_time_left_is_not_started(image_dir, 
     assert "not started" in trial.user_attrs["skipped_by_budget"]
 
 
+def test_sampled_trials_are_drawn_among_those_the_time_left_pays_for(image_dir, tmp_path, book, monkeypatch) -> None:
+    """200 s left, a fixed cost of 10 s and 50 s per epoch per block: depths 1-3 fit (3, 1 and 1 epochs),
+    4 and up do not. Drawn from the whole range, most proposals could not start (ELPV 4 grades: five
+    in a row, and the search stopped with 175 s left)."""
+    now = [50.0]
+    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=250.0)
+    objective.cost.observe(_tuned(2, 3), 310.0, [10.0, 300.0], [_epoch(0, 10)] + [_epoch(1, 100)] * 3, None)
+    assert [objective.cost.epochs_that_fit(k, 200.0) for k in (1, 2, 3, 4, 8)] == [3, 1, 1, 0, 0]
+    monkeypatch.setattr(objective.cost, "observe", lambda *args, **kwargs: None)  # the prices stay as above
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=30)
+    assert not any("skipped_by_budget" in t.user_attrs for t in study.trials) and objective.skipped_in_a_row == 0
+    ran = [(s.stages[-1].trainable_blocks, s.stages[-1].epochs) for s in runner.specs]
+    assert len(ran) == 30 and {k for k, _ in ran} == {0, 1, 2, 3}
+    assert all(epochs <= {0: 1, 1: 3, 2: 1, 3: 1}[k] for k, epochs in ran)
+
+
 def test_a_running_trial_stops_before_an_epoch_that_would_not_fit(image_dir, tmp_path, book) -> None:
     """Epochs of 60 s on a fake clock, 200 s left: after the third epoch (at 180 s) a fourth would end past 200 s."""
     now = [0.0]

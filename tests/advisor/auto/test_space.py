@@ -94,3 +94,23 @@ def test_class_weighting_is_searched_only_for_imbalanced_data(book: RuleBook) ->
     assert params["class_weights"] == "auto"  # the rule plan follows the guide
     plan = skewed.suggest(optuna.trial.FixedTrial({"trainable_blocks": 0, "head_c": 1.0, "class_weights": "off"}))
     assert plan.class_weights == "off"
+
+
+def test_a_sampled_plan_stays_within_the_depths_and_epochs_the_time_left_pays_for() -> None:
+    space = SearchSpace(n_blocks=8, lr_head=(1e-4, 1e-2), lr_backbone=(1e-5, 1e-3), max_epochs_per_stage=8)
+    fits = {1: 3, 2: 1, 3: 1}  # epochs per depth; 0 from 4 blocks up
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    plans = []
+    for _ in range(60):
+        trial = study.ask()
+        plans.append(space.suggest(trial, lambda k: fits.get(k, 0)))
+        assert trial.distributions["trainable_blocks"].high == 3
+        study.tell(trial, 0.5)
+    assert {p.trainable_blocks for p in plans} == {0, 1, 2, 3}
+    assert all((p.tune_epochs or 0) <= fits.get(p.trainable_blocks, 0) for p in plans)
+    assert max(p.tune_epochs or 0 for p in plans if p.trainable_blocks == 1) == 3
+    # Depths not priced yet (None) are not held back; nothing that fits leaves the head alone.
+    unpriced, nothing = study.ask(), study.ask()
+    space.suggest(unpriced, lambda k: None)
+    assert unpriced.distributions["trainable_blocks"].high == 8
+    assert space.suggest(nothing, lambda k: 0).trainable_blocks == 0

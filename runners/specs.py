@@ -282,9 +282,12 @@ class TrialResult(BaseModel):
     cache_hits: int = 0
     stage_seconds: list[float] = Field(default_factory=list, description="Wall time per stage, cache fill included.")
     fill_seconds: float = Field(0.0, description="Seconds this trial spent computing frozen features into the cache.")
-    forward_seconds_per_example: float | None = Field(
-        None, description="A whole frozen forward pass per example, measured when this trial filled the cache."
+    fill_seconds_per_example: float | None = Field(
+        None,
+        description="Seconds per example of this trial's last cache fill: the inputs and the frozen blocks "
+        "below `fill_boundary` (None: it filled nothing).",
     )
+    fill_boundary: int | None = Field(None, ge=1, description="The block boundary that fill stopped at.")
     cv_accuracy: float | None = None
     cv_stderr: float | None = None
     cv_log_loss: float | None = None

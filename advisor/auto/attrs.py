@@ -54,7 +54,9 @@ class TrialAttr:
     VAL_LOSS: Final = "val_loss"
     VAL_PROBS: Final = "val_probabilities"
     VAL_LABELS: Final = "val_labels"
-    FORWARD_SECONDS_PER_EXAMPLE: Final = "forward_seconds_per_example"
+    # Seconds per example of the trial's cache fill, and the block boundary it stopped at.
+    FILL_SECONDS_PER_EXAMPLE: Final = "fill_seconds_per_example"
+    FILL_BOUNDARY: Final = "fill_boundary"
     SELECTION: Final = "selection"
     CV_ACCURACY: Final = "cv_accuracy"
     CV_STDERR: Final = "cv_stderr"

@@ -116,22 +116,23 @@ class CostModel:
         seconds: float,
         stage_seconds: list[float],
         curve: list,
-        forward: float | None,
+        fill_rate: float | None,
         head_fit: bool = True,
         fill: float = 0.0,
+        fill_boundary: int | None = None,
     ) -> None:
         """Learns from a finished (or stopped) trial: its fixed cost and its seconds per epoch at its depth.
 
         Args:
             seconds: The trial's wall time; `stage_seconds` its stages'; `curve` its epochs.
-            forward: Seconds per example of a frozen forward pass the trial measured while filling
-                the cache, if it filled any.
+            fill_rate: Seconds per example the trial's cache fill took, if it filled any: the inputs
+                and the blocks below `fill_boundary` (None: all of them, a head's fill).
             head_fit: The trial began with a converged-head stage (part of its fixed cost).
             fill: Seconds the trial spent filling the cache: paid once per boundary, so not part of
                 the fixed cost of the trials after it.
         """
-        if forward:
-            self.forwards.append(self._whole_pass(forward, plan.trainable_blocks))
+        if fill_rate:
+            self.forwards.append(self._whole_pass(fill_rate, fill_boundary))
         first_tune = len(stage_seconds) if plan.trainable_blocks == 0 else int(head_fit)
         tune_seconds = sum(stage_seconds[first_tune:])
         head_fill = fill if plan.trainable_blocks == 0 else min(fill, max(seconds - tune_seconds, 0.0))
@@ -153,14 +154,10 @@ class CostModel:
             blocks = k / self.n_blocks if self.n_blocks else 0.0
         return (1.0 - self.input_share) * blocks
 
-    def _whole_pass(self, forward: float, k: int) -> float:
-        """A trial's forward price, as the runners scale it (the fill below its boundary b, times n/b:
-        `runners.training.loop._stage_sources`), rescaled to what the fill is a share of the pass."""
-        b = self.n_blocks - k
-        below = 1.0 - self.top_share(k)
-        if k <= 0 or b <= 0 or below <= 0:
-            return forward
-        return forward * b / self.n_blocks / below
+    def _whole_pass(self, fill_rate: float, boundary: int | None) -> float:
+        """A whole frozen pass per example, from a fill's rate over the inputs and the blocks below `boundary`."""
+        below = 1.0 - self.top_share(self.n_blocks - (self.n_blocks if boundary is None else boundary))
+        return fill_rate / below if below > 0 else fill_rate
 
     @property
     def forward_per_example(self) -> float | None:

@@ -291,9 +291,10 @@ class Objective:
             result.seconds,
             list(result.stage_seconds),
             list(result.curve),
-            result.forward_seconds_per_example,
+            result.fill_seconds_per_example,
             head_fit=plan.trainable_blocks == 0 or self.config.linear_probe_first,
             fill=result.fill_seconds,
+            fill_boundary=result.fill_boundary,
         )
         observation = observe(
             plan,
@@ -371,8 +372,9 @@ class Objective:
         if result.val_probabilities is not None:
             trial.set_user_attr(TrialAttr.VAL_PROBS, [[round(p, 6) for p in row] for row in result.val_probabilities])
             trial.set_user_attr(TrialAttr.VAL_LABELS, list(result.val_labels))
-        if result.forward_seconds_per_example:
-            trial.set_user_attr(TrialAttr.FORWARD_SECONDS_PER_EXAMPLE, result.forward_seconds_per_example)
+        if result.fill_seconds_per_example:
+            trial.set_user_attr(TrialAttr.FILL_SECONDS_PER_EXAMPLE, result.fill_seconds_per_example)
+            trial.set_user_attr(TrialAttr.FILL_BOUNDARY, result.fill_boundary)
         if result.cv_accuracy is None:
             trial.set_user_attr(TrialAttr.SELECTION, "validation")
             return val

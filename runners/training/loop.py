@@ -43,7 +43,8 @@ class LoopOutcome:
     stage_seconds: list[float] = field(default_factory=list)
     best_val_probs: torch.Tensor | None = None
     cv: HeadScore | None = None
-    forward_seconds_per_example: float | None = None
+    fill_seconds_per_example: float | None = None
+    fill_boundary: int | None = None
     fill_seconds: float = 0.0
     skipped_stages: int = 0
 
@@ -200,16 +201,17 @@ def _call(callback: Callable[[EpochMetrics], None] | None, metrics: EpochMetrics
 
 def _stage_sources(adapter, pipeline, spec: TrialSpec, b: int, device, cache, out: LoopOutcome, augment: bool) -> tuple:
     """Train (augmented views when `augment`) and validation sources at boundary `b`; notes cache hits
-    and, when it filled the cache, the seconds a whole frozen forward pass takes per example (for the
-    search's budget estimates)."""
+    and, when it filled the cache, its seconds per example and `b`: the inputs and the blocks below
+    `b` (what share of a whole pass that is, the caller prices with its own measured block shares)."""
     start = time.perf_counter()
     train_src = _source(pipeline, adapter, "train", b, augment, spec, device, cache)
     val_src = _source(pipeline, adapter, "val", b, False, spec, device, cache)
     out.cache_hits += sum(getattr(s, "cache_hit", False) for s in (train_src, val_src))
     filled = [s.n * s.views for s in (train_src, val_src) if getattr(s, "cache_hit", True) is False]
     if filled and b > 0:
-        out.fill_seconds += time.perf_counter() - start
-        out.forward_seconds_per_example = (time.perf_counter() - start) / sum(filled) * adapter.n_blocks / b
+        elapsed = time.perf_counter() - start
+        out.fill_seconds += elapsed
+        out.fill_seconds_per_example, out.fill_boundary = elapsed / sum(filled), b
     return train_src, val_src
 
 

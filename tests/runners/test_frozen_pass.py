@@ -101,6 +101,10 @@ def test_augmented_trial_fits_its_head_on_the_frozen_pass_and_fine_tunes_on_view
     assert result.cache_hits == 2
     assert frozen.features.shape[0] == result.n_train + result.n_val
     assert result.fill_seconds > 0  # the views at the fine-tuning boundary were computed
+    # Its rate is the fill's own, below the top block (boundary 4 of 5), not scaled to a whole pass.
+    assert result.fill_boundary == 4 and result.fill_seconds_per_example is not None
+    filled = 2 * result.n_train + result.n_val  # two cached views of each training image (the default), clean val
+    assert result.fill_seconds_per_example * filled == pytest.approx(result.fill_seconds)
 
 
 def test_block_timing_charges_each_block_its_own_seconds(monkeypatch) -> None:  # noqa: ANN001

@@ -32,7 +32,7 @@ def _epoch(stage: int, seconds: float) -> EpochMetrics:
 def test_cost_is_learned_per_depth_and_scaled_to_unseen_depths() -> None:
     cost = CostModel(n_blocks=8, n_train_rows=1000, n_val=200)
     assert cost.estimate(HEAD) is None and cost.estimate(_tuned(2, 3)) is None  # nothing measured yet
-    cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], forward=0.01)
+    cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], fill_rate=0.01)
     assert cost.estimate(HEAD) == pytest.approx(12.0)
     # Before any fine-tuning epoch: the trainable blocks' share of a forward pass (k/n without measured
     # shares), three times per training row (forward + backward) and once per validation row.
@@ -45,7 +45,7 @@ def test_cost_is_learned_per_depth_and_scaled_to_unseen_depths() -> None:
         seconds=62.0,
         stage_seconds=[2.0, 50.0],
         curve=[_epoch(0, 2), _epoch(1, 20), _epoch(1, 20)],
-        forward=None,
+        fill_rate=None,
     )
     assert cost.epoch(2) == pytest.approx(20.0) and cost.epoch(8) == pytest.approx(80.0)
     assert cost.estimate(_tuned(2, 4)) == pytest.approx(12.0 + 4 * 20.0)  # boundary filled: no fill cost
@@ -62,23 +62,30 @@ def test_unseen_depths_are_priced_by_the_measured_share_of_their_blocks() -> Non
     cost = CostModel(n_blocks=8, n_train_rows=3150, n_val=393, block_shares=LITE0_SHARES)
     assert cost.top_share(2) == pytest.approx(0.088) and cost.top_share(5) == pytest.approx(0.425)
     assert cost.top_share(0) == 0.0 and cost.top_share(8) == pytest.approx(1.0)
-    cost.observe(_tuned(2, 1), seconds=17.0, stage_seconds=[1.0, 16.0], curve=[_epoch(1, 16.0)], forward=None)
+    cost.observe(_tuned(2, 1), seconds=17.0, stage_seconds=[1.0, 16.0], curve=[_epoch(1, 16.0)], fill_rate=None)
     assert cost.epoch(5) == pytest.approx(16.0 * 0.425 / 0.088)
     uniform = CostModel(n_blocks=8, n_train_rows=3150, n_val=393)
-    uniform.observe(_tuned(2, 1), seconds=17.0, stage_seconds=[1.0, 16.0], curve=[_epoch(1, 16.0)], forward=None)
+    uniform.observe(_tuned(2, 1), seconds=17.0, stage_seconds=[1.0, 16.0], curve=[_epoch(1, 16.0)], fill_rate=None)
     assert uniform.epoch(5) == pytest.approx(40.0)  # the old price: every block alike
 
 
 def test_a_fill_below_a_boundary_is_scaled_to_a_whole_pass_by_the_blocks_below_it() -> None:
-    """The runner scales a fill below boundary b by n/b blocks; with shares measured, the blocks below
-    the top 2 of Lite0 are 91.2% of the pass, not 6/8 of it."""
+    """With shares measured, the blocks below the top 2 of Lite0 are 91.2% of the pass, not 6/8 of it;
+    without them, every block counts alike."""
     cost = CostModel(n_blocks=8, n_train_rows=1000, n_val=200, block_shares=LITE0_SHARES)
     fill_rate = 0.009  # seconds per example for the bottom 6 blocks
-    cost.observe(_tuned(2, 1), 30.0, [1.0, 20.0], [_epoch(1, 20.0)], forward=fill_rate * 8 / 6)
+    cost.observe(_tuned(2, 1), 30.0, [1.0, 20.0], [_epoch(1, 20.0)], fill_rate=fill_rate, fill_boundary=6)
     assert cost.forward_per_example == pytest.approx(fill_rate / 0.912)
+    uniform = CostModel(n_blocks=8, n_train_rows=1000, n_val=200)
+    uniform.observe(_tuned(2, 1), 30.0, [1.0, 20.0], [_epoch(1, 20.0)], fill_rate=fill_rate, fill_boundary=6)
+    assert uniform.forward_per_example == pytest.approx(fill_rate * 8 / 6)
+    # A fine-tuning trial whose head stage filled the top boundary (its own boundary was cached): a whole pass.
+    tuned_head = CostModel(n_blocks=8, n_train_rows=1000, n_val=200, block_shares=LITE0_SHARES)
+    tuned_head.observe(_tuned(2, 1), 30.0, [1.0, 20.0], [_epoch(1, 20.0)], fill_rate=0.01, fill_boundary=8)
+    assert tuned_head.forward_per_example == pytest.approx(0.01)
     assert cost.fill(5) == pytest.approx(fill_rate / 0.912 * 1200 * (1 - 0.425))
     head = CostModel(n_blocks=8, n_train_rows=1000, n_val=200, block_shares=LITE0_SHARES)
-    head.observe(HEAD, 2.0, [1.0], [_epoch(0, 1.0)], forward=0.01)  # a head's fill is the whole pass
+    head.observe(HEAD, 2.0, [1.0], [_epoch(0, 1.0)], fill_rate=0.01)  # a head's fill is the whole pass
     assert head.forward_per_example == pytest.approx(0.01)
 
 
@@ -105,8 +112,8 @@ def test_a_fill_pays_the_inputs_and_an_epoch_on_cached_activations_does_not() ->
     assert cost.top_share(2) == pytest.approx(0.5 * 0.088)
     assert cost.epoch(2) == pytest.approx(0.041 * 0.5 * 0.088 * (3150 * 3 + 393))
     assert cost.fill(5) == pytest.approx(0.041 * (3150 + 393) * (0.5 + 0.5 * (1 - 0.425)))
-    # a trial's fill below the top 2 (the runners scale its rate by 8/6) rescales to the whole pass
-    cost.observe(_tuned(2, 1), 30.0, [1.0, 20.0], [_epoch(1, 20.0)], forward=0.03 * 8 / 6)
+    # a trial's fill below the top 2 (the inputs and 6 blocks) rescales to the whole pass
+    cost.observe(_tuned(2, 1), 30.0, [1.0, 20.0], [_epoch(1, 20.0)], fill_rate=0.03, fill_boundary=6)
     assert cost.forward_per_example == pytest.approx(0.03 / (0.5 + 0.5 * 0.912))
 
 
@@ -115,10 +122,11 @@ def test_the_forward_price_is_the_median_of_the_trials_measurements() -> None:
     alone priced the test pass low and let a trial start that ran the search past its budget."""
     cost = CostModel(n_blocks=7, n_train_rows=100, n_val=50)
     assert cost.forward_per_example is None
-    for measured in (0.0219, 0.0229, 0.0146):  # trials 5, 6 and 8 of that run, in their order
-        cost.observe(_tuned(3, 1), seconds=15.0, stage_seconds=[1.0, 14.0], curve=[_epoch(1, 14.0)], forward=measured)
+    for measured in (0.0219, 0.0229, 0.0146):  # trials 5, 6 and 8 of that run, in their order, as whole passes
+        fill_rate = measured * 4 / 7  # what their fills below the top 3 of 7 blocks took
+        cost.observe(_tuned(3, 1), 15.0, [1.0, 14.0], [_epoch(1, 14.0)], fill_rate=fill_rate, fill_boundary=4)
     assert cost.forward_per_example == pytest.approx(0.0219)
-    cost.observe(_tuned(3, 1), seconds=15.0, stage_seconds=[1.0, 14.0], curve=[_epoch(1, 14.0)], forward=None)
+    cost.observe(_tuned(3, 1), seconds=15.0, stage_seconds=[1.0, 14.0], curve=[_epoch(1, 14.0)], fill_rate=None)
     assert cost.forward_per_example == pytest.approx(0.0219)  # a trial that filled nothing measured nothing
 
 
@@ -215,7 +223,7 @@ def test_a_running_trial_stops_before_an_epoch_that_would_not_fit(image_dir, tmp
 def test_the_one_time_cache_fill_is_not_a_fixed_cost_of_later_trials() -> None:
     """The first head-only trial computes every feature (50 s of its 62); the next ones read the cache."""
     cost = CostModel(n_blocks=8, n_train_rows=1000, n_val=200)
-    cost.observe(HEAD, seconds=62.0, stage_seconds=[55.0], curve=[_epoch(0, 5.0)], forward=0.04, fill=50.0)
+    cost.observe(HEAD, seconds=62.0, stage_seconds=[55.0], curve=[_epoch(0, 5.0)], fill_rate=0.04, fill=50.0)
     assert cost.estimate(HEAD) == pytest.approx(12.0)
 
 
@@ -228,7 +236,7 @@ def test_the_reserve_holds_back_an_affordable_refit_and_never_one_that_would_sta
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
-    objective.cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], forward=0.01)
+    objective.cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], fill_rate=0.01)
     assert objective.reserve() == 0.0  # nothing selected yet, no test split
     objective.best_plan, objective.best_seconds = HEAD, 12.0
     head_refit = 12.0  # the fixed cost: train and validation features come from the cache
@@ -305,7 +313,7 @@ def test_on_a_small_validation_split_the_reserve_prices_the_head_the_export_will
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
     objective.n_train, objective.n_val, objective.n_test = 100, 50, 1000
-    objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], forward=0.01)
+    objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], fill_rate=0.01)
     objective.head_vals, objective.tuned_vals = [0.96], [0.94]
     objective.best_plan, objective.best_seconds = _tuned(2, 4), 60.0  # best score, but not what is exported
     head_refit = 3.0  # cached features: the fixed cost only
@@ -323,7 +331,7 @@ def test_the_test_pass_is_priced_as_the_shared_pass_the_ensemble_will_run(image_
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.config = objective.config.model_copy(update={"weights": None, "refit": False})
     objective.n_train, objective.n_val, objective.n_test = 1000, 300, 1000  # large validation: top trials
-    objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], forward=0.01)
+    objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], fill_rate=0.01)
     objective.n_complete = 3
     assert objective.expected_members() == 3
     assert objective.reserve() == pytest.approx(3 * 0.01 * 1000)  # nothing kept yet: every member whole

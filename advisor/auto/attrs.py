@@ -16,6 +16,8 @@ class StudyAttr:
     CONFIG: Final = "advisor_config"
     SPACE: Final = "advisor_space"
     RECOMMENDATION: Final = "advisor_recommendation"
+    # The creating run's measuring pass (`advisor.auto.budget.PassPrice`): a joining worker's first prices.
+    PASS_PRICE: Final = "advisor_pass_price"
     ELAPSED: Final = "advisor_elapsed_seconds"
     # "retried:<mistake id>" once that mistake's variant is queued (the study retries each mistake once).
     RETRIED: Final = "retried"

@@ -175,6 +175,8 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
     study.set_user_attr(StudyAttr.CONFIG, config.model_dump(mode="json", exclude={"storage"}))
     study.set_user_attr(StudyAttr.SPACE, setup.space.model_dump(mode="json"))
     study.set_user_attr(StudyAttr.RECOMMENDATION, setup.recommendation.model_dump(mode="json"))
+    if setup.price is not None:
+        study.set_user_attr(StudyAttr.PASS_PRICE, setup.price.model_dump(mode="json"))
     if not config.enqueue_rule_plan:
         return
     study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={TrialAttr.RULE_PLAN: True})
@@ -189,8 +191,15 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
 
 def as_stored(study: optuna.Study, setup: SearchSetup) -> SearchSetup:
     """Whoever created the study fixed the search space and the recommendation the rule plan runs;
-    a joining worker or a resumed run uses those, so every trial of a study agrees."""
+    a joining worker or a resumed run uses those, so every trial of a study agrees.
+
+    A worker makes no measuring pass of its own: it prices its first trials with the creating run's
+    (the blocks' shares of a pass do not depend on the machine; its seconds are an upper bound
+    that the worker's own first measurements replace). A run that measured keeps its own price.
+    """
     update: dict[str, Any] = {}
+    if setup.price is None and StudyAttr.PASS_PRICE in study.user_attrs:
+        update["price"] = PassPrice.model_validate(study.user_attrs[StudyAttr.PASS_PRICE])
     if StudyAttr.SPACE in study.user_attrs:
         update["space"] = SearchSpace.model_validate(study.user_attrs[StudyAttr.SPACE])
     if StudyAttr.RECOMMENDATION in study.user_attrs:

@@ -356,3 +356,34 @@ def test_kept_depths_follow_the_models_the_search_keeps(image_dir, tmp_path, boo
     study.optimize(objective, n_trials=3)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
     assert sorted(objective.kept_depths) == [0, 0, 2]
+
+
+def test_a_joining_worker_prices_its_first_trials_with_the_creating_runs_pass(image_dir, tmp_path, book) -> None:
+    """A worker makes no measuring pass: without the stored price its first deep trial ran unpriced."""
+    from advisor import DatasetProfile, recommend
+    from advisor.auto.setup import SearchSetup, as_stored, initialise_study
+    from advisor.auto.space import space_for
+
+    profile = DatasetProfile(modality="image", n_examples=2624, n_classes=2)
+    rec = recommend(profile, rules=book)
+    measured = PassPrice(seconds_per_example=0.041, block_shares=LITE0_SHARES, input_share=0.5)
+    setup = SearchSetup(
+        config=TuneConfig(data=image_dir, out=tmp_path / "out", backbone="resnet18"),
+        profile=profile,
+        recommendation=rec,
+        backbone="resnet18",
+        backbone_note=None,
+        space=space_for(rec, book, n_blocks=8, max_epochs_per_stage=8),
+        data=None,
+        split=None,
+        price=measured,
+    )
+    study = optuna.create_study(direction="maximize")
+    initialise_study(study, setup.config, setup)
+    joining = as_stored(study, setup.model_copy(update={"price": None}))
+    assert joining.price == measured
+    cost = CostModel.priced(8, 3150, 393, joining.price)
+    assert cost.epoch(2) == pytest.approx(0.041 * 0.5 * 0.088 * (3150 * 3 + 393))  # priced, by the blocks' shares
+    # A run that measured on its own machine keeps its own price.
+    own = PassPrice(seconds_per_example=0.02)
+    assert as_stored(study, setup.model_copy(update={"price": own})).price == own

@@ -145,8 +145,11 @@ class CostModel:
     def top_share(self, k: int) -> float:
         """Share of a whole frozen pass (inputs included) the top `k` blocks take; the rest, the inputs
         and the blocks below, is what filling the cache at their boundary costs. Blocks count alike
-        without measured shares."""
-        k = max(0, min(k, self.n_blocks))
+        without measured shares. All the blocks take the whole pass: with no boundary to cache at,
+        every epoch reads and prepares its inputs too."""
+        if k >= self.n_blocks:
+            return 1.0
+        k = max(0, k)
         shares = self.block_shares
         if shares and len(shares) == self.n_blocks and sum(shares) > 0:
             blocks = sum(shares[self.n_blocks - k :]) / sum(shares)

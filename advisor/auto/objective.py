@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -202,7 +203,11 @@ class Objective:
         # Sampled plans are drawn among the depths and epochs the time left pays for; the enqueued
         # ones (the rule plan, a diagnosis's retry) keep their own.
         queued = rule_plan or bool(trial.user_attrs.get(TrialAttr.RETRY_OF))
-        plan = self.space.suggest(trial, None if queued else (lambda k: self.cost.epochs_that_fit(k, left)))
+        with warnings.catch_warnings():
+            # A retry's rates are the rule plan's scaled by a diagnosis, outside the searched range on
+            # purpose: Optuna's warning about it would only reach the user's terminal.
+            warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range", category=UserWarning)
+            plan = self.space.suggest(trial, None if queued else (lambda k: self.cost.epochs_that_fit(k, left)))
         trial.set_user_attr(TrialAttr.WORKER, self.worker)
         trial.set_user_attr(TrialAttr.PLAN, plan.model_dump())
         estimate = self.cost.estimate(plan)

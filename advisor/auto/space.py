@@ -83,15 +83,16 @@ class SearchSpace(BaseModel):
         """Sample a plan with an Optuna trial (or `optuna.trial.FixedTrial`).
 
         `epochs_that_fit(k)`: the fine-tuning epochs of the top `k` blocks the time left pays for
-        (None: not known yet). Given, the depth is sampled among those that fit at least one epoch
-        (or are not priced yet), and the epochs up to what fits: left to the whole range, the sampler
-        kept proposing deep trials that could not run (ELPV 4 grades: five in a row, priced at
-        179–870 s with 175 s left), and the search stopped there.
+        (None: not known yet). Given, the depth is sampled up to the deepest k below which every
+        depth fits at least one epoch (or is not priced yet), and the epochs up to what fits: left to
+        the whole range, the sampler kept proposing deep trials that could not run (ELPV 4 grades:
+        five in a row, priced at 179–870 s with 175 s left), and the search stopped there. (Depths
+        need not fit in order: all blocks train from the inputs with no cache to fill, so the whole
+        backbone can fit where the depth below it does not; a range has no holes, so it stops short.)
         """
         depth, epochs = self.n_blocks, self.max_epochs_per_stage
         if epochs_that_fit is not None:
-            fits = [k for k in range(1, self.n_blocks + 1) if epochs_that_fit(k) != 0]
-            depth = max(fits, default=0)
+            depth = next((k - 1 for k in range(1, self.n_blocks + 1) if epochs_that_fit(k) == 0), self.n_blocks)
         k = trial.suggest_int("trainable_blocks", 0, depth)
         plan: dict[str, Any] = {
             "trainable_blocks": k,
@@ -106,7 +107,9 @@ class SearchSpace(BaseModel):
             plan["lr_backbone"] = trial.suggest_float("lr_backbone", *self.lr_backbone, log=True)
             plan["layer_decay"] = trial.suggest_float("layer_decay", *self.layer_decay)
             fit = epochs_that_fit(k) if epochs_that_fit is not None else None
-            plan["tune_epochs"] = trial.suggest_int("tune_epochs", 1, max(1, min(epochs, fit or epochs)))
+            plan["tune_epochs"] = trial.suggest_int(
+                "tune_epochs", 1, epochs if fit is None else max(1, min(epochs, fit))
+            )
             plan["weight_decay"] = trial.suggest_float("weight_decay", *self.weight_decay, log=True)
         return TrialPlan(**plan)
 

@@ -110,6 +110,8 @@ def test_a_fill_pays_the_inputs_and_an_epoch_on_cached_activations_does_not() ->
     cost = CostModel(n_blocks=8, n_train_rows=3150, n_val=393, block_shares=LITE0_SHARES, input_share=0.5)
     cost.forward_prior = 0.041
     assert cost.top_share(2) == pytest.approx(0.5 * 0.088)
+    # Training every block reads the inputs every epoch (nothing cached): the whole pass, inputs included.
+    assert cost.top_share(8) == 1.0 and cost.epoch(8) == pytest.approx(0.041 * (3150 * 3 + 393))
     assert cost.epoch(2) == pytest.approx(0.041 * 0.5 * 0.088 * (3150 * 3 + 393))
     assert cost.fill(5) == pytest.approx(0.041 * (3150 + 393) * (0.5 + 0.5 * (1 - 0.425)))
     # a trial's fill below the top 2 (the inputs and 6 blocks) rescales to the whole pass
@@ -387,3 +389,22 @@ def test_a_joining_worker_prices_its_first_trials_with_the_creating_runs_pass(im
     # A run that measured on its own machine keeps its own price.
     own = PassPrice(seconds_per_example=0.02)
     assert as_stored(study, setup.model_copy(update={"price": own})).price == own
+
+
+def test_a_retry_outside_the_searched_range_starts_without_an_optuna_warning(image_dir, tmp_path, book) -> None:
+    """A diagnosis's retry scales the rates out of the searched range on purpose (ELPV 4 grades: lr_head
+    1e-3 × 0.1 under the range's 3.3e-4); Optuna's warning about it used to reach the terminal."""
+    import warnings
+
+    from advisor.auto.attrs import TrialAttr
+
+    objective, runner = _objective(image_dir, tmp_path, book, [0.0], budget_s=600.0)
+    study = optuna.create_study(direction="maximize")
+    retry = {"trial": 0, "mistake": "accuracy_dropped_after_unfreezing", "factors": {"lr_head": 0.1}}
+    params = {"trainable_blocks": 2, "head_c": 1.0, "lr_head": 1e-5, "lr_backbone": 1e-4, "tune_epochs": 1}
+    study.enqueue_trial({**params, "layer_decay": 1.0, "weight_decay": 1e-3}, user_attrs={TrialAttr.RETRY_OF: retry})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study.optimize(objective, n_trials=1)
+    assert len(runner.specs) == 1 and study.trials[0].params["lr_head"] == 1e-5
+    assert not [w for w in caught if "out of range" in str(w.message)]

@@ -114,3 +114,11 @@ def test_a_sampled_plan_stays_within_the_depths_and_epochs_the_time_left_pays_fo
     space.suggest(unpriced, lambda k: None)
     assert unpriced.distributions["trainable_blocks"].high == 8
     assert space.suggest(nothing, lambda k: 0).trainable_blocks == 0
+    # All 8 blocks train from the inputs, no cache to fill: they can fit where 3 to 7 do not (ELPV 4
+    # grades, 99 s left: 7 blocks were proposed, priced at 109 s). The range stops at the first gap.
+    holes = {1: 3, 2: 1, 8: 2}
+    for _ in range(20):
+        trial = study.ask()
+        plan = space.suggest(trial, lambda k: holes.get(k, 0))
+        assert trial.distributions["trainable_blocks"].high == 2 and plan.trainable_blocks <= 2
+        study.tell(trial, 0.5)

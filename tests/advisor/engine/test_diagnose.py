@@ -20,6 +20,7 @@ HEALTHY: dict[str, Any] = dict(
     augmentation=True,
     smallest_stage_gain=0.03,
     head_converged=True,
+    lr_backbone=1e-4,  # the guide's rate for the top layers
     input_size=224,
     pretrained_input_size=224,
     native_image_size=300,
@@ -34,6 +35,11 @@ HEALTHY: dict[str, Any] = dict(
     [
         ({"status": "diverged"}, "learning_rate_too_high", "Learning rate too high: Loss explodes, NaN values"),
         ({"smallest_stage_gain": -0.05}, "accuracy_dropped_after_unfreezing", "accuracy drops: divide the LR by 10"),
+        (
+            {"smallest_stage_gain": -0.05, "lr_backbone": 3.6e-6},
+            "accuracy_dropped_at_a_low_rate",
+            "a tenth of 3.6e-6 is under the guide's 1e-6 for layers that should barely change",
+        ),
         ({"head_converged": False}, "unfreezing_too_early", "Unfreezing too early (before classifier converges)"),
         ({"smallest_stage_gain": 0.004}, "stage_added_under_one_percent", "Stop when gain < 1%"),
         ({"smallest_stage_gain": -0.006}, "stage_added_under_one_percent", "a one-example dip is no gain, not a drop"),

@@ -34,12 +34,33 @@ VIEWS: dict[str, tuple[AugmentOp, ...]] = {
 }
 
 
+def labelled_paths(folder: Path) -> list[tuple[Path, int]]:
+    """Every file of `folder/<class>/` with its class id (classes in sorted order)."""
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    return [(path, i) for i, c in enumerate(classes) for path in sorted((folder / c).iterdir())]
+
+
 def images(folder: Path, limit: int | None, seed: int) -> tuple[list, np.ndarray]:
     """Up to `limit` images of `folder/<class>/` (a seeded sample), as RGB, and their class ids."""
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    items = [(path, i) for i, c in enumerate(classes) for path in sorted((folder / c).iterdir())]
+    items = labelled_paths(folder)
     order = np.random.default_rng(seed).permutation(len(items))[: limit or len(items)]
     return [to_rgb(items[k][0]) for k in order], np.array([items[k][1] for k in order])
+
+
+def frozen_backbone(name: str, seed: int) -> torch.nn.Module:
+    """The backbone with its pretrained weights, in eval mode and channels-last, for frozen features."""
+    torch.manual_seed(seed)
+    model, _ = build_timm(runners.resolve_backbone(name, "image", None), 2, {})
+    return channels_last(model.eval())
+
+
+def converged_head(c: float):  # noqa: ANN201 - a scikit-learn pipeline
+    """The runners' converged head as scikit-learn fits it: logistic regression with C = `c` on standardised features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
 
 
 def main() -> None:
@@ -50,13 +71,7 @@ def main() -> None:
     parser.add_argument("--c", type=float, default=0.03, help="the head's inverse regularisation strength")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    torch.manual_seed(args.seed)
-    model, _ = build_timm(runners.resolve_backbone(args.backbone, "image", None), 2, {})
-    model = channels_last(model.eval())
+    model = frozen_backbone(args.backbone, args.seed)
     cfg = model.pretrained_cfg
     size = cfg["input_size"][-1]
 
@@ -73,7 +88,7 @@ def main() -> None:
     train, y_train = images(args.data / "train", args.train, args.seed)
     val, y_val = images(args.data / "val", None, args.seed)
     clean = eval_transform(size, cfg)
-    head = make_pipeline(StandardScaler(), LogisticRegression(C=args.c, max_iter=3000))
+    head = converged_head(args.c)
     head.fit(features(train, clean), y_train)
     chance = np.bincount(y_train).max() / len(y_train)
     print(f"{args.backbone} at {size} px, head C = {args.c:g} fitted on {len(train)} clean training images")

@@ -28,9 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_augment_views import converged_head, frozen_backbone, labelled_paths
 
-import runners
-from runners.backbones.build import build_timm, channels_last
 from runners.data.images import to_rgb
 from runners.transforms import eval_transform
 
@@ -44,11 +43,6 @@ def dihedral(x: torch.Tensor, views: int) -> list[torch.Tensor]:
         turned = torch.rot90(x, quarter, (2, 3))
         out += [turned, torch.flip(turned, (3,))] if views == 8 else [turned]
     return out
-
-
-def split_items(folder: Path) -> list[tuple[Path, int]]:
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    return [(path, i) for i, c in enumerate(classes) for path in sorted((folder / c).iterdir())]
 
 
 def choose_c(
@@ -72,13 +66,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, choices=(4, 8), default=8)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    torch.manual_seed(args.seed)
-    model, _ = build_timm(runners.resolve_backbone(args.backbone, "image", None), 2, {})
-    model = channels_last(model.eval())
+    model = frozen_backbone(args.backbone, args.seed)
     cfg = model.pretrained_cfg
     transform = eval_transform(cfg["input_size"][-1], cfg)
     feats: dict[str, np.ndarray] = {}  # split -> (n, views, d)
@@ -86,7 +74,7 @@ def main() -> None:
     start = time.perf_counter()
     with torch.no_grad():
         for split in ("train", "val", "test"):
-            items = split_items(args.data / split)
+            items = labelled_paths(args.data / split)
             chunks = []
             for i in range(0, len(items), 32):
                 x = torch.stack([transform(to_rgb(path)) for path, _ in items[i : i + 32]])
@@ -100,7 +88,7 @@ def main() -> None:
     n_images = sum(len(v) for v in y.values())
 
     def head(rows: np.ndarray, labels: np.ndarray, c: float):  # noqa: ANN202 - a fitted pipeline
-        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000)).fit(rows, labels)
+        return converged_head(c).fit(rows, labels)
 
     def clean(c: float) -> Callable[[str], np.ndarray]:
         model = head(feats["train"][:, 0], y["train"], c)

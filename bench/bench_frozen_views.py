@@ -2,7 +2,8 @@
 
 Every image of a pre-split folder (train/, val/, test/ of class folders, as `bench/bench_peers.py
 --keep` writes it) goes through the frozen backbone once per view: the four right-angle rotations
-(`--views 4`), or those and their mirror images (`--views 8`, the dihedral group). None of them adds
+(`--views 4`), or those and their mirror images (`--views 8`, the dihedral group), as
+`runners.views.dihedral_view` turns them (the search's `--dihedral-views`). None of them adds
 black corners the way a ±15° rotation does (`bench/bench_augment_views.py`). Rows, each a
 scikit-learn `LogisticRegression` on standardised pooled features with C chosen on validation
 (the bench's frozen features + LR row):
@@ -32,17 +33,9 @@ from bench_augment_views import converged_head, frozen_backbone, labelled_paths
 
 from runners.data.images import to_rgb
 from runners.transforms import eval_transform
+from runners.views import dihedral_view
 
 C_GRID = np.logspace(-4, 0, 9)
-
-
-def dihedral(x: torch.Tensor, views: int) -> list[torch.Tensor]:
-    """The batch under each right-angle rotation and, with 8 views, each one's mirror image."""
-    out = []
-    for quarter in range(4):
-        turned = torch.rot90(x, quarter, (2, 3))
-        out += [turned, torch.flip(turned, (3,))] if views == 8 else [turned]
-    return out
 
 
 def choose_c(
@@ -80,7 +73,7 @@ def main() -> None:
                 x = torch.stack([transform(to_rgb(path)) for path, _ in items[i : i + 32]])
                 per_view = [
                     model.forward_head(model.forward_features(v.contiguous(memory_format=torch.channels_last)), True)
-                    for v in dihedral(x, args.views)
+                    for v in (dihedral_view(x, view) for view in range(args.views))
                 ]
                 chunks.append(torch.stack(per_view, 1))
             feats[split], y[split] = torch.cat(chunks).numpy(), np.array([label for _, label in items])

@@ -168,18 +168,31 @@ class EnsemblePredictor:
         return total
 
     def _shared_pass(self, inputs: list[Any], indices: list[int], depth: int) -> dict[int, np.ndarray]:
-        """Each member's probabilities, its first `depth` blocks run once (by the group's first member)."""
+        """Each member's probabilities, its first `depth` blocks run once (by the group's first member).
+
+        Members that average over dihedral views (equal `input_signature`s, so equal views) share
+        each view's pass and average their probabilities over the views as `ViewAveraged` does.
+        """
         import torch
+
+        from runners.views import dihedral_view
 
         members: list[Any] = [self.members[i] for i in indices]
         for m in members:
             m.model.eval().to(m.device)
+        views = getattr(members[0], "views", 1)
         chunks: dict[int, list[np.ndarray]] = {i: [] for i in indices}
         with torch.no_grad():
             for state in members[0].batches(inputs):
-                shared = members[0].adapter.encode(state, 0, depth)
-                for i, m in zip(indices, members, strict=True):
-                    chunks[i].append(softmax_rows(m.adapter.forward_from(shared, depth)))
+                summed: dict[int, np.ndarray] = {}
+                for view in range(views):
+                    viewed = (dihedral_view(state[0], view), *state[1:]) if view else state
+                    shared = members[0].adapter.encode(viewed, 0, depth)
+                    for i, m in zip(indices, members, strict=True):
+                        probs = softmax_rows(m.adapter.forward_from(shared, depth))
+                        summed[i] = probs if i not in summed else summed[i] + probs
+                for i in indices:
+                    chunks[i].append(summed[i] / views)
         return {i: np.concatenate([no_probabilities(len(self.members[i].class_names)), *chunks[i]]) for i in indices}
 
     def predict(self, inputs: list[Any]) -> list[Prediction]:

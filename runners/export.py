@@ -18,8 +18,13 @@ def export_timm(
     data_cfg: dict,
     backbone_kwargs: dict[str, Any],
     model_dir: Path,
+    views: int = 1,
 ) -> Path:
-    """Writes `model.safetensors` and a timm-style `config.json` with classes and preprocessing."""
+    """Writes `model.safetensors` and a timm-style `config.json` with classes and preprocessing.
+
+    `views` > 1 (written as `"views"`): every prediction averages the probabilities over that many
+    dihedral views of the image (`runners.views`); the weights are the plain timm model's.
+    """
     from safetensors.torch import save_file
 
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -38,6 +43,7 @@ def export_timm(
             "interpolation": data_cfg.get("interpolation", "bilinear"),
             "crop_pct": data_cfg.get("crop_pct", 1.0),
         },
+        "views": views,
     }
     (model_dir / "config.json").write_text(json.dumps(config, indent=2))
     return model_dir

@@ -131,12 +131,16 @@ def _export_image(predictor: Any, out_dir: Path) -> dict[str, Any]:
     size = int(cfg["input_size"])
     batch = torch.export.Dim("batch", min=1)
     example = torch.zeros(2, 3, size, size)
-    _dynamic_export(predictor.model.cpu(), (example,), out_dir / ONNX_FILE, ["pixel_values"], [{0: batch}])
+    # The graph holds the views (`ViewAveraged`): its logits are the log of the averaged probabilities.
+    _dynamic_export(predictor.scorer.cpu(), (example,), out_dir / ONNX_FILE, ["pixel_values"], [{0: batch}])
+    output: dict[str, Any] = {"shape": ["batch", len(predictor.class_names)], "probabilities": "softmax"}
+    if predictor.views > 1:
+        output["views"] = f"log of the softmax averaged over {predictor.views} dihedral views, inside the graph"
     return {
         "kind": "image",
         "onnx_file": ONNX_FILE,
         "inputs": {"pixel_values": {"shape": ["batch", 3, size, size], "dtype": "float32"}},
-        "output": {"logits": {"shape": ["batch", len(predictor.class_names)], "probabilities": "softmax"}},
+        "output": {"logits": output},
         "class_names": list(predictor.class_names),
         "image": {
             "color": "RGB",

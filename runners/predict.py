@@ -85,13 +85,19 @@ class ImagePredictor:
         data_cfg: dict,
         device: torch.device | str = "cpu",
         batch_size: int = 32,
+        views: int = 1,
     ) -> None:
+        """`views` > 1: each input is scored on its probabilities averaged over its dihedral views
+        (`runners.views.ViewAveraged`, which `scorer` is)."""
         import torch
 
         from runners.backbones.registry import adapter_for
         from runners.transforms import eval_transform
+        from runners.views import ViewAveraged
 
         self.model, self.class_names, self.device = model, class_names, torch.device(device)
+        self.views = views
+        self.scorer = ViewAveraged(model, views)
         self.data_cfg = data_cfg  # input_size, mean, std, interpolation, crop_pct: what an ONNX export writes down
         self.transform = eval_transform(data_cfg["input_size"], data_cfg)
         self.batch_size = batch_size
@@ -103,7 +109,7 @@ class ImagePredictor:
     def input_signature(self) -> tuple[Any, ...]:
         """What decides the tensors `batches` makes: equal signatures, equal states at boundary 0."""
         cfg = tuple(sorted((k, str(v)) for k, v in self.data_cfg.items()))
-        return ("image", type(self.model).__name__, cfg, self.batch_size, str(self.device))
+        return ("image", type(self.model).__name__, cfg, self.batch_size, str(self.device), self.views)
 
     def batches(self, inputs: list[Any]) -> Iterator[tuple[torch.Tensor, ...]]:
         """The model's input state (boundary 0 of its blocks), `batch_size` inputs at a time, on its device."""
@@ -123,7 +129,7 @@ class ImagePredictor:
         chunks = [no_probabilities(len(self.class_names))]
         with torch.no_grad():
             for (x,) in self.batches(inputs):
-                chunks.append(softmax_rows(self.model(x)))
+                chunks.append(softmax_rows(self.scorer(x)))
         return np.concatenate(chunks)
 
     def predict(self, inputs: list[Any]) -> list[Prediction]:
@@ -252,4 +258,4 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
         "interpolation": pcfg["interpolation"],
         "crop_pct": pcfg["crop_pct"],
     }
-    return ImagePredictor(model, config["label_names"], data_cfg, device)
+    return ImagePredictor(model, config["label_names"], data_cfg, device, views=int(config.get("views", 1)))

@@ -195,7 +195,9 @@ class Runner(ABC):
             if split.test and spec.evaluate_test and outcome.status not in ("diverged", "failed"):
                 src = UncachedSource(pipe, adapter, "test", 0, False, spec.batch_size, device)
                 loss_fn = torch.nn.CrossEntropyLoss()
-                _, test_acc, test_f1, _ = evaluate(adapter, src, len(split.test), 0, loss_fn, device)
+                _, test_acc, test_f1, _ = evaluate(
+                    adapter, src, len(split.test), 0, loss_fn, device, spec.dihedral_views
+                )
             model_dir = None
             if spec.output_dir is not None and outcome.best is not None and outcome.status != "failed":
                 model_dir = Path(spec.output_dir) / "model"

@@ -11,6 +11,8 @@ from runners.device import Device
 
 # class_weights="auto" weights the classes when the largest is more than this many times the smallest.
 CLASS_WEIGHT_RATIO = 1.5
+# `TrialSpec.dihedral_views`: the image as it is; its 4 right-angle rotations; those and their mirror images.
+DihedralViews = Literal[1, 4, 8]
 
 _USER = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 _RESULT = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -167,6 +169,13 @@ class TrialSpec(BaseModel):
         "training loss of 23.6 against 1.8 frozen, and validation accuracy 0.48 against 0.77 after 3 epochs. "
         "Off for random weights (no statistics to keep).",
     )
+    dihedral_views: DihedralViews = Field(
+        1,
+        description="Images with no 'up': every image is also fed turned by right angles (4 views), and "
+        "mirrored (8) (`runners.views`); the converged head is fitted on every view of the training images, "
+        "and validation, test and every prediction of the exported model average the probabilities over "
+        "the views. Converged-head stages only (the frozen backbone's features of each view are cached).",
+    )
     train_on_val: bool = Field(
         False,
         description="Refit: train on train + validation (the split is unchanged on disk; validation "
@@ -185,6 +194,18 @@ class TrialSpec(BaseModel):
         tr, va, te = self.split_fractions
         if min(self.split_fractions) < 0 or abs(tr + va + te - 1.0) > 1e-6 or tr <= 0 or va <= 0:
             raise ValueError(f"split_fractions must be >= 0, sum to 1, with train and val > 0: {self.split_fractions}")
+        return self
+
+    @model_validator(mode="after")
+    def _views(self) -> TrialSpec:
+        if self.dihedral_views > 1 and self.modality != "image":
+            raise ValueError(f"dihedral_views turns images; modality={self.modality!r} has none")
+        tuned = [i for i, s in enumerate(self.stages) if not s.converged_head]
+        if self.dihedral_views > 1 and tuned:
+            raise ValueError(
+                f"dihedral_views needs every stage to be a converged head fit (head_c set, trainable_blocks 0); "
+                f"stage {tuned[0]} trains for epochs"
+            )
         return self
 
 

@@ -130,11 +130,13 @@ class TimmRunner(Runner):
 
     def export(self, bundle: TimmBundle, class_names: list[str], spec: TrialSpec, model_dir: Path) -> None:
         cfg = {**bundle.data_cfg, "input_size": self._size(bundle, spec)}
-        export_timm(bundle.model, bundle.architecture, class_names, cfg, bundle.backbone_kwargs, model_dir)
+        export_timm(
+            bundle.model, bundle.architecture, class_names, cfg, bundle.backbone_kwargs, model_dir, spec.dihedral_views
+        )
 
     def predictor(self, bundle: TimmBundle, class_names: list[str], spec: TrialSpec, device: torch.device):
         cfg = {**bundle.data_cfg, "input_size": self._size(bundle, spec)}
-        return ImagePredictor(bundle.model, class_names, cfg, device)
+        return ImagePredictor(bundle.model, class_names, cfg, device, views=spec.dihedral_views)
 
     def frozen_batches(
         self, bundle: TimmBundle, inputs: list[Any], batch_size: int, *, image_size: int | None, max_length: int

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from advisor.profile import Modality, Priority, Similarity
 from runners.data.formats import check_data_file, guess_modality
 from runners.device import Device
+from runners.specs import DihedralViews
 
 PrunerName = Literal["hyperband", "successive_halving", "median", "none"]
 # A worker that stops beating for GRACE seconds (killed, machine lost) has its trial marked
@@ -58,6 +59,13 @@ class TuneConfig(BaseModel):
     linear_probe_first: bool = Field(
         True, description="Fine-tuning starts from the converged head (LP-FT); off: from a random head."
     )
+    dihedral_views: DihedralViews = Field(
+        1,
+        description="Images with no 'up' (cells, tissue, aerial views): head-only trials fit and score every "
+        "image under its 4 right-angle rotations (4), or those and their mirror images (8) (`runners.views`), "
+        "and so does the exported model; that many frozen passes where a clean head needs one, at search "
+        "and at prediction time.",
+    )
     refit: bool = Field(True, description="Retrain the selected model(s) on train + validation before export.")
     ensemble: bool = Field(True, description="Greedy ensemble of the best trials (and TF-IDF for text).")
     workers: int = Field(1, ge=1, description="Local worker processes sharing the study.")
@@ -73,6 +81,12 @@ class TuneConfig(BaseModel):
             raise ValueError(f"{value} does not exist")
         check_data_file(value)  # a DataError is a ValueError: pydantic reports it as this field's error
         return value
+
+    @model_validator(mode="after")
+    def _views_need_images(self) -> TuneConfig:
+        if self.dihedral_views > 1 and self.data_modality != "image":
+            raise ValueError(f"dihedral_views turns images; {self.data} holds {self.data_modality}")
+        return self
 
     @property
     def data_modality(self) -> Modality:

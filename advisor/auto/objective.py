@@ -117,7 +117,9 @@ class Objective:
         # The prior prices epochs only: the finishing phase's reserve waits for a trial's own
         # measurement (on BBC 20/class the prior, model load included, priced scoring the 2,075
         # test texts above the whole 3-minute budget, and no trial started).
-        self.cost = CostModel.priced(space.n_blocks, n_train * self.views, n_val, price)
+        # With dihedral views, the first head-only trial also runs the other views of train + validation.
+        head_view_rows = (n_train + n_val) * (config.dihedral_views - 1)
+        self.cost = CostModel.priced(space.n_blocks, n_train * self.views, n_val, price, head_view_rows)
         self.skipped_in_a_row = 0
         self.n_complete = 0
         # Validation accuracies of complete trials, head-only and fine-tuning apart (the ensemble's expected size).
@@ -162,12 +164,21 @@ class Objective:
         same weights, same input size), so one full pass plus, for each further member, the top
         blocks of the deepest kept trial: on ELPV 4 grades the three head-only members scored 656
         cells at 41.9 ms each where three whole passes took 128.3. Random weights share nothing.
+
+        With dihedral views, a head-only member is counted from the start (the head-strength sweep
+        follows the rule plan): it scores every view, one pass per view shared by the heads, and
+        shares nothing with fine-tuning members, which score the clean image once. On ELPV 4 grades
+        an export whose reserve held one pass ran the 8 views of the test split past the budget (+14.6%).
         """
         members = self.expected_members()
         n = self.space.n_blocks
+        views = self.config.dihedral_views
         if self.config.weights == "none" or not self.kept_depths or n <= 0:
-            return float(members)
-        return 1.0 + (members - 1) * self.cost.top_share(max(self.kept_depths))
+            return float(members - 1 + views)
+        if views == 1:
+            return 1.0 + (members - 1) * self.cost.top_share(max(self.kept_depths))
+        tuned = [k for k in self.kept_depths if k > 0][: members - 1]
+        return views + (1.0 + (len(tuned) - 1) * self.cost.top_share(max(tuned)) if tuned else 0.0)
 
     def expected_members(self) -> int:
         """Neural members the exported model is expected to have (each costs a pass at prediction).
@@ -305,7 +316,7 @@ class Objective:
             plan,
             result,
             self.space.n_blocks,
-            self.n_examples,
+            self.n_train,  # what the trial trained on: a pre-split folder's test split can dwarf it
             self.augment.enabled,
             head_stage(trial.user_attrs.get(TrialAttr.STAGES), self.config.linear_probe_first),
             modality=self.config.data_modality,

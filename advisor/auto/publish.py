@@ -84,6 +84,14 @@ def build_report(
                 )
     setup.split.save(config.out / "split.json", setup.data)
     notes = [note for note in (setup.backbone_note, setup.similarity_note, skipped_note) if note] + list(finished.notes)
+    if config.dihedral_views > 1:
+        views = "4 right-angle rotations" + (" and their mirror images" if config.dihedral_views == 8 else "")
+        notes.append(
+            f"Dihedral views (`--dihedral-views {config.dihedral_views}`): head-only trials fitted their head on "
+            f"every training image's {views} and scored each image on the mean of its {config.dihedral_views} "
+            "views' probabilities, as their exported models predict; fine-tuning trials trained and scored on "
+            "the images as they are."
+        )
     if best is None:
         notes.append(
             f"The budget ({config.budget_minutes:g} min) was too small for even one trial (loading the data and "

@@ -84,7 +84,9 @@ def trial_spec(
     """The runners' `TrialSpec` for a sampled plan: the converged head, then the top blocks.
 
     With `config.linear_probe_first` off, a fine-tuning trial starts from a random head instead
-    (the comparison the bench makes for LP-FT). `augment` is the runners' `AugmentConfig`.
+    (the comparison the bench makes for LP-FT). `augment` is the runners' `AugmentConfig`. With
+    `config.dihedral_views` a head-only plan fits and scores its head on that many dihedral views; a
+    fine-tuning plan's head stage stays on the clean images (its blocks then train on them).
     """
     from runners import StageSpec
 
@@ -112,6 +114,7 @@ def trial_spec(
         weight_decay=plan.weight_decay if plan.weight_decay is not None else 0.0,
         class_weights=plan.class_weights,
         head_cv_folds=cv_folds if plan.trainable_blocks == 0 else None,
+        dihedral_views=config.dihedral_views if plan.trainable_blocks == 0 else 1,
     )
 
 
@@ -181,6 +184,7 @@ def rule_plan_spec(
         early_stopping_patience=None,  # each stage carries its own
         head_cv_folds=cv_folds if head_only else None,
         min_stage_gain=min_stage_gain,
+        dihedral_views=config.dihedral_views if head_only else 1,
     )
 
 

@@ -18,6 +18,7 @@ from advisor.errors import RulesError
 from advisor.exporting import ExportFormat
 from advisor.profile import Hardware, Modality, Priority, Similarity, Task
 from runners.device import Device
+from runners.specs import DihedralViews
 
 app = typer.Typer(
     name="advisor",
@@ -251,6 +252,8 @@ def schema() -> None:
 
 
 PrunerChoice = _choices("PrunerChoice", PrunerName)
+# Numbers as choices: typer shows and checks them like the named ones.
+DihedralChoice = enum.Enum("DihedralChoice", {str(v): str(v) for v in get_args(DihedralViews)}, type=str)  # type: ignore[misc]
 
 
 @app.command()
@@ -300,6 +303,13 @@ def auto(
     linear_probe_first: Annotated[
         bool, typer.Option(help="Fine-tuning starts from the converged head (LP-FT); off: from a random head.")
     ] = True,
+    dihedral_views: Annotated[
+        DihedralChoice,  # type: ignore[valid-type]
+        typer.Option(
+            help="Images with no 'up' (cells, tissue, aerial views): head-only models fit and predict on each "
+            "image's 4 right-angle rotations (4), or those and their mirror images (8): a frozen pass per view."
+        ),
+    ] = "1",  # type: ignore[assignment]
 ) -> None:
     """Search unfreeze depth and learning rates with real fine-tuning trials; write the best model and a report."""
     from advisor.auto.config import TuneConfig
@@ -330,6 +340,7 @@ def auto(
             refit=refit,
             ensemble=ensemble,
             linear_probe_first=linear_probe_first,
+            dihedral_views=int(_value(dihedral_views)),
         )
     except ValidationError as exc:
         raise _fail(_validation_message(exc)) from None

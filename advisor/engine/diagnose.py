@@ -29,7 +29,7 @@ class TrialObservation(BaseModel):
     train_val_gap: float | None = None
     val_loss_rose: bool = False
     trainable_fraction: float = Field(ge=0, le=1)
-    n_examples: int
+    n_examples: int = Field(description="Training examples the trial fitted on (not the test split).")
     augmentation: bool
     smallest_stage_gain: float | None = Field(
         None, description="The least validation accuracy a stage after the first added (negative: it lost some)."

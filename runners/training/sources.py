@@ -10,6 +10,7 @@ import torch
 
 from runners.backbones._base import BlockAdapter, State
 from runners.cache import ActivationCache, make_key, prefix_fingerprint
+from runners.views import dihedral_view
 
 
 class InputPipeline(Protocol):
@@ -54,7 +55,8 @@ def _pad_cat(chunks: list[State]) -> State:
 
 
 class UncachedSource:
-    """Runs the frozen prefix on every batch (the reference path)."""
+    """Runs the frozen prefix on every batch (the reference path); `view` > 0 turns the images first
+    (`runners.views.dihedral_view`)."""
 
     def __init__(
         self,
@@ -65,13 +67,20 @@ class UncachedSource:
         augment: bool,
         batch_size: int,
         device: torch.device,
+        view: int = 0,
     ) -> None:
         self.pipeline, self.adapter, self.split, self.boundary = pipeline, adapter, split, boundary
-        self.augment, self.batch_size, self.device = augment, batch_size, device
+        self.augment, self.batch_size, self.device, self.view = augment, batch_size, device, view
 
     def batches(self, order: torch.Tensor, epoch: int = 0) -> Iterator[tuple[State, torch.Tensor]]:
+        yield from self.view_batches(order, self.view)
+
+    def view_batches(self, order: torch.Tensor, view: int = 0) -> Iterator[tuple[State, torch.Tensor]]:
+        """The examples in `order` under dihedral view `view`, through the frozen prefix."""
         for state, y in self.pipeline.loader(self.split, order.tolist(), self.augment, self.batch_size):
             state = _to(state, self.device)
+            if view:
+                state = (dihedral_view(state[0], view), *state[1:])
             if self.boundary > 0:
                 with torch.no_grad(), autocast(self.device):
                     state = tuple(
@@ -81,7 +90,14 @@ class UncachedSource:
 
 
 class CachedSource:
-    """Serves boundary activations computed once (per cache key), `n_views` augmented views for training."""
+    """Serves boundary activations computed once (per cache key): `n_views` augmented views for
+    training, or with `dihedral` > 1 that many dihedral views of every example (`runners.views`), each view
+    cached under its own key (view 0, the image as it is, is the clean entry a frozen pass leaves).
+
+    Attributes:
+        views: Views held per example; `tensors` stacks them view by view (row `v * n + i`).
+        computed: Examples this source ran through the frozen prefix (0 on a full cache hit).
+    """
 
     def __init__(
         self,
@@ -96,23 +112,31 @@ class CachedSource:
         n_views: int,
         seed: int,
         step: Callable[[int], None] | None = None,
+        dihedral: int = 1,
     ) -> None:
         """`step`, when given, is called with each computed batch's number of examples (a fill's progress)."""
+        if dihedral > 1 and augment:
+            raise ValueError("dihedral views are computed from the clean images; augment must be off")
         self.adapter, self.batch_size, self.device, self.seed = adapter, batch_size, device, seed
         self.step = step
         self.n = pipeline.size(split)
         self.labels = pipeline.labels(split)
-        self.views = n_views if augment else 1
+        self.views = dihedral if dihedral > 1 else (n_views if augment else 1)
+        self.computed = 0
         modules = [m for i in range(boundary) for m in adapter.block_modules(i)]
         params = [p for i in range(boundary) for p in adapter.block_parameters(i)]
-        key = make_key(
+        parts = dict(
             prefix=prefix_fingerprint(modules, params),
             family=adapter.family,
             boundary=boundary,
             data=pipeline.data_fingerprint(split, augment),
-            views=self.views,
-            seed=seed if augment else None,
         )
+        if dihedral > 1:
+            per_view = [self._view(pipeline, split, boundary, cache, parts, v) for v in range(dihedral)]
+            self.tensors = _pad_cat(per_view)
+            self.cache_hit = self.computed == 0
+            return
+        key = make_key(**parts, views=self.views, seed=seed if augment else None)
         tensors = cache.get(key)
         self.cache_hit = tensors is not None
         if tensors is None:
@@ -120,30 +144,54 @@ class CachedSource:
             cache.put(key, tensors)
         self.tensors = tensors
 
-    def _compute(self, pipeline: InputPipeline, split: str, boundary: int, augment: bool) -> State:
+    def _view(
+        self, pipeline: InputPipeline, split: str, boundary: int, cache: ActivationCache, parts: dict, view: int
+    ) -> State:
+        """Dihedral view `view` of the split at the boundary, from the cache or computed into it."""
+        key = make_key(**parts, views=1, seed=None, **({"view": view} if view else {}))
+        tensors = cache.get(key)
+        if tensors is None:
+            tensors = self._pass(
+                UncachedSource(pipeline, self.adapter, split, boundary, False, self.batch_size, self.device, view)
+            )
+            cache.put(key, tensors)
+        return tensors
+
+    def _pass(self, src: UncachedSource) -> State:
+        """The frozen prefix over the whole split, in eval mode; counts the examples computed."""
         was_training = self.adapter.model.training
         self.adapter.model.eval()
+        try:
+            chunks = []
+            for state, labels in src.batches(torch.arange(self.n)):
+                chunks.append(tuple(t.cpu() for t in state))
+                self.computed += len(labels)
+                if self.step is not None:
+                    self.step(len(labels))
+        finally:
+            self.adapter.model.train(was_training)
+        return _pad_cat(chunks)
+
+    def _compute(self, pipeline: InputPipeline, split: str, boundary: int, augment: bool) -> State:
         views = []
         rng_state = torch.get_rng_state()
         try:
             for v in range(self.views):
                 torch.manual_seed(self.seed * 1009 + v)  # fixed, reproducible augmented views
                 src = UncachedSource(pipeline, self.adapter, split, boundary, augment, self.batch_size, self.device)
-                chunks = []
-                for state, labels in src.batches(torch.arange(self.n)):
-                    chunks.append(tuple(t.cpu() for t in state))
-                    if self.step is not None:
-                        self.step(len(labels))
-                views.append(_pad_cat(chunks))
+                views.append(self._pass(src))
         finally:
             torch.set_rng_state(rng_state)
-            self.adapter.model.train(was_training)
         return _pad_cat(views)
 
     def batches(self, order: torch.Tensor, epoch: int = 0) -> Iterator[tuple[State, torch.Tensor]]:
         if self.views > 1:
             g = torch.Generator().manual_seed(self.seed * 7919 + epoch)
             order = order + self.n * torch.randint(self.views, (len(order),), generator=g)
-        for chunk in order.split(self.batch_size):
+        yield from self.view_batches(order)
+
+    def view_batches(self, order: torch.Tensor, view: int = 0) -> Iterator[tuple[State, torch.Tensor]]:
+        """The cached rows of view `view` of the examples in `order` (`order` may already point past view 0)."""
+        for chunk in (order + self.n * view).split(self.batch_size):
             state = self.adapter.trim(tuple(t[chunk] for t in self.tensors))
             yield _to(state, self.device), self.labels[chunk % self.n].to(self.device)

@@ -21,7 +21,7 @@ from runners.onnx_export import (
     export_onnx,
     load_onnx_predictor,
 )
-from runners.predict import load_predictor
+from runners.predict import ImagePredictor, load_predictor
 
 CLASSES = ["class0", "class1", "class2"]
 # crop_pct < 1: images are resized to round(32 / 0.875) = 37 and centre-cropped to 32.
@@ -74,6 +74,25 @@ def test_image_export_predicts_like_the_pytorch_model(tmp_path, colour_images):
     np.testing.assert_allclose(
         onnx.predict_proba(images[:1]), reference.predict_proba(images[:1]), atol=PROBA_ATOL, rtol=0
     )
+
+
+def test_a_model_on_dihedral_views_exports_them_inside_the_graph(tmp_path, colour_images):
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", pretrained=False, num_classes=len(CLASSES)).eval()
+    model_dir = export_timm(model, "resnet18", CLASSES, DATA_CFG, {}, tmp_path / "model", views=8)
+    images = colour_images(2, size=44, seed=5)[0]
+
+    result = export_onnx(model_dir, inputs=images)
+
+    assert result.check.passed and result.check.max_abs_diff <= PROBA_ATOL
+    meta = json.loads((model_dir / "onnx" / PREPROCESSING_FILE).read_text())
+    assert "8 dihedral views" in meta["output"]["logits"]["views"]
+    onnx, reference = load_onnx_predictor(model_dir / "onnx"), load_predictor(model_dir)
+    np.testing.assert_allclose(onnx.predict_proba(images), reference.predict_proba(images), atol=PROBA_ATOL, rtol=0)
+    plain = ImagePredictor(reference.model, CLASSES, reference.data_cfg)  # the same weights, one view
+    assert not np.allclose(plain.predict_proba(images), onnx.predict_proba(images), atol=1e-3)
 
 
 def test_image_preprocessing_json_is_enough_to_run_the_onnx_file(tmp_path, colour_images):

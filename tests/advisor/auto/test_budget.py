@@ -132,9 +132,13 @@ def test_the_forward_price_is_the_median_of_the_trials_measurements() -> None:
     assert cost.forward_per_example == pytest.approx(0.0219)  # a trial that filled nothing measured nothing
 
 
-def _objective(image_dir, tmp_path, book, now: list[float], budget_s: float) -> tuple[Objective, ScriptedRunner]:
+def _objective(
+    image_dir, tmp_path, book, now: list[float], budget_s: float, **settings: object
+) -> tuple[Objective, ScriptedRunner]:
     runner = ScriptedRunner(lambda spec: [0.7] * sum(s.epochs for s in spec.stages))
-    config = TuneConfig(data=image_dir, out=tmp_path / "out", backbone="resnet18", weights="none", refit=False)
+    config = TuneConfig(
+        data=image_dir, out=tmp_path / "out", backbone="resnet18", weights="none", refit=False, **settings
+    )
     space = SearchSpace(n_blocks=8, lr_head=(1e-4, 1e-2), lr_backbone=(1e-5, 1e-3), max_epochs_per_stage=8)
     objective = Objective(
         config=config,
@@ -408,3 +412,71 @@ def test_a_retry_outside_the_searched_range_starts_without_an_optuna_warning(ima
         study.optimize(objective, n_trials=1)
     assert len(runner.specs) == 1 and study.trials[0].params["lr_head"] == 1e-5
     assert not [w for w in caught if "out of range" in str(w.message)]
+
+
+def test_the_first_head_fit_on_dihedral_views_is_priced_with_the_seven_views_it_adds() -> None:
+    """1,200 train + validation examples at 20 ms a pass: the 7 views beyond the clean one cost 168 s,
+    once; after the trial that computed them a head fit costs its fixed seconds again."""
+    cost = CostModel.priced(8, 1000, 200, PassPrice(seconds_per_example=0.02), head_view_rows=1200 * 7)
+    assert cost.estimate(HEAD) == pytest.approx(168.0)
+    cost.observe(HEAD, seconds=180.0, stage_seconds=[178.0], curve=[_epoch(0, 1.0)], fill_rate=0.021, fill=176.0)
+    assert cost.head_view_rows == 0
+    assert cost.estimate(HEAD) == pytest.approx(4.0)
+
+
+def test_a_head_fit_whose_views_do_not_fit_the_time_left_is_not_started(image_dir, tmp_path, book) -> None:
+    now = [0.0]
+    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=300.0, dihedral_views=8)
+    assert objective.cost.head_view_rows == (1000 + 200) * 7
+    objective.cost.forward_prior = 0.05  # 420 s of views for 300 s of budget
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"trainable_blocks": 0, "head_c": 1.0})
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert runner.specs == [] and trial.user_attrs["skipped_by_budget"] == "not started: estimated 420 s, 300 s left"
+
+
+def test_head_members_on_dihedral_views_cost_a_pass_per_view_at_the_test_split(image_dir, tmp_path, book) -> None:
+    """Head-only members share each view's pass (8 in all); a fine-tuning member scores the clean
+    image once and shares none of them; a second one shares the first's frozen blocks."""
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0, dihedral_views=8)
+    objective.config = objective.config.model_copy(update={"weights": None})
+    objective.n_train, objective.n_val, objective.n_test = 1000, 300, 1000
+    objective.n_complete = 1
+    objective.kept_depths = [2]  # the rule plan fine-tuned: the heads on views are still to come
+    assert objective.expected_passes() == pytest.approx(8.0)
+    objective.n_complete = 3
+    objective.kept_depths = [0, 0, 0]
+    assert objective.expected_passes() == pytest.approx(8.0)
+    objective.kept_depths = [2, 0, 0]
+    assert objective.expected_passes() == pytest.approx(9.0)
+    objective.kept_depths = [2, 2, 0]
+    assert objective.expected_passes() == pytest.approx(8.0 + 1.0 + 2 / 8)
+
+
+# MiniLM-L6's blocks (embeddings, then 6 layers) as BBC 5/class's measuring pass timed them; inputs 0.18%.
+MINILM_SHARES = (0.0027, 0.1733, 0.1660, 0.1609, 0.1677, 0.1606, 0.1688)
+
+
+def test_a_fill_of_a_sliver_of_the_pass_does_not_price_the_whole_pass() -> None:
+    """BBC 5/class: a trial fine-tuning the top 6 layers filled its boundary (the inputs and the
+    embeddings, 0.44% of the pass) at 2.6 ms a text; scaled up that is 595 ms a text, where the export
+    scored the test split at 20 ms. Another trial's fill below the top 4 (34% of the pass) prices it."""
+    cost = CostModel(n_blocks=7, n_train_rows=25, n_val=25, block_shares=MINILM_SHARES, input_share=0.0018)
+    cost.observe(_tuned(6, 1), 13.0, [0.3, 11.7], [_epoch(1, 1.5)], fill_rate=0.00263, fill_boundary=1)
+    assert 1 - cost.top_share(6) == pytest.approx(0.0045, abs=2e-4)
+    assert cost.forward_per_example is None
+    cost.observe(_tuned(4, 1), 3.3, [0.3, 1.7], [_epoch(1, 1.5)], fill_rate=0.0092, fill_boundary=3)
+    assert cost.forward_per_example == pytest.approx(0.0092 / (1 - cost.top_share(4)))
+    assert 0.02 < cost.forward_per_example < 0.03
+
+
+def test_a_trial_is_diagnosed_on_the_examples_it_trained_on(image_dir, tmp_path, book) -> None:
+    """BBC 5/class: 25 training texts of 2,225; the diagnosis said 'trained on 2225 examples'."""
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=10_000.0)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"trainable_blocks": 0, "head_c": 1.0})
+    study.optimize(objective, n_trials=1)
+    assert objective.n_examples == 1200 and study.trials[0].user_attrs["observation"]["n_examples"] == 1000

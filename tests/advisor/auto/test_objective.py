@@ -280,3 +280,13 @@ def test_the_search_goes_on_while_the_failures_are_not_all_alike(monkeypatch, im
     report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=5, max_epochs_per_stage=2)
     assert len(runner.specs) == 5 and report.n_trials == 5
     assert report.n_failed == (4 if first == "complete" else 5)
+
+
+def test_with_dihedral_views_every_head_only_trial_and_its_refit_use_them(monkeypatch, image_dir, tmp_path) -> None:
+    runner = ScriptedRunner(_lr_curve)
+    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=6, dihedral_views=4)
+    for spec in runner.specs + runner.refits:
+        head_only = all(stage.converged_head for stage in spec.stages)
+        assert spec.dihedral_views == (4 if head_only else 1)
+    assert any(spec.dihedral_views == 4 for spec in runner.refits)
+    assert any("`--dihedral-views 4`" in note and "4 right-angle rotations" in note for note in report.notes)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from advisor.auto.config import TuneConfig
-from advisor.auto.space import HEAD_C_DEFAULT
-from advisor.auto.trial_specs import augment_config, epochs_note, rule_plan_spec, stage_blocks
+from advisor.auto.space import HEAD_C_DEFAULT, TrialPlan
+from advisor.auto.trial_specs import augment_config, epochs_note, rule_plan_spec, stage_blocks, trial_spec
 from advisor.engine.recommend import recommend
 from advisor.profile import DatasetProfile
 from advisor.recommendation import Recommendation
@@ -189,3 +189,25 @@ def test_a_retry_of_the_rule_plan_runs_its_stages_at_the_scaled_rates(tmp_path) 
     # A retry of a sampled trial stays the sampled plan: head, then one stage.
     sampled = objective.spec_for(SimpleNamespace(user_attrs={"retry_of": retry}), plan, None)
     assert len(sampled.stages) == 2 and sampled.stages[1].lr_backbone == 1e-4
+
+
+def test_dihedral_views_go_to_head_only_trials_and_only_on_images(tmp_path) -> None:
+    from pydantic import ValidationError
+
+    from runners import AugmentConfig
+
+    images = tmp_path / "images"
+    (images / "a").mkdir(parents=True)
+    (images / "a" / "x.png").write_bytes(b"")
+    config = TuneConfig(data=images, out=tmp_path / "out", dihedral_views=8)
+    head = trial_spec(TrialPlan(trainable_blocks=0, head_c=0.1), config, "b", None, AugmentConfig())
+    assert head.dihedral_views == 8
+    tuned = TrialPlan(trainable_blocks=2, head_c=0.1, lr_head=1e-3, lr_backbone=1e-4, tune_epochs=2)
+    lp_ft = trial_spec(tuned, config, "b", None, AugmentConfig())
+    assert lp_ft.dihedral_views == 1 and lp_ft.stages[0].converged_head  # its head stage sees the clean images
+    rec = _rec("image", 300, "very_similar")  # feature extraction: a head-only rule plan
+    assert rule_plan_spec(rec, config, "b", 8, None, augment_config(rec, "image")).dihedral_views == 8
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text,label\nhello,a\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="dihedral_views turns images"):
+        TuneConfig(data=texts, out=tmp_path / "out", dihedral_views=4)

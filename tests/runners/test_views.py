@@ -1,0 +1,149 @@
+"""Dihedral views: the eight views of an image, heads fitted and scored on them, exports that keep them."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from runners import StageSpec
+from runners.cache import ActivationCache
+from runners.data.splits import stratified_split
+from runners.ensemble import EnsemblePredictor
+from runners.export import export_timm
+from runners.predict import ImagePredictor, load_predictor
+from runners.timm_runner import TimmRunner
+from runners.views import ViewAveraged, dihedral_view
+
+HEAD_ONLY = [StageSpec(trainable_blocks=0, head_c=1.0)]
+
+
+def _numpy_views(a: np.ndarray) -> list[np.ndarray]:
+    """The square's symmetries as numpy writes them: the 4 rotations, then each mirrored left-right."""
+    rotations = [np.rot90(a, k) for k in range(4)]
+    return rotations + [np.fliplr(r) for r in rotations]
+
+
+def _bytes(arrays: list[np.ndarray]) -> set[bytes]:
+    return {np.ascontiguousarray(a).tobytes() for a in arrays}
+
+
+def test_the_first_four_views_are_the_rotations_and_all_eight_the_square_s_symmetries() -> None:
+    a = np.arange(9, dtype=np.float32).reshape(3, 3)  # no symmetry: every view differs
+    x = torch.from_numpy(a)[None, None]
+    views = [dihedral_view(x, v)[0, 0].numpy() for v in range(8)]
+    np.testing.assert_array_equal(views[0], a)
+    np.testing.assert_array_equal(views[4], np.fliplr(a))
+    assert len(_bytes(views)) == 8
+    assert _bytes(views[:4]) == _bytes([np.rot90(a, k) for k in range(4)])
+    assert _bytes(views) == _bytes(_numpy_views(a))
+    with pytest.raises(ValueError, match="view must be in"):
+        dihedral_view(x, 8)
+
+
+def test_view_averaged_logits_are_the_log_of_the_views_mean_probabilities() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 4 * 4, 3))
+    x = torch.randn(5, 2, 4, 4)
+
+    def turned(v: int) -> torch.Tensor:
+        return torch.from_numpy(np.stack([[_numpy_views(channel)[v] for channel in image] for image in x.numpy()]))
+
+    with torch.no_grad():
+        for views in (4, 8):
+            by_hand = np.mean([model(turned(v)).softmax(-1).numpy() for v in range(views)], axis=0)
+            averaged = ViewAveraged(model, views)(x).softmax(-1).numpy()
+            np.testing.assert_allclose(averaged, by_hand, rtol=0, atol=1e-6)
+        torch.testing.assert_close(ViewAveraged(model, 1)(x), model(x))
+
+
+def test_dihedral_views_are_for_head_only_image_trials(image_spec, text_spec) -> None:
+    with pytest.raises(ValidationError, match="modality='text' has none"):
+        text_spec(stages=HEAD_ONLY, dihedral_views=4)
+    with pytest.raises(ValidationError, match="stage 1 trains for epochs"):
+        image_spec(stages=[*HEAD_ONLY, StageSpec(trainable_blocks=1)], dihedral_views=8)
+    with pytest.raises(ValidationError, match="dihedral_views"):
+        image_spec(stages=HEAD_ONLY, dihedral_views=2)
+    assert image_spec(stages=[*HEAD_ONLY, StageSpec(trainable_blocks=1)]).dihedral_views == 1
+
+
+def test_a_head_on_8_views_fits_every_view_and_its_export_ignores_how_the_image_is_turned(
+    image_spec, tmp_path: Path, monkeypatch
+) -> None:
+    import runners.training.loop as loop
+
+    fitted_rows: list[int] = []
+    fit = loop.fit_linear_head
+    monkeypatch.setattr(loop, "fit_linear_head", lambda x, *a, **k: fitted_rows.append(len(x)) or fit(x, *a, **k))
+    cache = ActivationCache()
+    runner = TimmRunner(cache=cache)
+    spec = image_spec(stages=HEAD_ONLY, dihedral_views=8, output_dir=tmp_path / "trial")
+    runner.frozen_pass(spec.model_copy(update={"dihedral_views": 1, "output_dir": None}))
+    misses = cache.misses  # the clean pass: train and validation
+
+    result = runner.run(spec)
+
+    assert result.status == "complete" and result.model_dir is not None
+    assert fitted_rows == [8 * result.n_train]
+    # View 0 is the clean pass's entry; the other 7 views of both splits were computed once each.
+    assert cache.misses - misses == 7 * 2
+    assert result.fill_seconds > 0
+    exported = load_predictor(result.model_dir)
+    assert isinstance(exported, ImagePredictor) and exported.views == 8
+    data = runner.load_data(spec.source)
+    split = stratified_split(data, spec.split_fractions, spec.seed)
+    val_inputs = [data.inputs[i] for i in split.val]
+    # Validation was scored as the export predicts: the mean of the 8 views' probabilities.
+    np.testing.assert_allclose(exported.predict_proba(val_inputs), result.val_probabilities, rtol=0, atol=1e-5)
+    test_inputs = [data.inputs[i] for i in split.test]
+    predicted = [label for label, _ in exported.predict(test_inputs)]
+    assert np.mean([p == data.labels[i] for p, i in zip(predicted, split.test, strict=True)]) == result.test_accuracy
+    # The 8 views of a turned or mirrored image are the same 8 views: the same probabilities.
+    images = val_inputs[:4]
+    for turned in ([np.rot90(a).copy() for a in images], [np.flipud(a).copy() for a in images]):
+        np.testing.assert_allclose(exported.predict_proba(turned), exported.predict_proba(images), rtol=0, atol=1e-5)
+    clean = TimmRunner(cache=cache).run(image_spec(stages=HEAD_ONLY))
+    assert fitted_rows[-1] == clean.n_train  # without the setting, one row per image
+
+
+def test_members_on_views_share_each_views_pass_and_predict_as_they_would_alone(tmp_path: Path, colour_images) -> None:
+    import timm
+
+    classes = ["class0", "class1", "class2"]
+    torch.manual_seed(0)
+    model = timm.create_model("resnet18", pretrained=False, num_classes=3).eval()
+    data_cfg = {"input_size": 32, "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25), "crop_pct": 1.0}
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.fc.bias += 0.3  # another head on the same frozen backbone
+    export_timm(model, "resnet18", classes, data_cfg, {}, tmp_path / "a", views=8)
+    export_timm(other, "resnet18", classes, data_cfg, {}, tmp_path / "b", views=8)
+    members = [load_predictor(tmp_path / "a"), load_predictor(tmp_path / "b")]
+    clean = ImagePredictor(model, classes, data_cfg)
+    images = colour_images(3, size=40, seed=9)[0]
+    alone = [m.predict_proba(images) for m in members]
+
+    ensemble = EnsemblePredictor([(members[0], 0.7), (members[1], 0.3)], classes)
+
+    assert ensemble.groups == [([0, 1], 5)]
+    assert EnsemblePredictor([(members[0], 0.5), (clean, 0.5)], classes).groups == [([0], 0), ([1], 0)]
+    np.testing.assert_allclose(ensemble.predict_proba(images), 0.7 * alone[0] + 0.3 * alone[1], rtol=0, atol=1e-6)
+    assert not np.allclose(alone[0], clean.predict_proba(images), atol=1e-3)  # the views change the scores
+
+
+def test_a_head_on_the_4_rotations_caches_three_more_views(image_spec, tmp_path: Path) -> None:
+    cache = ActivationCache()
+    runner = TimmRunner(cache=cache)
+    spec = image_spec(stages=HEAD_ONLY, dihedral_views=4, output_dir=tmp_path / "trial")
+    runner.frozen_pass(spec.model_copy(update={"dihedral_views": 1, "output_dir": None}))
+    misses = cache.misses
+    result = runner.run(spec)
+    assert cache.misses - misses == 3 * 2 and load_predictor(result.model_dir).views == 4
+    images = [a for a in image_spec().data.inputs[:4]]
+    exported = load_predictor(result.model_dir)
+    turned = [np.rot90(a).copy() for a in images]  # a quarter turn: the same 4 rotations
+    np.testing.assert_allclose(exported.predict_proba(turned), exported.predict_proba(images), rtol=0, atol=1e-5)

@@ -100,8 +100,8 @@ class CostModel:
     overheads: list[float] = field(default_factory=list)
     epoch_seconds: dict[int, list[float]] = field(default_factory=dict)
     filled: set[int] = field(default_factory=set)
-    # Whole frozen passes per example the first head-only trial makes beyond the clean one (the
-    # extra dihedral views of train + validation, `TuneConfig.dihedral_views`); 0 once one has.
+    # Frozen passes of one example each that the first head-only trial makes beyond the clean pass:
+    # train + validation × the views after the first (`TuneConfig.dihedral_views`); 0 once made.
     head_view_rows: int = 0
 
     @classmethod

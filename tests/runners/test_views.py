@@ -143,7 +143,7 @@ def test_a_head_on_the_4_rotations_caches_three_more_views(image_spec, tmp_path:
     misses = cache.misses
     result = runner.run(spec)
     assert cache.misses - misses == 3 * 2 and load_predictor(result.model_dir).views == 4
-    images = [a for a in image_spec().data.inputs[:4]]
+    images = list(image_spec().data.inputs[:4])
     exported = load_predictor(result.model_dir)
     turned = [np.rot90(a).copy() for a in images]  # a quarter turn: the same 4 rotations
     np.testing.assert_allclose(exported.predict_proba(turned), exported.predict_proba(images), rtol=0, atol=1e-5)

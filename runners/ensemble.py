@@ -175,7 +175,7 @@ class EnsemblePredictor:
         """
         import torch
 
-        from runners.views import dihedral_view
+        from runners.views import view_state
 
         members: list[Any] = [self.members[i] for i in indices]
         for m in members:
@@ -186,8 +186,7 @@ class EnsemblePredictor:
             for state in members[0].batches(inputs):
                 summed: dict[int, np.ndarray] = {}
                 for view in range(views):
-                    viewed = (dihedral_view(state[0], view), *state[1:]) if view else state
-                    shared = members[0].adapter.encode(viewed, 0, depth)
+                    shared = members[0].adapter.encode(view_state(state, view) if view else state, 0, depth)
                     for i, m in zip(indices, members, strict=True):
                         probs = softmax_rows(m.adapter.forward_from(shared, depth))
                         summed[i] = probs if i not in summed else summed[i] + probs

@@ -31,6 +31,11 @@ def dihedral_view(x: torch.Tensor, view: int) -> torch.Tensor:
     return torch.flip(turned, (3,)) if view >= 4 else turned
 
 
+def view_state(state: tuple[torch.Tensor, ...], view: int) -> tuple[torch.Tensor, ...]:
+    """A model input state (images first) with its images under view `view`."""
+    return (dihedral_view(state[0], view), *state[1:])
+
+
 class ViewAveraged(nn.Module):
     """`model` scored on the first `views` views of its input: the log of its softmax probabilities averaged over them.
 

@@ -10,7 +10,7 @@ import torch
 
 from runners.backbones._base import BlockAdapter, State
 from runners.cache import ActivationCache, make_key, prefix_fingerprint
-from runners.views import dihedral_view
+from runners.views import view_state
 
 
 class InputPipeline(Protocol):
@@ -55,8 +55,7 @@ def _pad_cat(chunks: list[State]) -> State:
 
 
 class UncachedSource:
-    """Runs the frozen prefix on every batch (the reference path); `view` > 0 turns the images first
-    (`runners.views.dihedral_view`)."""
+    """Runs the frozen prefix on every batch (the reference path)."""
 
     def __init__(
         self,
@@ -67,20 +66,19 @@ class UncachedSource:
         augment: bool,
         batch_size: int,
         device: torch.device,
-        view: int = 0,
     ) -> None:
         self.pipeline, self.adapter, self.split, self.boundary = pipeline, adapter, split, boundary
-        self.augment, self.batch_size, self.device, self.view = augment, batch_size, device, view
+        self.augment, self.batch_size, self.device = augment, batch_size, device
 
     def batches(self, order: torch.Tensor, epoch: int = 0) -> Iterator[tuple[State, torch.Tensor]]:
-        yield from self.view_batches(order, self.view)
+        yield from self.view_batches(order)
 
     def view_batches(self, order: torch.Tensor, view: int = 0) -> Iterator[tuple[State, torch.Tensor]]:
-        """The examples in `order` under dihedral view `view`, through the frozen prefix."""
+        """The examples in `order` under dihedral view `view` (`runners.views`), through the frozen prefix."""
         for state, y in self.pipeline.loader(self.split, order.tolist(), self.augment, self.batch_size):
             state = _to(state, self.device)
             if view:
-                state = (dihedral_view(state[0], view), *state[1:])
+                state = view_state(state, view)
             if self.boundary > 0:
                 with torch.no_grad(), autocast(self.device):
                     state = tuple(
@@ -151,19 +149,18 @@ class CachedSource:
         key = make_key(**parts, views=1, seed=None, **({"view": view} if view else {}))
         tensors = cache.get(key)
         if tensors is None:
-            tensors = self._pass(
-                UncachedSource(pipeline, self.adapter, split, boundary, False, self.batch_size, self.device, view)
-            )
+            src = UncachedSource(pipeline, self.adapter, split, boundary, False, self.batch_size, self.device)
+            tensors = self._pass(src, view)
             cache.put(key, tensors)
         return tensors
 
-    def _pass(self, src: UncachedSource) -> State:
-        """The frozen prefix over the whole split, in eval mode; counts the examples computed."""
+    def _pass(self, src: UncachedSource, view: int = 0) -> State:
+        """The frozen prefix over the whole split under `view`, in eval mode; counts the examples computed."""
         was_training = self.adapter.model.training
         self.adapter.model.eval()
         try:
             chunks = []
-            for state, labels in src.batches(torch.arange(self.n)):
+            for state, labels in src.view_batches(torch.arange(self.n), view):
                 chunks.append(tuple(t.cpu() for t in state))
                 self.computed += len(labels)
                 if self.step is not None:

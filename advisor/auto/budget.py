@@ -100,17 +100,18 @@ class CostModel:
     overheads: list[float] = field(default_factory=list)
     epoch_seconds: dict[int, list[float]] = field(default_factory=dict)
     filled: set[int] = field(default_factory=set)
-    # Frozen passes of one example each that the first head-only trial makes beyond the clean pass:
-    # train + validation × the views after the first (`TuneConfig.dihedral_views`); 0 once made.
-    head_view_rows: int = 0
+    # Examples a head-only trial passes through the frozen backbone once per dihedral view the cache
+    # lacks (train + validation; `TrialPlan.dihedral_views`), and the views the cache holds.
+    view_rows: int = 0
+    views_cached: int = 1
 
     @classmethod
     def priced(
-        cls, n_blocks: int, n_train_rows: int, n_val: int, price: PassPrice | None, head_view_rows: int = 0
+        cls, n_blocks: int, n_train_rows: int, n_val: int, price: PassPrice | None, view_rows: int = 0
     ) -> CostModel:
         """A model whose first prices are the set-up pass's (`price`), or unpriced without one."""
         if price is None:
-            return cls(n_blocks, n_train_rows, n_val, head_view_rows=head_view_rows)
+            return cls(n_blocks, n_train_rows, n_val, view_rows=view_rows)
         return cls(
             n_blocks,
             n_train_rows,
@@ -118,7 +119,7 @@ class CostModel:
             forward_prior=price.seconds_per_example,
             block_shares=price.block_shares,
             input_share=price.input_share,
-            head_view_rows=head_view_rows,
+            view_rows=view_rows,
         )
 
     def observe(
@@ -146,7 +147,7 @@ class CostModel:
         if whole is not None:
             self.forwards.append(whole)
         if plan.trainable_blocks == 0 and fill > 0:
-            self.head_view_rows = 0  # the views are cached now
+            self.views_cached = max(self.views_cached, plan.dihedral_views)  # its views are cached now
         first_tune = len(stage_seconds) if plan.trainable_blocks == 0 else int(head_fit)
         tune_seconds = sum(stage_seconds[first_tune:])
         head_fill = fill if plan.trainable_blocks == 0 else min(fill, max(seconds - tune_seconds, 0.0))
@@ -205,10 +206,12 @@ class CostModel:
             return None
         return forward * self.top_share(k) * (self.n_train_rows * _BACKWARD_FACTOR + self.n_val)
 
-    def head_fill(self) -> float:
-        """Seconds the next head-only trial spends computing views the cache lacks (0 when none or unknown)."""
+    def head_fill(self, views: int) -> float:
+        """Seconds a head-only trial on `views` dihedral views spends computing those the cache lacks
+        (0 when none or unknown)."""
         forward = self.forward_per_example or self.forward_prior
-        return forward * self.head_view_rows if forward is not None else 0.0
+        missing = max(views - self.views_cached, 0) * self.view_rows
+        return forward * missing if forward is not None else 0.0
 
     def fill(self, k: int) -> float:
         """Seconds to fill the cache at the boundary below the top `k` blocks (0 once filled or when unknown)."""
@@ -242,7 +245,7 @@ class CostModel:
     def estimate(self, plan: TrialPlan) -> float | None:
         """Seconds the plan will take, or None when nothing is known yet (the first trials)."""
         if plan.trainable_blocks == 0:
-            views = self.head_fill()
+            views = self.head_fill(plan.dihedral_views)
             return self.overhead() + views if self.overheads or views else None
         epoch = self.epoch(plan.trainable_blocks)
         if epoch is None:

@@ -19,6 +19,8 @@ HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30
 # The study of a search not given a name; its report is titled after the data instead.
 DEFAULT_STUDY_NAME = "advisor"
+# `TuneConfig.dihedral_views="auto"`: the view counts an image search's head-only trials choose among.
+AUTO_DIHEDRAL_VIEWS: tuple[DihedralViews, ...] = (1, 4)
 
 
 class TuneConfig(BaseModel):
@@ -59,12 +61,13 @@ class TuneConfig(BaseModel):
     linear_probe_first: bool = Field(
         True, description="Fine-tuning starts from the converged head (LP-FT); off: from a random head."
     )
-    dihedral_views: DihedralViews = Field(
-        1,
+    dihedral_views: DihedralViews | Literal["auto"] = Field(
+        "auto",
         description="Images with no 'up' (cells, tissue, aerial views): head-only trials fit and score every "
         "image under its 4 right-angle rotations (4), or those and their mirror images (8) (`runners.views`), "
         "and so does the exported model; that many frozen passes where a clean head needs one, at search "
-        "and at prediction time.",
+        "and at prediction time. 'auto' (images): the search tries head-only trials on the image as it is "
+        "and on its 4 rotations and keeps what validates better; 1: never.",
     )
     refit: bool = Field(True, description="Retrain the selected model(s) on train + validation before export.")
     ensemble: bool = Field(True, description="Greedy ensemble of the best trials (and TF-IDF for text).")
@@ -84,9 +87,16 @@ class TuneConfig(BaseModel):
 
     @model_validator(mode="after")
     def _views_need_images(self) -> TuneConfig:
-        if self.dihedral_views > 1 and self.data_modality != "image":
+        if self.dihedral_views != "auto" and self.dihedral_views > 1 and self.data_modality != "image":
             raise ValueError(f"dihedral_views turns images; {self.data} holds {self.data_modality}")
         return self
+
+    @property
+    def view_choices(self) -> tuple[DihedralViews, ...]:
+        """The view counts head-only trials may use: the one asked for; with 'auto', 1 and 4 for images."""
+        if self.dihedral_views != "auto":
+            return (self.dihedral_views,)
+        return AUTO_DIHEDRAL_VIEWS if self.data_modality == "image" else (1,)
 
     @property
     def data_modality(self) -> Modality:

@@ -117,9 +117,8 @@ class Objective:
         # The prior prices epochs only: the finishing phase's reserve waits for a trial's own
         # measurement (on BBC 20/class the prior, model load included, priced scoring the 2,075
         # test texts above the whole 3-minute budget, and no trial started).
-        # With dihedral views, the first head-only trial also runs the other views of train + validation.
-        head_view_rows = (n_train + n_val) * (config.dihedral_views - 1)
-        self.cost = CostModel.priced(space.n_blocks, n_train * self.views, n_val, price, head_view_rows)
+        # A head-only trial on dihedral views also runs the views the cache lacks over train + validation.
+        self.cost = CostModel.priced(space.n_blocks, n_train * self.views, n_val, price, n_train + n_val)
         self.skipped_in_a_row = 0
         self.n_complete = 0
         # Validation accuracies of complete trials, head-only and fine-tuning apart (the ensemble's expected size).
@@ -127,8 +126,11 @@ class Objective:
         self.tuned_vals: list[float] = []
         self.best_seconds: float | None = None
         self.best_plan: TrialPlan | None = None
-        # Trainable blocks of the trials whose models are kept (`_keep_top`): what the export may hold.
+        # Trainable blocks of the trials whose models are kept (`_keep_top`): what the export may hold;
+        # the dihedral views of the kept head-only ones; whether a head on more than one view has run.
         self.kept_depths: list[int] = []
+        self.kept_head_views: list[int] = []
+        self.views_run = False
         self.best_value = -1.0
 
     def trial_dir(self, number: int) -> Path:
@@ -165,20 +167,28 @@ class Objective:
         blocks of the deepest kept trial: on ELPV 4 grades the three head-only members scored 656
         cells at 41.9 ms each where three whole passes took 128.3. Random weights share nothing.
 
-        With dihedral views, a head-only member is counted from the start (the head-strength sweep
-        follows the rule plan): it scores every view, one pass per view shared by the heads, and
-        shares nothing with fine-tuning members, which score the clean image once. On ELPV 4 grades
-        an export whose reserve held one pass ran the 8 views of the test split past the budget (+14.6%).
+        A head-only member on dihedral views scores every view, one pass per view shared by the
+        heads, and shares nothing with fine-tuning members, which score the clean image once
+        (`_head_views`).
         """
         members = self.expected_members()
         n = self.space.n_blocks
-        views = self.config.dihedral_views
+        views = self._head_views()
         if self.config.weights == "none" or not self.kept_depths or n <= 0:
             return float(members - 1 + views)
         if views == 1:
             return 1.0 + (members - 1) * self.cost.top_share(max(self.kept_depths))
         tuned = [k for k in self.kept_depths if k > 0][: members - 1]
         return views + (1.0 + (len(tuned) - 1) * self.cost.top_share(max(tuned)) if tuned else 0.0)
+
+    def _head_views(self) -> int:
+        """Views the export's head-only member is expected to score: the most the space allows until a
+        head on views has run (the head-strength sweep on them follows the rule plan), then the most
+        among the kept heads. On ELPV 4 grades an export whose reserve held one pass until its
+        views head was kept ran the 8 views of the test split past the budget (+14.6%)."""
+        if not self.views_run:
+            return max(self.space.dihedral_views)
+        return max(self.kept_head_views, default=1)
 
     def expected_members(self) -> int:
         """Neural members the exported model is expected to have (each costs a pass at prediction).
@@ -256,6 +266,7 @@ class Objective:
                 cv_folds,
                 plan.class_weights,
                 min_stage_gain=self.book.mistakes.stage_gain_floor(),
+                dihedral_views=plan.dihedral_views,
             )
         return trial_spec(plan, self.config, self.backbone, output_dir, self.augment, cv_folds)
 
@@ -351,6 +362,7 @@ class Objective:
         (self.tuned_vals if plan.trainable_blocks else self.head_vals).append(
             float(trial.user_attrs.get(TrialAttr.VAL_ACCURACY) or 0.0)
         )
+        self.views_run = self.views_run or plan.dihedral_views > 1
         if value > self.best_value:
             self.best_value, self.best_seconds, self.best_plan = value, result.seconds, plan
         self._keep_top(trial, value)
@@ -414,7 +426,9 @@ class Objective:
         head = out_of_fold_head(ranked)
         if head is not None:
             kept.add(head.number)
-        self.kept_depths = [int(t.params.get("trainable_blocks", 0)) for t in ranked if t.number in kept]
+        plans = [TrialPlan.model_validate(t.user_attrs[TrialAttr.PLAN]) for t in ranked if t.number in kept]
+        self.kept_depths = [p.trainable_blocks for p in plans]
+        self.kept_head_views = [p.dihedral_views for p in plans if p.trainable_blocks == 0]
         for t in ranked:
             if t.number not in kept:
                 self._discard_model(t.number)

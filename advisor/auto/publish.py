@@ -18,12 +18,14 @@ from advisor.auto.plots import write_plots
 from advisor.auto.promise import plan_promise
 from advisor.auto.report import BestTrial, Report, trial_record, write_markdown
 from advisor.auto.setup import SearchSetup
+from advisor.auto.space import TrialPlan
 from advisor.auto.storage import redact
 from advisor.auto.study import ranked_trials
 from advisor.profiling.progress import Progress, staged
 from runners.specs import Confusion
 
 if TYPE_CHECKING:
+    from advisor.auto.config import TuneConfig
     from runners.runner import Runner
 
 
@@ -84,14 +86,9 @@ def build_report(
                 )
     setup.split.save(config.out / "split.json", setup.data)
     notes = [note for note in (setup.backbone_note, setup.similarity_note, skipped_note) if note] + list(finished.notes)
-    if config.dihedral_views > 1:
-        views = "4 right-angle rotations" + (" and their mirror images" if config.dihedral_views == 8 else "")
-        notes.append(
-            f"Dihedral views (`--dihedral-views {config.dihedral_views}`): head-only trials fitted their head on "
-            f"every training image's {views} and scored each image on the mean of its {config.dihedral_views} "
-            "views' probabilities, as their exported models predict; fine-tuning trials trained and scored on "
-            "the images as they are."
-        )
+    views_note = _views_note(config, trials, finished)
+    if views_note:
+        notes.append(views_note)
     if best is None:
         notes.append(
             f"The budget ({config.budget_minutes:g} min) was too small for even one trial (loading the data and "
@@ -159,6 +156,32 @@ def build_report(
         model_dir=str(model_dir) if model_dir else None,
         notes=notes,
         trials=records,
+    )
+
+
+def _views_note(config: TuneConfig, trials: list[optuna.trial.FrozenTrial], finished: Finished) -> str | None:
+    """What the trials on dihedral views did, and whether the exported model predicts on them; None when none ran."""
+    on_views = {
+        t.number: TrialPlan.model_validate(t.user_attrs[TrialAttr.PLAN]).dihedral_views
+        for t in trials
+        if TrialAttr.PLAN in t.user_attrs
+    }
+    on_views = {n: v for n, v in on_views.items() if v > 1}
+    if not on_views:
+        return None
+    count = max(on_views.values())
+    views = "4 right-angle rotations" + (" and their mirror images" if count == 8 else "")
+    numbers = ", ".join(str(n) for n in sorted(on_views))
+    held = sorted(m.trial for m in finished.members if m.trial in on_views)
+    exported = (
+        f"the exported model's trial{'s' if len(held) > 1 else ''} {', '.join(map(str, held))} predict on them"
+        if held
+        else "the exported model holds none of them and predicts on each image as it is"
+    )
+    return (
+        f"Dihedral views (`--dihedral-views {config.dihedral_views}`): head-only trials {numbers} fitted their "
+        f"head on every training image's {views} and scored each image on the mean of its {count} views' "
+        f"probabilities; {exported}. The other trials trained and scored on the images as they are."
     )
 
 

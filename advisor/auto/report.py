@@ -167,7 +167,9 @@ def outcome_lines(report: Report) -> list[str]:
         score = f"{best.selection} accuracy {best.value:.4f}"
         if best.stderr is not None:
             score += f" ± {best.stderr:.4f} (standard error over folds)"
-        val = f"; validation accuracy {best.val_accuracy:.4f}" if best.val_accuracy is not None else ""
+        # Selected on validation, the score is the validation accuracy: not said twice.
+        on_val = best.selection == "validation"
+        val = f"; validation accuracy {best.val_accuracy:.4f}" if best.val_accuracy is not None and not on_val else ""
         lines.append(f"Selected trial {best.number}: {score}{val}.")
     if report.ensemble:
         members = ", ".join(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.engine.decide import match_lr_rule
 from advisor.engine.rulebook import RuleBook
 from advisor.recommendation import Recommendation
-from runners.specs import CLASS_WEIGHT_RATIO
+from runners.specs import CLASS_WEIGHT_RATIO, DihedralViews
 
 # The LR ranges the tutorial gives are narrow (1e-5–1e-4 for top layers); the search looks this
 # factor beyond each end so it can find out when the guide is off for this dataset.
@@ -52,6 +52,9 @@ class TrialPlan(BaseModel):
     class_weights: Literal["auto", "off"] = Field(
         "auto", description="Inverse-frequency class weights when imbalanced (the guide), or none (plain accuracy)."
     )
+    dihedral_views: DihedralViews = Field(
+        1, description="Head-only plans: views the head is fitted and scored on (`TrialSpec.dihedral_views`)."
+    )
 
     @property
     def total_epochs(self) -> int:
@@ -73,6 +76,11 @@ class SearchSpace(BaseModel):
     max_epochs_per_stage: int = Field(ge=1)
     imbalanced: bool = Field(
         False, description="Classes differ by more than 1.5×: whether to weight them is searched (on/off)."
+    )
+    dihedral_views: tuple[DihedralViews, ...] = Field(
+        (1,),
+        min_length=1,
+        description="View counts a head-only plan uses (`TuneConfig.view_choices`): searched when more than one.",
     )
 
     @property
@@ -102,6 +110,10 @@ class SearchSpace(BaseModel):
             # The guide weights classes against imbalance; that trades accuracy for balanced accuracy
             # (ELPV binary, frozen Lite0: 0.852 weighted against 0.865 unweighted), so both are tried.
             plan["class_weights"] = trial.suggest_categorical("class_weights", ["auto", "off"])
+        if k == 0 and len(self.dihedral_views) > 1:
+            plan["dihedral_views"] = trial.suggest_categorical("dihedral_views", list(self.dihedral_views))
+        elif k == 0:
+            plan["dihedral_views"] = self.dihedral_views[0]
         if k > 0:
             plan["lr_head"] = trial.suggest_float("lr_head", *self.lr_head, log=True)
             plan["lr_backbone"] = trial.suggest_float("lr_backbone", *self.lr_backbone, log=True)
@@ -118,8 +130,14 @@ def _widen(low: float, high: float) -> tuple[float, float]:
     return (low / LR_WIDEN, high * LR_WIDEN)
 
 
-def space_for(rec: Recommendation, book: RuleBook, n_blocks: int, max_epochs_per_stage: int) -> SearchSpace:
-    """Centre the ranges on the recommendation's learning-rate guide.
+def space_for(
+    rec: Recommendation,
+    book: RuleBook,
+    n_blocks: int,
+    max_epochs_per_stage: int,
+    dihedral_views: tuple[DihedralViews, ...] = (1,),
+) -> SearchSpace:
+    """Centre the ranges on the recommendation's learning-rate guide; head-only plans use `dihedral_views`.
 
     The head's learning rate only matters while the top blocks train (the head-only stage is a
     converged fit): its range runs from the fine-tuning stage's head rate up to the head stage's.
@@ -144,6 +162,7 @@ def space_for(rec: Recommendation, book: RuleBook, n_blocks: int, max_epochs_per
         layer_decay=(min(0.5, full_span or 0.5), 1.0),
         max_epochs_per_stage=max_epochs_per_stage,
         imbalanced=(rec.profile.imbalance_ratio or 1.0) > CLASS_WEIGHT_RATIO,
+        dihedral_views=dihedral_views,
     )
 
 
@@ -157,12 +176,15 @@ def rule_plan_params(rec: Recommendation, space: SearchSpace) -> dict[str, Any]:
     The classifier stage is fitted to convergence at scikit-learn's default strength (how "train
     the classifier head first" is best carried out); the recommendation's fine-tuning epochs (20 or
     more) are clipped to `max_epochs_per_stage`; the learning rates, depth and decay are the rules' own.
+    A head-only plan scores the images as they are when the views are searched (the views are not advice).
     """
     last = rec.stages[-1]
     k = 0 if rec.trainable_fraction == 0 else max(1, round(rec.trainable_fraction * space.n_blocks))
     params: dict[str, Any] = {"trainable_blocks": k, "head_c": _clip(HEAD_C_DEFAULT, space.head_c)}
     if space.imbalanced:
         params["class_weights"] = "auto"  # the guide's advice for imbalanced classes
+    if k == 0 and len(space.dihedral_views) > 1:
+        params["dihedral_views"] = 1
     if k > 0:
         assert last.lr_backbone is not None
         decay = last.layer_decay(k) if last.layerwise_span else 1.0
@@ -179,7 +201,8 @@ def describe(plan: TrialPlan, n_blocks: int) -> str:
     """One line for progress output and the report."""
     head = f"head fit C={plan.head_c:.2g}"
     if plan.trainable_blocks == 0:
-        return f"{head} (head only)"
+        views = f", {plan.dihedral_views} views" if plan.dihedral_views > 1 else ""
+        return f"{head} (head only{views})"
     decay = "" if plan.layer_decay is None or math.isclose(plan.layer_decay, 1.0) else f" ×{plan.layer_decay:.2f}/block"
     return (
         f"{head}, then top {plan.trainable_blocks}/{n_blocks} blocks "

@@ -20,7 +20,7 @@ from advisor.auto.space import HEAD_C_DEFAULT, TrialPlan
 from advisor.recommendation import AugmentOp, Recommendation, Stage
 
 if TYPE_CHECKING:
-    from runners.specs import AugmentConfig, DataSource, TrialSpec
+    from runners.specs import AugmentConfig, DataSource, DihedralViews, TrialSpec
 
 
 def data_source(config: TuneConfig) -> DataSource:
@@ -84,9 +84,9 @@ def trial_spec(
     """The runners' `TrialSpec` for a sampled plan: the converged head, then the top blocks.
 
     With `config.linear_probe_first` off, a fine-tuning trial starts from a random head instead
-    (the comparison the bench makes for LP-FT). `augment` is the runners' `AugmentConfig`. With
-    `config.dihedral_views` a head-only plan fits and scores its head on that many dihedral views; a
-    fine-tuning plan's head stage stays on the clean images (its blocks then train on them).
+    (the comparison the bench makes for LP-FT). `augment` is the runners' `AugmentConfig`. A head-only
+    plan fits and scores its head on its `dihedral_views`; a fine-tuning plan's head stage stays on
+    the clean images (its blocks then train on them).
     """
     from runners import StageSpec
 
@@ -114,7 +114,7 @@ def trial_spec(
         weight_decay=plan.weight_decay if plan.weight_decay is not None else 0.0,
         class_weights=plan.class_weights,
         head_cv_folds=cv_folds if plan.trainable_blocks == 0 else None,
-        dihedral_views=config.dihedral_views if plan.trainable_blocks == 0 else 1,
+        dihedral_views=plan.dihedral_views if plan.trainable_blocks == 0 else 1,
     )
 
 
@@ -143,11 +143,13 @@ def rule_plan_spec(
     cv_folds: int | None = None,
     class_weights: str = "auto",
     min_stage_gain: float | None = None,
+    dihedral_views: DihedralViews = 1,
 ) -> TrialSpec:
     """The recommendation, stage by stage, as the runners' `TrialSpec` (see the module docstring).
 
     `min_stage_gain`: a stage that added less gets no deeper successor (the guide's "stop when a
-    stage adds under 1%"; `Mistakes.stage_gain_floor`).
+    stage adds under 1%"; `Mistakes.stage_gain_floor`). `dihedral_views`: the views a head-only
+    plan fits and scores its head on (its plan's).
     """
     from runners import StageSpec
 
@@ -184,7 +186,7 @@ def rule_plan_spec(
         early_stopping_patience=None,  # each stage carries its own
         head_cv_folds=cv_folds if head_only else None,
         min_stage_gain=min_stage_gain,
-        dihedral_views=config.dihedral_views if head_only else 1,
+        dihedral_views=dihedral_views if head_only else 1,
     )
 
 

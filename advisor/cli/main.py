@@ -253,7 +253,9 @@ def schema() -> None:
 
 PrunerChoice = _choices("PrunerChoice", PrunerName)
 # Numbers as choices: typer shows and checks them like the named ones.
-DihedralChoice = enum.Enum("DihedralChoice", {str(v): str(v) for v in get_args(DihedralViews)}, type=str)  # type: ignore[misc]
+DihedralChoice = enum.Enum(  # type: ignore[misc]
+    "DihedralChoice", {v: v for v in ("auto", *(str(n) for n in get_args(DihedralViews)))}, type=str
+)
 
 
 @app.command()
@@ -307,9 +309,11 @@ def auto(
         DihedralChoice,  # type: ignore[valid-type]
         typer.Option(
             help="Images with no 'up' (cells, tissue, aerial views): head-only models fit and predict on each "
-            "image's 4 right-angle rotations (4), or those and their mirror images (8): a frozen pass per view."
+            "image's 4 right-angle rotations (4), or those and their mirror images (8): a frozen pass per view. "
+            "auto: the search tries the image as it is and its 4 rotations and keeps what validates better; "
+            "1: never."
         ),
-    ] = "1",  # type: ignore[assignment]
+    ] = "auto",  # type: ignore[assignment]
 ) -> None:
     """Search unfreeze depth and learning rates with real fine-tuning trials; write the best model and a report."""
     from advisor.auto.config import TuneConfig
@@ -340,7 +344,7 @@ def auto(
             refit=refit,
             ensemble=ensemble,
             linear_probe_first=linear_probe_first,
-            dihedral_views=int(_value(dihedral_views)),
+            dihedral_views=_views(_value(dihedral_views)),
         )
     except ValidationError as exc:
         raise _fail(_validation_message(exc)) from None
@@ -496,6 +500,11 @@ def example(
 
 def _value(choice: Any) -> Any:
     return choice.value if isinstance(choice, enum.Enum) else choice
+
+
+def _views(choice: str) -> int | str:
+    """`--dihedral-views`: a count as a number, "auto" as it is."""
+    return choice if choice == "auto" else int(choice)
 
 
 def main() -> None:

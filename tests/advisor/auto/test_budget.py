@@ -136,10 +136,17 @@ def _objective(
     image_dir, tmp_path, book, now: list[float], budget_s: float, **settings: object
 ) -> tuple[Objective, ScriptedRunner]:
     runner = ScriptedRunner(lambda spec: [0.7] * sum(s.epochs for s in spec.stages))
+    settings.setdefault("dihedral_views", 1)  # the clean images unless a test searches the views
     config = TuneConfig(
         data=image_dir, out=tmp_path / "out", backbone="resnet18", weights="none", refit=False, **settings
     )
-    space = SearchSpace(n_blocks=8, lr_head=(1e-4, 1e-2), lr_backbone=(1e-5, 1e-3), max_epochs_per_stage=8)
+    space = SearchSpace(
+        n_blocks=8,
+        lr_head=(1e-4, 1e-2),
+        lr_backbone=(1e-5, 1e-3),
+        max_epochs_per_stage=8,
+        dihedral_views=config.view_choices,
+    )
     objective = Objective(
         config=config,
         space=space,
@@ -414,20 +421,27 @@ def test_a_retry_outside_the_searched_range_starts_without_an_optuna_warning(ima
     assert not [w for w in caught if "out of range" in str(w.message)]
 
 
-def test_the_first_head_fit_on_dihedral_views_is_priced_with_the_seven_views_it_adds() -> None:
+def test_the_first_head_fit_on_dihedral_views_is_priced_with_the_views_it_adds() -> None:
     """1,200 train + validation examples at 20 ms a pass: the 7 views beyond the clean one cost 168 s,
-    once; after the trial that computed them a head fit costs its fixed seconds again."""
-    cost = CostModel.priced(8, 1000, 200, PassPrice(seconds_per_example=0.02), head_view_rows=1200 * 7)
-    assert cost.estimate(HEAD) == pytest.approx(168.0)
-    cost.observe(HEAD, seconds=180.0, stage_seconds=[178.0], curve=[_epoch(0, 1.0)], fill_rate=0.021, fill=176.0)
-    assert cost.head_view_rows == 0
-    assert cost.estimate(HEAD) == pytest.approx(4.0)
+    once; after the trial that computed them a head fit on 8 or 4 of them costs its fixed seconds
+    again. A head on the clean images never pays for views; with only 4 cached, 8 pay for 4 more."""
+    on_8 = HEAD.model_copy(update={"dihedral_views": 8})
+    on_4 = HEAD.model_copy(update={"dihedral_views": 4})
+    cost = CostModel.priced(8, 1000, 200, PassPrice(seconds_per_example=0.02), view_rows=1200)
+    assert cost.estimate(on_8) == pytest.approx(168.0)
+    assert cost.estimate(on_4) == pytest.approx(72.0)
+    assert cost.estimate(HEAD) is None  # nothing measured yet, nothing to compute
+    cost.observe(on_4, seconds=80.0, stage_seconds=[78.0], curve=[_epoch(0, 1.0)], fill_rate=0.021, fill=76.0)
+    assert cost.estimate(on_4) == pytest.approx(4.0) == cost.estimate(HEAD)
+    assert cost.estimate(on_8) == pytest.approx(4.0 + 0.021 * 1200 * 4)  # a fill's rate prices the next one
+    cost.observe(on_8, seconds=110.0, stage_seconds=[108.0], curve=[_epoch(0, 1.0)], fill_rate=0.021, fill=101.0)
+    assert cost.estimate(on_8) == pytest.approx(cost.overhead())
 
 
 def test_a_head_fit_whose_views_do_not_fit_the_time_left_is_not_started(image_dir, tmp_path, book) -> None:
     now = [0.0]
     objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=300.0, dihedral_views=8)
-    assert objective.cost.head_view_rows == (1000 + 200) * 7
+    assert objective.cost.view_rows == 1000 + 200
     objective.cost.forward_prior = 0.05  # 420 s of views for 300 s of budget
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"trainable_blocks": 0, "head_c": 1.0})
@@ -446,13 +460,31 @@ def test_head_members_on_dihedral_views_cost_a_pass_per_view_at_the_test_split(i
     objective.n_complete = 1
     objective.kept_depths = [2]  # the rule plan fine-tuned: the heads on views are still to come
     assert objective.expected_passes() == pytest.approx(8.0)
-    objective.n_complete = 3
-    objective.kept_depths = [0, 0, 0]
+    objective.n_complete, objective.views_run = 3, True
+    objective.kept_depths, objective.kept_head_views = [0, 0, 0], [8, 8, 8]
     assert objective.expected_passes() == pytest.approx(8.0)
-    objective.kept_depths = [2, 0, 0]
+    objective.kept_depths, objective.kept_head_views = [2, 0, 0], [8, 8]
     assert objective.expected_passes() == pytest.approx(9.0)
-    objective.kept_depths = [2, 2, 0]
+    objective.kept_depths, objective.kept_head_views = [2, 2, 0], [8]
     assert objective.expected_passes() == pytest.approx(8.0 + 1.0 + 2 / 8)
+
+
+def test_with_views_searched_the_reserve_holds_their_passes_until_heads_on_them_have_run(
+    image_dir, tmp_path, book
+) -> None:
+    """`--dihedral-views auto`: 4 views are counted until a head on them has run; then the kept
+    heads' views decide: none kept on views, the clean pass and the kept members' top blocks."""
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0, dihedral_views="auto")
+    assert objective.space.dihedral_views == (1, 4)
+    objective.config = objective.config.model_copy(update={"weights": None})
+    objective.n_complete = 3
+    objective.kept_depths, objective.kept_head_views = [0, 0, 0], [1, 1, 1]
+    assert objective.expected_passes() == pytest.approx(4.0)
+    objective.views_run = True
+    assert objective.expected_passes() == pytest.approx(1.0)
+    objective.kept_head_views = [1, 4, 1]
+    assert objective.expected_passes() == pytest.approx(4.0)
 
 
 # MiniLM-L6's blocks (embeddings, then 6 layers) as BBC 5/class's measuring pass timed them; inputs 0.18%.

@@ -12,6 +12,7 @@ import torch
 from advisor.auto.config import TuneConfig
 from advisor.auto.objective import _is_oom
 from advisor.auto.search import SearchFailed, run_search
+from advisor.auto.space import HEAD_C_SWEEP
 from runners import TrialSpec
 from runners.errors import failure_text
 
@@ -290,3 +291,30 @@ def test_with_dihedral_views_every_head_only_trial_and_its_refit_use_them(monkey
         assert spec.dihedral_views == (4 if head_only else 1)
     assert any(spec.dihedral_views == 4 for spec in runner.refits)
     assert any("`--dihedral-views 4`" in note and "4 right-angle rotations" in note for note in report.notes)
+
+
+@pytest.mark.parametrize("gain", [0.03, -0.1])
+def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_rotations(
+    monkeypatch, image_dir, tmp_path, gain
+) -> None:
+    """`--dihedral-views auto`: the rule plan as it is, the head-strength sweep on the clean images,
+    then again on their 4 rotations; the export (refit included) predicts on them only when they
+    validated better, and the report says which trials ran on them."""
+
+    def script(spec: TrialSpec) -> list[float]:
+        return [min(a + (gain if spec.dihedral_views == 4 else 0.0), 0.99) for a in _lr_curve(spec)]
+
+    runner = ScriptedRunner(script)
+    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=9)
+    assert [spec.dihedral_views for spec in runner.specs] == [1] * 5 + [4] * 4
+    heads = [spec.stages[0].head_c for spec in runner.specs[1:]]
+    assert heads == [*HEAD_C_SWEEP, *HEAD_C_SWEEP]
+    exported = {spec.dihedral_views for spec in runner.refits}
+    (note,) = [n for n in report.notes if "`--dihedral-views auto`" in n]
+    assert "head-only trials 5, 6, 7, 8 " in note
+    (selected,) = [line for line in (tmp_path / "out" / "report.md").read_text().splitlines() if "Selected" in line]
+    assert selected.count("validation accuracy") == 1  # selected on validation: its score is said once
+    if gain > 0:
+        assert exported == {4} and "predict on them" in note
+    else:
+        assert exported == {1} and "holds none of them" in note

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from advisor.auto.config import TuneConfig
-from advisor.auto.space import HEAD_C_DEFAULT, TrialPlan
+from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
 from advisor.auto.trial_specs import augment_config, epochs_note, rule_plan_spec, stage_blocks, trial_spec
 from advisor.engine.recommend import recommend
 from advisor.profile import DatasetProfile
@@ -200,14 +200,41 @@ def test_dihedral_views_go_to_head_only_trials_and_only_on_images(tmp_path) -> N
     (images / "a").mkdir(parents=True)
     (images / "a" / "x.png").write_bytes(b"")
     config = TuneConfig(data=images, out=tmp_path / "out", dihedral_views=8)
-    head = trial_spec(TrialPlan(trainable_blocks=0, head_c=0.1), config, "b", None, AugmentConfig())
+    head = trial_spec(TrialPlan(trainable_blocks=0, head_c=0.1, dihedral_views=8), config, "b", None, AugmentConfig())
     assert head.dihedral_views == 8
-    tuned = TrialPlan(trainable_blocks=2, head_c=0.1, lr_head=1e-3, lr_backbone=1e-4, tune_epochs=2)
+    tuned = TrialPlan(trainable_blocks=2, head_c=0.1, lr_head=1e-3, lr_backbone=1e-4, tune_epochs=2, dihedral_views=8)
     lp_ft = trial_spec(tuned, config, "b", None, AugmentConfig())
     assert lp_ft.dihedral_views == 1 and lp_ft.stages[0].converged_head  # its head stage sees the clean images
     rec = _rec("image", 300, "very_similar")  # feature extraction: a head-only rule plan
-    assert rule_plan_spec(rec, config, "b", 8, None, augment_config(rec, "image")).dihedral_views == 8
+    augment = augment_config(rec, "image")
+    assert rule_plan_spec(rec, config, "b", 8, None, augment, dihedral_views=8).dihedral_views == 8
+    assert rule_plan_spec(rec, config, "b", 8, None, augment).dihedral_views == 1
     texts = tmp_path / "texts.csv"
     texts.write_text("text,label\nhello,a\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="dihedral_views turns images"):
         TuneConfig(data=texts, out=tmp_path / "out", dihedral_views=4)
+    # What head-only plans may use: the count asked for; by default ("auto") 1 or 4 on images, 1 on texts.
+    assert config.view_choices == (8,)
+    assert TuneConfig(data=images, out=tmp_path / "out").view_choices == (1, 4)
+    assert TuneConfig(data=images, out=tmp_path / "out", dihedral_views=1).view_choices == (1,)
+    assert TuneConfig(data=texts, out=tmp_path / "out").view_choices == (1,)
+
+
+def test_searched_views_are_a_choice_of_head_only_plans_and_the_rule_plan_keeps_the_clean_images() -> None:
+    from optuna.trial import FixedTrial
+
+    from advisor.auto.space import rule_plan_params
+
+    space = SearchSpace(
+        n_blocks=8, lr_head=(1e-4, 1e-2), lr_backbone=(1e-5, 1e-3), max_epochs_per_stage=4, dihedral_views=(1, 4)
+    )
+    head = space.suggest(FixedTrial({"trainable_blocks": 0, "head_c": 0.1, "dihedral_views": 4}))
+    assert head.dihedral_views == 4
+    deep = {"trainable_blocks": 2, "head_c": 0.1, "lr_head": 1e-3, "lr_backbone": 1e-4, "layer_decay": 1.0}
+    tuned = space.suggest(FixedTrial({**deep, "tune_epochs": 2, "weight_decay": 1e-3}))
+    assert tuned.dihedral_views == 1  # fine-tuning trains on the images as they are; nothing is asked
+    fixed = space.model_copy(update={"dihedral_views": (8,)})
+    assert fixed.suggest(FixedTrial({"trainable_blocks": 0, "head_c": 0.1})).dihedral_views == 8
+    rec = _rec("image", 300, "very_similar")  # feature extraction: a head-only rule plan
+    assert rule_plan_params(rec, space)["dihedral_views"] == 1
+    assert "dihedral_views" not in rule_plan_params(rec, fixed)

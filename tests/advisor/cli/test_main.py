@@ -138,3 +138,26 @@ def test_predict_refuses_a_missing_model(tmp_path: Path) -> None:
     result = RUNNER.invoke(app, ["predict", str(tmp_path / "model"), "x.png"])
     assert result.exit_code == 2
     assert "model: no such model folder" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("argv", "views"), [([], "auto"), (["--dihedral-views", "4"], 4), (["--dihedral-views", "1"], 1)]
+)
+def test_auto_passes_the_dihedral_views_setting_on(monkeypatch, tmp_path: Path, argv: list[str], views) -> None:
+    import advisor.auto.search
+    from runners.errors import DataError
+
+    seen: list = []
+
+    def fake_search(config, **kw):  # noqa: ANN001, ANN003, ANN202 - stands in for the search
+        seen.append(config.dihedral_views)
+        raise DataError("stop here")
+
+    monkeypatch.setattr(advisor.auto.search, "run_search", fake_search)
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    result = RUNNER.invoke(app, ["auto", str(tmp_path / "images"), "--out", str(tmp_path / "out"), *argv])
+    assert seen == [views] and "stop here" in result.output
+    refused = RUNNER.invoke(
+        app, ["auto", str(tmp_path / "images"), "--out", str(tmp_path / "o"), "--dihedral-views", "2"]
+    )
+    assert refused.exit_code == 2 and seen == [views]

@@ -56,6 +56,8 @@ class TrialAttr:
     VAL_LOSS: Final = "val_loss"
     VAL_PROBS: Final = "val_probabilities"
     VAL_LABELS: Final = "val_labels"
+    # Seconds the trial spent filling the cache (a refit reads what it filled).
+    FILL_SECONDS: Final = "fill_seconds"
     # Seconds per example of the trial's cache fill, and the block boundary it stopped at.
     FILL_SECONDS_PER_EXAMPLE: Final = "fill_seconds_per_example"
     FILL_BOUNDARY: Final = "fill_boundary"

@@ -221,17 +221,27 @@ class CostModel:
         return forward * (self.n_train_rows + self.n_val) * (1.0 - self.top_share(k))
 
     def refit(
-        self, plan: TrialPlan, seconds: float, n_train: int, n_val: int, views: int, cached: bool = True
+        self,
+        plan: TrialPlan,
+        seconds: float,
+        n_train: int,
+        n_val: int,
+        views: int,
+        cached: bool = True,
+        fill: float = 0.0,
     ) -> float:
         """Seconds to retrain a trial of `seconds` on train + validation.
 
-        A head-only refit reads the cached clean features of both splits (`cached`; else it pays one
-        clean frozen pass over train + validation). A fine-tuning refit's training split changes, so
-        it grows with the data and pays the pass that fills its boundary with `views` augmented views again.
+        A head-only refit reads the features of both splits its trial cached (`cached`; else it pays
+        a frozen pass per view over train + validation): the trial's seconds but its `fill`, grown
+        with the data (on dihedral views a fit reads 4 or 8 rows an image: seconds, not milliseconds).
+        A fine-tuning refit's training split changes, so it grows with the data and pays the pass
+        that fills its boundary with `views` augmented views again.
         """
         forward = (self.forward_per_example or 0.0) * (n_train + n_val)
         if plan.trainable_blocks == 0:
-            return self.overhead() + (0.0 if cached else forward)
+            fit = max(seconds - fill, 0.0) * (n_train + n_val) / max(n_train, 1)
+            return fit + (0.0 if cached else forward * plan.dihedral_views)
         return seconds * (n_train + n_val) / max(n_train, 1) + forward * views
 
     def epochs_that_fit(self, k: int, seconds: float) -> int | None:

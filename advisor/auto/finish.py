@@ -21,7 +21,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.attrs import TrialAttr
-from advisor.auto.objective import KEEP_MODELS, Objective
+from advisor.auto.objective import KEEP_MODELS, Objective, run_seconds
 from advisor.auto.space import TrialPlan
 from advisor.auto.study import out_of_fold_head, ranked_trials
 from advisor.auto.tfidf import TFIDF_MEMBER, TfidfMember
@@ -279,7 +279,7 @@ def _refit(
     if not objective.config.refit:
         return searched, None
     plan = TrialPlan.model_validate(trial.user_attrs[TrialAttr.PLAN])
-    estimate = objective.refit_seconds(plan, float(trial.user_attrs.get(TrialAttr.SECONDS) or 0.0))
+    estimate = objective.refit_seconds(plan, *run_seconds(trial))
     left = objective.deadline - clock()
     if estimate > left:
         return searched, (

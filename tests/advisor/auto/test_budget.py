@@ -243,22 +243,23 @@ def test_the_one_time_cache_fill_is_not_a_fixed_cost_of_later_trials() -> None:
 def test_the_reserve_holds_back_an_affordable_refit_and_never_one_that_would_starve_the_search(
     image_dir, tmp_path, book
 ) -> None:
-    """Budget 600 s: a head-only winner's refit (~12 s, on the cached features of both splits; one
-    clean pass more without the cache) is reserved; a fine-tuning winner whose refit is priced past
-    a quarter of the budget is not (it is skipped at the end instead)."""
+    """Budget 600 s: a head-only winner's refit (its 12 s grown with the data to train + validation,
+    on the cached features of both splits; one clean pass more without the cache) is reserved; a
+    fine-tuning winner whose refit is priced past a quarter of the budget is not (it is skipped at
+    the end instead)."""
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
     objective.cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], fill_rate=0.01)
     assert objective.reserve() == 0.0  # nothing selected yet, no test split
-    objective.best_plan, objective.best_seconds = HEAD, 12.0
-    head_refit = 12.0  # the fixed cost: train and validation features come from the cache
+    objective.kept_runs = [(HEAD, 12.0, 0.0)]
+    head_refit = 12.0 * 1200 / 1000  # train and validation features come from the cache
     assert objective.reserve() == pytest.approx(head_refit)
     assert objective.time_left() == pytest.approx(600.0 - head_refit)
     objective.config = objective.config.model_copy(update={"cache": False})
     assert objective.reserve() == pytest.approx(head_refit + 0.01 * (1000 + 200))  # + one clean pass
     objective.config = objective.config.model_copy(update={"cache": True})
-    objective.best_plan, objective.best_seconds = _tuned(2, 8), 400.0  # refit ~480 s + fill > 150 s
+    objective.kept_runs = [(_tuned(2, 8), 400.0, 0.0)]  # refit ~480 s + fill > 150 s
     assert objective.reserve() == 0.0
     assert objective.time_left() == pytest.approx(600.0)
 
@@ -285,7 +286,7 @@ def test_the_measuring_frozen_pass_prices_the_first_fine_tuning_epoch(image_dir,
     )
     assert priced.cost.epoch(2) == pytest.approx(0.02 * 1000 * 3 * 2 / 8 + 0.02 * 200 * 2 / 8)
     assert priced.cost.fill(2) == pytest.approx(0.02 * 1200 * 6 / 8)
-    priced.best_plan, priced.best_seconds, priced.n_test = HEAD, 5.0, 10_000
+    priced.kept_runs, priced.n_test = [(HEAD, 5.0, 0.0)], 10_000
     assert priced.reserve() == 0.0  # no trial has measured the forward pass: nothing reserved on the prior
 
 
@@ -328,13 +329,32 @@ def test_on_a_small_validation_split_the_reserve_prices_the_head_the_export_will
     objective.n_train, objective.n_val, objective.n_test = 100, 50, 1000
     objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], fill_rate=0.01)
     objective.head_vals, objective.tuned_vals = [0.96], [0.94]
-    objective.best_plan, objective.best_seconds = _tuned(2, 4), 60.0  # best score, but not what is exported
-    head_refit = 3.0  # cached features: the fixed cost only
+    objective.kept_runs = [(_tuned(2, 4), 60.0, 0.0), (HEAD, 3.0, 0.0)]  # best score, but not what is exported
+    head_refit = 3.0 * 150 / 100  # a head's fixed cost, on the cached features of train + validation
     assert objective.expected_members() == 1
     assert objective.reserve() == pytest.approx(head_refit + 0.01 * 1000)
     objective.tuned_vals.append(0.98)  # this one beats the head on validation: it may join
     assert objective.expected_members() == 2
-    assert objective.reserve() == pytest.approx(objective.refit_seconds(_tuned(2, 4), 60.0) + 2 * 0.01 * 1000)
+    tuned_refit = objective.refit_seconds(_tuned(2, 4), 60.0)
+    assert tuned_refit == pytest.approx(60.0 * 150 / 100 + 0.01 * 150)
+    assert objective.reserve() == pytest.approx(tuned_refit + head_refit + 2 * 0.01 * 1000)
+
+
+def test_the_reserve_holds_the_refit_of_every_member_the_export_will_hold(image_dir, tmp_path, book) -> None:
+    """ELPV 4 grades: three heads on the 4 rotations took 6.1, 14.7 and 117.9 s, 113 of the last
+    filling the views; their refits (43 s in all) ran past the budget when the reserve held the best
+    one's fixed cost. Each kept member's refit is its fit grown to train + validation; a fine-tuning
+    member's refit priced past a quarter of the budget is left out, not the others with it."""
+    now = [0.0]
+    objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0, dihedral_views=4)
+    objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
+    on_4 = HEAD.model_copy(update={"dihedral_views": 4})
+    objective.n_complete = 3
+    objective.kept_runs = [(on_4, 6.1, 0.0), (on_4, 14.7, 0.0), (on_4, 117.9, 113.0)]
+    assert objective.expected_members() == 3
+    assert objective.reserve() == pytest.approx((6.1 + 14.7 + 4.9) * 1200 / 1000)
+    objective.kept_runs[1] = (_tuned(2, 8), 400.0, 0.0)  # its refit, ~480 s, would starve the search
+    assert objective.reserve() == pytest.approx((6.1 + 4.9) * 1200 / 1000)
 
 
 def test_the_test_pass_is_priced_as_the_shared_pass_the_ensemble_will_run(image_dir, tmp_path, book) -> None:
@@ -512,3 +532,21 @@ def test_a_trial_is_diagnosed_on_the_examples_it_trained_on(image_dir, tmp_path,
     study.enqueue_trial({"trainable_blocks": 0, "head_c": 1.0})
     study.optimize(objective, n_trials=1)
     assert objective.n_examples == 1200 and study.trials[0].user_attrs["observation"]["n_examples"] == 1000
+
+
+def test_a_trials_own_test_pass_costs_a_pass_per_view_it_predicts_on(image_dir, tmp_path, book) -> None:
+    """The selected trial's own model is scored beside the export only when its pass fits: a head on
+    the 4 rotations runs 4 passes over the test split, a fine-tuned model one."""
+    from advisor.auto.attrs import TrialAttr
+    from advisor.auto.publish import scoring_seconds
+
+    objective, _ = _objective(image_dir, tmp_path, book, [0.0], budget_s=600.0)
+    objective.cost.forwards = [0.02]
+
+    def trial(plan: TrialPlan) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(value=0.8, user_attrs={TrialAttr.PLAN: plan.model_dump()})
+
+    assert scoring_seconds(trial(HEAD.model_copy(update={"dihedral_views": 4})), objective, 656) == pytest.approx(
+        0.02 * 656 * 4
+    )
+    assert scoring_seconds(trial(_tuned(2, 4)), objective, 656) == pytest.approx(0.02 * 656)

@@ -186,7 +186,7 @@ class EnsemblePredictor:
             for state in members[0].batches(inputs):
                 summed: dict[int, np.ndarray] = {}
                 for view in range(views):
-                    shared = members[0].adapter.encode(view_state(state, view) if view else state, 0, depth)
+                    shared = members[0].adapter.encode(view_state(state, view), 0, depth)
                     for i, m in zip(indices, members, strict=True):
                         probs = softmax_rows(m.adapter.forward_from(shared, depth))
                         summed[i] = probs if i not in summed else summed[i] + probs

@@ -124,14 +124,22 @@ class Objective:
         # Validation accuracies of complete trials, head-only and fine-tuning apart (the ensemble's expected size).
         self.head_vals: list[float] = []
         self.tuned_vals: list[float] = []
-        # Trainable blocks of the trials whose models are kept (`_keep_top`): what the export may hold;
-        # the dihedral views of the kept head-only ones; whether a head on more than one view has run.
-        self.kept_depths: list[int] = []
-        self.kept_head_views: list[int] = []
-        # The kept trials' plans, seconds and cache-fill seconds, best first: what their refits cost.
+        # The plans, seconds and cache-fill seconds of the trials whose models are kept (`_keep_top`),
+        # best first: what the export may hold and what their refits cost; whether a head on more
+        # than one view has run.
         self.kept_runs: list[tuple[TrialPlan, float, float]] = []
         self.views_run = False
         self.best_value = -1.0
+
+    @property
+    def kept_depths(self) -> list[int]:
+        """Trainable blocks of the kept trials, best first."""
+        return [plan.trainable_blocks for plan, _, _ in self.kept_runs]
+
+    @property
+    def kept_head_views(self) -> list[int]:
+        """Dihedral views of the kept head-only trials, best first."""
+        return [plan.dihedral_views for plan, _, _ in self.kept_runs if plan.trainable_blocks == 0]
 
     def trial_dir(self, number: int) -> Path:
         return self.config.out / "trials" / f"{number:04d}"
@@ -430,11 +438,11 @@ class Objective:
         head = out_of_fold_head(ranked)
         if head is not None:
             kept.add(head.number)
-        held = [t for t in ranked if t.number in kept]
-        plans = [TrialPlan.model_validate(t.user_attrs[TrialAttr.PLAN]) for t in held]
-        self.kept_depths = [p.trainable_blocks for p in plans]
-        self.kept_head_views = [p.dihedral_views for p in plans if p.trainable_blocks == 0]
-        self.kept_runs = [(p, *run_seconds(t)) for p, t in zip(plans, held, strict=True)]
+        self.kept_runs = [
+            (TrialPlan.model_validate(t.user_attrs[TrialAttr.PLAN]), *run_seconds(t))
+            for t in ranked
+            if t.number in kept
+        ]
         for t in ranked:
             if t.number not in kept:
                 self._discard_model(t.number)

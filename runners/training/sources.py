@@ -77,8 +77,7 @@ class UncachedSource:
         """The examples in `order` under dihedral view `view` (`runners.views`), through the frozen prefix."""
         for state, y in self.pipeline.loader(self.split, order.tolist(), self.augment, self.batch_size):
             state = _to(state, self.device)
-            if view:
-                state = view_state(state, view)
+            state = view_state(state, view)
             if self.boundary > 0:
                 with torch.no_grad(), autocast(self.device):
                     state = tuple(

@@ -23,6 +23,14 @@ def _tuned(k: int, epochs: int) -> TrialPlan:
     )
 
 
+def _kept(*members: tuple[int, int]) -> list[tuple[TrialPlan, float, float]]:
+    """`Objective.kept_runs` of trials (trainable blocks, dihedral views), best first."""
+    return [
+        (HEAD.model_copy(update={"dihedral_views": views}) if k == 0 else _tuned(k, 1), 0.0, 0.0)
+        for k, views in members
+    ]
+
+
 def _epoch(stage: int, seconds: float) -> EpochMetrics:
     return EpochMetrics(
         stage=stage, epoch=0, train_loss=1, val_loss=1, val_accuracy=0.5, val_macro_f1=0.5, seconds=seconds, lr=1e-3
@@ -368,10 +376,10 @@ def test_the_test_pass_is_priced_as_the_shared_pass_the_ensemble_will_run(image_
     objective.n_complete = 3
     assert objective.expected_members() == 3
     assert objective.reserve() == pytest.approx(3 * 0.01 * 1000)  # nothing kept yet: every member whole
-    objective.kept_depths = [0, 0, 0]
+    objective.kept_runs = _kept((0, 1), (0, 1), (0, 1))
     assert objective.expected_passes() == pytest.approx(1.0)
     assert objective.reserve() == pytest.approx(0.01 * 1000)
-    objective.kept_depths = [2, 0, 0]
+    objective.kept_runs = _kept((2, 1), (0, 1), (0, 1))
     assert objective.expected_passes() == pytest.approx(1 + 2 * 2 / 8)
     objective.cost.block_shares = LITE0_SHARES  # measured: the top 2 of Lite0 are 8.8% of its pass
     assert objective.expected_passes() == pytest.approx(1 + 2 * 0.088)
@@ -478,14 +486,14 @@ def test_head_members_on_dihedral_views_cost_a_pass_per_view_at_the_test_split(i
     objective.config = objective.config.model_copy(update={"weights": None})
     objective.n_train, objective.n_val, objective.n_test = 1000, 300, 1000
     objective.n_complete = 1
-    objective.kept_depths = [2]  # the rule plan fine-tuned: the heads on views are still to come
+    objective.kept_runs = _kept((2, 1))  # the rule plan fine-tuned: the heads on views are still to come
     assert objective.expected_passes() == pytest.approx(8.0)
     objective.n_complete, objective.views_run = 3, True
-    objective.kept_depths, objective.kept_head_views = [0, 0, 0], [8, 8, 8]
+    objective.kept_runs = _kept((0, 8), (0, 8), (0, 8))
     assert objective.expected_passes() == pytest.approx(8.0)
-    objective.kept_depths, objective.kept_head_views = [2, 0, 0], [8, 8]
+    objective.kept_runs = _kept((2, 1), (0, 8), (0, 8))
     assert objective.expected_passes() == pytest.approx(9.0)
-    objective.kept_depths, objective.kept_head_views = [2, 2, 0], [8]
+    objective.kept_runs = _kept((2, 1), (2, 1), (0, 8))
     assert objective.expected_passes() == pytest.approx(8.0 + 1.0 + 2 / 8)
 
 
@@ -499,11 +507,11 @@ def test_with_views_searched_the_reserve_holds_their_passes_until_heads_on_them_
     assert objective.space.dihedral_views == (1, 4)
     objective.config = objective.config.model_copy(update={"weights": None})
     objective.n_complete = 3
-    objective.kept_depths, objective.kept_head_views = [0, 0, 0], [1, 1, 1]
+    objective.kept_runs = _kept((0, 1), (0, 1), (0, 1))
     assert objective.expected_passes() == pytest.approx(4.0)
     objective.views_run = True
     assert objective.expected_passes() == pytest.approx(1.0)
-    objective.kept_head_views = [1, 4, 1]
+    objective.kept_runs = _kept((0, 1), (0, 4), (0, 1))
     assert objective.expected_passes() == pytest.approx(4.0)
 
 

@@ -41,7 +41,8 @@ VECTORIZER_SETTINGS: dict[str, Any] = {
 MAX_ITER = 2000
 
 
-def _check_labels(labels: Sequence[str], class_names: list[str], where: str) -> np.ndarray:
+def check_labels(labels: Sequence[str], class_names: list[str], where: str) -> np.ndarray:
+    """Class ids of `labels` in `class_names` order; a label outside them raises `DataError` naming `where`."""
     index = {c: i for i, c in enumerate(class_names)}
     unknown = sorted(set(labels) - set(index))
     if unknown:
@@ -92,7 +93,7 @@ class TfidfLinearModel:
 
         The validation scores that chose `c` are carried over; they no longer describe held-out data.
         """
-        y = _check_labels(labels, self.class_names, "refit")
+        y = check_labels(labels, self.class_names, "refit")
         model = _fit(list(texts), y, self.class_names, self.c)
         model.val_accuracy, model.val_log_loss = self.val_accuracy, self.val_log_loss
         return model
@@ -132,11 +133,11 @@ def _fit(texts: list[str], y: np.ndarray, class_names: list[str], c: float) -> T
 def _fit_on_features(
     vectorizer: TfidfVectorizer, features: Any, y: np.ndarray, class_names: list[str], c: float
 ) -> TfidfLinearModel:
-    ((_, coef, intercept),) = _c_path(features, y, class_names, [c])
+    ((_, coef, intercept),) = c_path(features, y, class_names, [c])
     return TfidfLinearModel(vectorizer, coef, intercept, class_names, c)
 
 
-def _c_path(
+def c_path(
     features: Any, y: np.ndarray, class_names: list[str], cs: Sequence[float]
 ) -> Iterator[tuple[float, np.ndarray, np.ndarray]]:
     """(C, coef, intercept) of logistic regression at each C, ascending, each fit warm-started from the last.
@@ -150,7 +151,7 @@ def _c_path(
 
     missing = [class_names[i] for i in sorted(set(range(len(class_names))) - set(y.tolist()))]
     if missing:
-        raise DataError(f"classes {missing} have no training texts; every class needs at least one")
+        raise DataError(f"classes {missing} have no training examples; every class needs at least one")
     classifier = LogisticRegression(max_iter=MAX_ITER, warm_start=True)
     for c in sorted(float(c) for c in cs):
         classifier.set_params(C=c).fit(features, y)
@@ -192,14 +193,27 @@ def fit_tfidf_linear(
         raise ValueError("cs is empty; give at least one C")
     if not val_texts:
         raise DataError("no validation texts to choose C with")
-    y_train = _check_labels(train_labels, class_names, "train")
-    y_val = _check_labels(val_labels, class_names, "validation")
+    y_train = check_labels(train_labels, class_names, "train")
+    y_val = check_labels(val_labels, class_names, "validation")
     vectorizer = TfidfVectorizer(**VECTORIZER_SETTINGS)
     features = vectorizer.fit_transform(list(train_texts))
-    best: tuple[tuple[float, float, float], TfidfLinearModel] | None = None
+    return choose_on_validation(
+        cs,
+        lambda c: _fit_on_features(vectorizer, features, y_train, class_names, c),  # cold: the exported model
+        lambda model: model.predict_proba(val_texts),
+        y_val,
+    )
+
+
+def choose_on_validation(
+    cs: Sequence[float], fit: Callable[[float], Any], proba: Callable[[Any], np.ndarray], y_val: np.ndarray
+) -> Any:
+    """The model `fit(c)` with the best validation accuracy over `cs`; ties go to the lower validation
+    log-loss, then the smaller C. Each model's `val_accuracy` and `val_log_loss` are set from `proba(model)`."""
+    best: tuple[tuple[float, float, float], Any] | None = None
     for c in sorted(float(c) for c in cs):
-        model = _fit_on_features(vectorizer, features, y_train, class_names, c)  # cold: the exported model
-        probs = model.predict_proba(val_texts)
+        model = fit(c)
+        probs = proba(model)
         model.val_accuracy = float(np.mean(probs.argmax(axis=1) == y_val))
         model.val_log_loss = log_loss(probs, y_val)
         key = (-model.val_accuracy, model.val_log_loss, c)
@@ -209,9 +223,17 @@ def fit_tfidf_linear(
     return best[1]
 
 
+def best_out_of_fold(oof: np.ndarray, y: np.ndarray, cs: Sequence[float]) -> ClassicalCV:
+    """The C (ascending `cs`, one row of `oof` each) with the best out-of-fold accuracy, ties as
+    `choose_on_validation` breaks them, with its probabilities."""
+    keys = [(-float(np.mean(p.argmax(1) == y)), log_loss(p, y), c) for p, c in zip(oof, cs, strict=True)]
+    best = min(range(len(cs)), key=lambda j: keys[j])
+    return ClassicalCV(c=cs[best], probabilities=oof[best], accuracy=-keys[best][0])
+
+
 @dataclass(frozen=True)
-class TfidfCV:
-    """Out-of-fold scores of TF-IDF + logistic regression at the C they chose.
+class ClassicalCV:
+    """Out-of-fold scores of a classical model (TF-IDF here, pixels in `runners.pixels`) at the C they chose.
 
     Attributes:
         c: The C with the best out-of-fold accuracy (ties: lower log-loss, then smaller C).
@@ -231,7 +253,7 @@ def cross_validate_tfidf(
     folds: Sequence[np.ndarray],
     cs: Sequence[float] = DEFAULT_CS,
     progress: Callable[[int, int], None] | None = None,
-) -> TfidfCV:
+) -> ClassicalCV:
     """k-fold TF-IDF + logistic regression: each fold's vocabulary and weights come from the other folds.
 
     Args:
@@ -248,31 +270,53 @@ def cross_validate_tfidf(
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if not cs or not folds:
-        raise ValueError(f"need candidate Cs and folds, got {len(cs)} Cs and {len(folds)} folds")
-    y = _check_labels(labels, class_names, "cross-validation")
     texts = list(texts)
-    cs = sorted(float(c) for c in cs)
-    oof = np.zeros((len(cs), len(texts), len(class_names)), dtype=np.float64)
-    if progress is not None:
-        progress(0, len(folds))
-    for done, held in enumerate(folds, start=1):
-        kept = np.setdiff1d(np.arange(len(texts)), held)
+
+    def held_out(kept: np.ndarray, held: np.ndarray, y: np.ndarray, cs: list[float]) -> Iterator[np.ndarray]:
         vectorizer = TfidfVectorizer(**VECTORIZER_SETTINGS)
         train = vectorizer.fit_transform([texts[i] for i in kept])
         held_texts = [texts[i] for i in held]
-        for j, (c, coef, intercept) in enumerate(_c_path(train, y[kept], class_names, cs)):
-            oof[j, held] = TfidfLinearModel(vectorizer, coef, intercept, class_names, c).predict_proba(held_texts)
+        for c, coef, intercept in c_path(train, y[kept], class_names, cs):
+            yield TfidfLinearModel(vectorizer, coef, intercept, class_names, c).predict_proba(held_texts)
+
+    return cross_validate(len(texts), labels, class_names, folds, cs, held_out, progress)
+
+
+def cross_validate(
+    n: int,
+    labels: Sequence[str],
+    class_names: list[str],
+    folds: Sequence[np.ndarray],
+    cs: Sequence[float],
+    held_out: Callable[[np.ndarray, np.ndarray, np.ndarray, list[float]], Iterator[np.ndarray]],
+    progress: Callable[[int, int], None] | None = None,
+) -> ClassicalCV:
+    """k-fold over `n` examples: `held_out(kept, held, y, cs)` fits on the `kept` rows and yields the
+    `held` rows' probabilities at each C of `cs` (ascending); the best C by `best_out_of_fold`.
+
+    Raises:
+        DataError: a label outside `class_names` (and whatever `held_out` raises).
+        ValueError: `cs` or `folds` is empty.
+    """
+    if not cs or not folds:
+        raise ValueError(f"need candidate Cs and folds, got {len(cs)} Cs and {len(folds)} folds")
+    y = check_labels(labels, class_names, "cross-validation")
+    ascending = sorted(float(c) for c in cs)
+    oof = np.zeros((len(ascending), n, len(class_names)), dtype=np.float64)
+    if progress is not None:
+        progress(0, len(folds))
+    for done, held in enumerate(folds, start=1):
+        kept = np.setdiff1d(np.arange(n), held)
+        for j, probs in enumerate(held_out(kept, held, y, ascending)):
+            oof[j, held] = probs
         if progress is not None:
             progress(done, len(folds))
-    keys = [(-float(np.mean(p.argmax(1) == y)), log_loss(p, y), c) for p, c in zip(oof, cs, strict=True)]
-    best = min(range(len(cs)), key=lambda j: keys[j])
-    return TfidfCV(c=cs[best], probabilities=oof[best], accuracy=-keys[best][0])
+    return best_out_of_fold(oof, y, ascending)
 
 
 def fit_tfidf_at(texts: Sequence[str], labels: Sequence[str], class_names: list[str], c: float) -> TfidfLinearModel:
     """TF-IDF + logistic regression fitted on `texts` at a given `c` (e.g. the one cross-validation chose)."""
-    return _fit(list(texts), _check_labels(labels, class_names, "train"), class_names, c)
+    return _fit(list(texts), check_labels(labels, class_names, "train"), class_names, c)
 
 
 def load_tfidf(model_dir: str | Path) -> TfidfLinearModel:

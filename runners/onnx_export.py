@@ -6,8 +6,8 @@
   `attention_mask` (N, L) int64 -> `logits` (N, C); the tokenizer files and `max_length` are written beside it.
 * Ensemble: every member (all neural) is exported to a sub-folder of its own; `preprocessing.json`
   holds the weights, and the ensemble's probabilities are the weighted mean of the members' softmaxes.
-* TF-IDF linear model, or an ensemble holding one: refused (`OnnxExportError` names the member):
-  its scikit-learn vectoriser has no ONNX form here.
+* TF-IDF linear model or pixel kernel model (`runners.pixels`), or an ensemble holding one: refused
+  (`OnnxExportError` names the member): neither has an ONNX form here.
 
 Batch (and sequence) axes are dynamic. Probabilities are the softmax of `logits`, as `runners.predict`
 computes them. `export_onnx` reloads the written folder with onnxruntime (`load_onnx_predictor`),
@@ -207,7 +207,8 @@ def _neural_kind(predictor: Any, what: str) -> str:
         return "image"
     if isinstance(predictor, TextPredictor):
         return "text"
-    kind = "a TF-IDF linear model (scikit-learn)" if hasattr(predictor, "vectorizer") else type(predictor).__name__
+    kinds = {"text": "a TF-IDF linear model (scikit-learn)", "image": "a kernel model on raw pixels"}
+    kind = kinds.get(getattr(predictor, "modality", ""), type(predictor).__name__)
     raise OnnxExportError(
         f"{what} is {kind}, which has no ONNX export here; export a neural model folder instead "
         "(an image or transformer text model, e.g. a trial's model/ folder)"

@@ -200,11 +200,12 @@ def load_predictor(model_dir: str | Path, device: str = "cpu") -> Predictor:
     """Loads an exported model folder (weights via safetensors / save_pretrained, no pickles).
 
     Recognised, in this order: an ensemble (`ensemble.json`; members loaded with this function),
-    a TF-IDF linear model (`config.json` with runner "tfidf-linear"), a Hugging Face text model
+    a TF-IDF linear model (`config.json` with runner "tfidf-linear"), a pixel kernel model (runner
+    "pixel-kernel", `runners.pixels`), a Hugging Face text model
     (`runners.json`), a timm model (`config.json` with runner "timm").
 
     Raises:
-        RunnerError: the folder was not written by `runners.export`, `runners.classical` or
+        RunnerError: the folder was not written by `runners.export`, `runners.classical`, `runners.pixels` or
             `runners.ensemble`.
     """
     from runners.ensemble import ENSEMBLE_CONFIG, load_ensemble
@@ -218,6 +219,10 @@ def load_predictor(model_dir: str | Path, device: str = "cpu") -> Predictor:
         from runners.classical import load_tfidf
 
         return load_tfidf(model_dir)
+    if config.get("runner") == "pixel-kernel":
+        from runners.pixels import load_pixels
+
+        return load_pixels(model_dir)
     if (model_dir / RUNNERS_CONFIG).exists():
         return _load_hf_text(model_dir, device)
     if not config_path.exists():

@@ -70,7 +70,10 @@ class TuneConfig(BaseModel):
         "and on its 4 rotations and keeps what validates better; 1: never.",
     )
     refit: bool = Field(True, description="Retrain the selected model(s) on train + validation before export.")
-    ensemble: bool = Field(True, description="Greedy ensemble of the best trials (and TF-IDF for text).")
+    ensemble: bool = Field(
+        True,
+        description="Greedy ensemble of the best trials and a classical member (TF-IDF for text, pixels for images).",
+    )
     workers: int = Field(1, ge=1, description="Local worker processes sharing the study.")
     heartbeat_seconds: int = Field(HEARTBEAT_SECONDS, ge=1, description="How often a running trial says it is alive.")
     grace_seconds: int = Field(

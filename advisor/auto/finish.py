@@ -3,7 +3,8 @@
 Selection uses each trial's selection score (cross-validated accuracy for head-only trials on small
 validation splits, validation accuracy otherwise), ties broken by lower validation loss. The
 ensemble is greedy selection with replacement over the kept trials' validation probabilities
-(Caruana et al., ICML 2004), plus a TF-IDF + logistic-regression member for text. Each selected
+(Caruana et al., ICML 2004), plus a classical member (`advisor.auto.classical`: TF-IDF + logistic
+regression for text, kernel logistic regression on raw pixels for images). Each selected
 member is then refit on train + validation with its stopping point fixed from the search, when the
 budget leaves time for it.
 """
@@ -21,10 +22,10 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.auto.attrs import TrialAttr
+from advisor.auto.classical import ClassicalMember
 from advisor.auto.objective import KEEP_MODELS, Objective, run_seconds
 from advisor.auto.space import TrialPlan
 from advisor.auto.study import out_of_fold_head, ranked_trials
-from advisor.auto.tfidf import TFIDF_MEMBER, TfidfMember
 
 if TYPE_CHECKING:
     from runners.specs import TrialSpec
@@ -39,7 +40,7 @@ class EnsembleMember(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    trial: int | None = Field(None, description="The trial it came from; None for the TF-IDF member.")
+    trial: int | None = Field(None, description="The trial it came from; None for the classical member.")
     weight: float
     val_accuracy: float | None = None
     refit: bool = False
@@ -90,11 +91,11 @@ def finish_search(
     out_model: Path,
     clock: Callable[[], float] = time.monotonic,
     refit: bool = True,
-    tfidf: TfidfMember | None = None,
+    classical: ClassicalMember | None = None,
 ) -> Finished:
     """Ensemble, refit and export the search's result to `out_model`; `data`/`split` are the runners'.
 
-    `tfidf` is the text member fitted during set-up (`fit_tfidf_member`), a candidate beside the trials.
+    `classical` is the member fitted during set-up (`fit_classical_member`: TF-IDF, pixels), a candidate beside the trials.
     `refit=False` (an interrupted search: the person wants out, not another training run) exports
     the searched models as they are, whatever `config.refit` says.
     """
@@ -112,13 +113,13 @@ def finish_search(
     probs = {name: np.asarray(t.user_attrs.get(TrialAttr.VAL_PROBS, []), dtype=float) for name, t in candidates.items()}
     selection = None
     if config.ensemble and len(y):
-        selection = select_out_of_fold(candidates, probs, y, tfidf)
+        selection = select_out_of_fold(candidates, probs, y, classical)
     if selection is not None:
         weights, mixed = selection.weights, selection.val_probs
         notes.append(selection.note)
     else:
-        if config.ensemble and tfidf is not None and len(tfidf.val_probs) == len(y):
-            probs[TFIDF_MEMBER] = tfidf.val_probs
+        if config.ensemble and classical is not None and len(classical.val_probs) == len(y):
+            probs[classical.name] = classical.val_probs
         if config.ensemble and len(probs) > 1:
             from runners.ensemble import greedy_selection
 
@@ -130,18 +131,21 @@ def finish_search(
     members: list[EnsembleMember] = []
     exported: list[tuple[str, Path, float]] = []
     for name, weight in sorted(weights.items(), key=lambda kv: -kv[1]):
-        if name == TFIDF_MEMBER:
-            assert tfidf is not None
-            folder = config.out / "trials" / TFIDF_MEMBER
-            refit_tfidf = config.refit and refit
+        if classical is not None and name == classical.name:
+            folder = config.out / "trials" / classical.name
+            refit_classical = config.refit and refit
             rows = split.train + split.val
-            model = tfidf.model
+            model = classical.model
             final = (
-                model.refit([data.inputs[i] for i in rows], [data.labels[i] for i in rows]) if refit_tfidf else model
+                model.refit([data.inputs[i] for i in rows], [data.labels[i] for i in rows])
+                if refit_classical
+                else model
             )
             shutil.rmtree(folder, ignore_errors=True)
             final.export(folder)
-            members.append(EnsembleMember(name=name, weight=weight, val_accuracy=model.val_accuracy, refit=refit_tfidf))
+            members.append(
+                EnsembleMember(name=name, weight=weight, val_accuracy=model.val_accuracy, refit=refit_classical)
+            )
             exported.append((name, folder, weight))
             continue
         trial = candidates[name]
@@ -182,13 +186,13 @@ def select_out_of_fold(
     candidates: dict[str, optuna.trial.FrozenTrial],
     val_probs: dict[str, np.ndarray],
     y: np.ndarray,
-    tfidf: TfidfMember | None = None,
+    classical: ClassicalMember | None = None,
 ) -> OutOfFold | None:
     """Ensemble selection that holds on a small validation split, in two levels; None without a
     cross-validated head among the candidates.
 
     Level 1 weighs the members with out-of-fold predictions over train + validation (the best
-    head-only trial and, for text, the TF-IDF member when its out-of-fold rows are the head's): on BBC
+    head-only trial and the classical member when its out-of-fold rows are the head's): on BBC
     20/class, 50 validation texts had TF-IDF at 0.90 and left it out, where the 150 out-of-fold
     predictions put it at 0.95 and weighed it at 0.83 beside the head (test 0.977; the search's
     export had been 0.946).
@@ -208,8 +212,8 @@ def select_out_of_fold(
     if n_train < 0 or not np.array_equal(y_oof[n_train:], y):
         return None  # not the validation rows this search scored: stay with validation selection
     pool = {heads[0]: np.asarray(head.user_attrs[TrialAttr.CV_PROBS], dtype=float)}
-    if tfidf is not None and tfidf.oof_probs is not None and np.array_equal(tfidf.oof_labels, y_oof):
-        pool[TFIDF_MEMBER] = tfidf.oof_probs
+    if classical is not None and classical.oof_probs is not None and np.array_equal(classical.oof_labels, y_oof):
+        pool[classical.name] = classical.oof_probs
     first = greedy_selection(pool, y_oof) if len(pool) > 1 else {heads[0]: 1.0}
     oof_mix = np.sum([w * pool[n] for n, w in first.items()], axis=0)
     oof_acc = float((oof_mix.argmax(1) == y_oof).mean())

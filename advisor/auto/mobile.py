@@ -16,7 +16,7 @@ def export_for_mobile(
 ) -> tuple[Report, dict[str, float]]:
     """For `--priority mobile` (and a search that was not interrupted): `report` with `onnx` filled in
     (`advisor.exporting.export_model`'s summary), or with a note saying why there is no ONNX model
-    (a TF-IDF member, the ONNX tools not installed); with the phase's seconds as `{"onnx": s}`.
+    (a TF-IDF or pixel member, the ONNX tools not installed); with the phase's seconds as `{"onnx": s}`.
     Otherwise `report` unchanged and no phase."""
     from advisor.exporting import ExportError, export_model
 

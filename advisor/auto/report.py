@@ -240,12 +240,10 @@ def write_markdown(report: Report, path: Path) -> None:
             "**No trial finished within the budget**: follow the rule plan above, or give the search more time.",
         ]
     else:
-        lines += [
-            "",
-            f"Best trial **{report.best.number}**: {report.best.selection} accuracy **{report.best.value:.4f}**",
-        ]
-        if report.test_accuracy is not None:
-            lines.append(f"; held-out test accuracy **{report.test_accuracy:.4f}**.")
+        best = f"Best trial **{report.best.number}**: {report.best.selection} accuracy **{report.best.value:.4f}**"
+        if report.test_accuracy is not None:  # the export's: it may be a refit, or an ensemble
+            best += f"; the exported model's held-out test accuracy **{report.test_accuracy:.4f}**."
+        lines += ["", best]
         if report.baseline is not None and report.baseline.value is not None:
             lines.append(
                 f"\nRule plan (trial {report.baseline.number}): {report.baseline.value:.4f}; the search improved on it by "

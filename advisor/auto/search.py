@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from advisor.auto.attrs import StudyAttr, TrialAttr
+from advisor.auto.classical import ClassicalMember, fit_classical_member
 from advisor.auto.config import TuneConfig
 from advisor.auto.finish import finish_search
 from advisor.auto.mobile import export_for_mobile
@@ -21,7 +22,6 @@ from advisor.auto.publish import build_report, publish_report
 from advisor.auto.report import Report
 from advisor.auto.setup import SearchSetup, as_stored, initialise_study, prepare
 from advisor.auto.study import FINISHED_STATES, finished_trials, open_study
-from advisor.auto.tfidf import TfidfMember, fit_tfidf_member
 from advisor.auto.trial_specs import augment_config
 from advisor.auto.workers import start_local_workers, wait_for_workers
 from advisor.engine.loader import load_rulebook
@@ -65,13 +65,14 @@ def _recording_folders(objective: Objective) -> Callable[[optuna.Trial], float]:
     return run
 
 
-def _tfidf_member(
+def _classical_member(
     config: TuneConfig, setup: SearchSetup, progress: Progress | None, clock: Callable[[], float]
-) -> tuple[TfidfMember | None, dict[str, float]]:
-    """The text member, fitted before the trials so its seconds come off theirs; with its phase, if any."""
+) -> tuple[ClassicalMember | None, dict[str, float]]:
+    """The classical member (TF-IDF, pixels), fitted before the trials so its seconds come off theirs;
+    with its phase, named for it, if any."""
     start = clock()
-    member = fit_tfidf_member(config, setup.data, setup.split, progress)
-    return member, ({"tfidf": clock() - start} if member is not None else {})
+    member = fit_classical_member(config, setup.data, setup.split, progress)
+    return member, ({member.name: clock() - start} if member is not None else {})
 
 
 def run_search(
@@ -108,7 +109,7 @@ def run_search(
     # Every trial loads the data and builds the model again, as `prepare` just did: a budget that
     # cannot cover that once more cannot finish a single epoch.
     setup_seconds = clock() - start
-    tfidf, tfidf_phase = _tfidf_member(config, setup, progress, clock) if worker == 0 else (None, {})
+    classical, classical_phase = _classical_member(config, setup, progress, clock) if worker == 0 else (None, {})
     if events is None:
         setup_notes = [note for note in (setup.backbone_note, setup.similarity_note) if note]
         events = events_factory(setup.space.n_blocks, deadline, setup_notes) if events_factory else SilentProgress()
@@ -131,6 +132,7 @@ def run_search(
         clock=clock,
         worker=worker,
         split_sizes=(len(setup.split.train), len(setup.split.val), len(setup.split.test)),
+        classical_seconds=sum(classical_phase.values()),
     )
 
     def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
@@ -166,10 +168,17 @@ def run_search(
         n = len(finished_trials(study))
         raise SearchFailed(f"search stopped: all {n} trials failed with the same error: {failed_alike[-1]}")
     # Set-up's long steps on their own, then the rest of it (rules, model build, study); they add up to the whole.
-    phases = {**setup.seconds, "setup": setup_seconds - sum(setup.seconds.values()), **tfidf_phase}
-    phases["trials"] = clock() - start - setup_seconds - sum(tfidf_phase.values())
+    phases = {**setup.seconds, "setup": setup_seconds - sum(setup.seconds.values()), **classical_phase}
+    phases["trials"] = clock() - start - setup_seconds - sum(classical_phase.values())
     finished = finish_search(
-        study, objective, setup.data, setup.split, config.out / "model", clock, refit=not interrupted, tfidf=tfidf
+        study,
+        objective,
+        setup.data,
+        setup.split,
+        config.out / "model",
+        clock,
+        refit=not interrupted,
+        classical=classical,
     )
     phases["finish"] = finished.seconds
     test_start = clock()

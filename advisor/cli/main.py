@@ -300,7 +300,10 @@ def auto(
         bool, typer.Option(help="Retrain the selected model(s) on train + validation before export.")
     ] = True,
     ensemble: Annotated[
-        bool, typer.Option(help="Export a greedy ensemble of the best trials (and TF-IDF for text) when it helps.")
+        bool,
+        typer.Option(
+            help="Export a greedy ensemble of the best trials and a classical member (TF-IDF, or pixels for images) when it helps."
+        ),
     ] = True,
     linear_probe_first: Annotated[
         bool, typer.Option(help="Fine-tuning starts from the converged head (LP-FT); off: from a random head.")

@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 
-_RAW_SIDE = 32  # raw-pixel baseline: images shrunk to 32×32 RGB, the classic tiny-image representation
-
 
 def folds_for(labels: list[str], most: int = 5) -> int:
     """Stratified folds possible for these labels (0 when a class has fewer than two examples)."""
@@ -39,20 +37,6 @@ def linear_probe(features: Any, labels: list[str], seed: int = 0) -> float | Non
     model = make_pipeline(scaler, LogisticRegression(max_iter=2000, C=0.1))
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     return float(np.mean(cross_val_score(model, features, labels, cv=folds)))
-
-
-def raw_pixels(inputs: list[Any]) -> np.ndarray:
-    """(n, 32·32·3) float matrix of the images shrunk to 32×32 RGB."""
-    from PIL import Image
-
-    from runners.data.images import to_rgb
-
-    rows = [
-        np.asarray(to_rgb(item).resize((_RAW_SIDE, _RAW_SIDE), Image.Resampling.BILINEAR), dtype=np.float32).ravel()
-        / 255.0
-        for item in inputs
-    ]
-    return np.stack(rows)
 
 
 def bag_of_words(texts: list[str]) -> Any:

@@ -16,7 +16,7 @@ import numpy as np
 from advisor.engine.rulebook import ProfilingRules
 from advisor.profile import Priority
 from advisor.profiling.evidence import BackboneScore, Measured, SimilarityEvidence, TextStats
-from advisor.profiling.probes import bag_of_words, converged_head_accuracy, linear_probe, logme, raw_pixels
+from advisor.profiling.probes import bag_of_words, converged_head_accuracy, linear_probe, logme
 from advisor.profiling.progress import Progress, staged
 from advisor.recommendation import FiredRule
 
@@ -112,6 +112,7 @@ def measure(
         BackboneError: a backbone cannot be built.
     """
     from runners import get_runner
+    from runners.pixels import PIXEL_SIDE, raw_pixels
 
     start = time.perf_counter()
     raw = raw_pixels(inputs) if modality == "image" else bag_of_words([str(t) for t in inputs])
@@ -162,7 +163,7 @@ def measure(
         rule=FiredRule(rule=rule.id, reason=rule.reason, section=rule.section),
         backbone=pick.backbone,
         n_measured=len(inputs),
-        raw_baseline="32×32 pixels" if modality == "image" else "TF-IDF bag of words",
+        raw_baseline=f"{PIXEL_SIDE}×{PIXEL_SIDE} pixels" if modality == "image" else "TF-IDF bag of words",
         seconds=time.perf_counter() - start,
         **evidence,
     )

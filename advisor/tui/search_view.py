@@ -166,7 +166,7 @@ class SearchScreen(Screen[None]):
         else:
             lines.append(f"Best trial {report.best.number}: val accuracy {report.best.value:.4f}")
             if report.test_accuracy is not None:
-                lines.append(f"held-out test accuracy {report.test_accuracy:.4f}")
+                lines.append(f"exported model, held-out test accuracy {report.test_accuracy:.4f}")
             if report.improvement_over_baseline is not None:
                 lines.append(f"improvement over the rule plan {report.improvement_over_baseline:+.4f}")
         if report.promise is not None:

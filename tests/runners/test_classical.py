@@ -129,7 +129,7 @@ def test_refuses_unknown_labels_and_classes_without_training_texts(keyword_texts
     texts, labels = keyword_texts(4, seed=0)
     with pytest.raises(DataError, match=r"\['money'\] are not among"):
         fit_tfidf_linear(texts, labels, texts, labels, ["sport", "tech"])
-    with pytest.raises(DataError, match=r"classes \['art'\] have no training texts"):
+    with pytest.raises(DataError, match=r"classes \['art'\] have no training examples"):
         fit_tfidf_linear(texts, labels, texts, labels, ["money", "sport", "tech", "art"])
     with pytest.raises(ValueError, match="cs is empty"):
         fit_tfidf_linear(texts, labels, texts, labels, ["money", "sport", "tech"], cs=())

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from runners import Confusion, DataSource, EpochMetrics, TrialResult, TrialSpec
@@ -30,7 +31,9 @@ class ScriptedRunner:
 
     def load_data(self, source: DataSource, progress: Any = None) -> LabelledData:
         labels = ["a"] * 30 + ["b"] * 10
-        return LabelledData(inputs=list(range(40)), labels=labels, ids=[str(i) for i in range(40)])
+        # Tiny grey squares, for the members that read inputs (an image search's pixel member).
+        inputs = [np.full((2, 2), i, dtype=np.uint8) for i in range(40)]
+        return LabelledData(inputs=inputs, labels=labels, ids=[str(i) for i in range(40)])
 
     def load_data_cached(self, source: DataSource, progress: Any = None) -> LabelledData:
         return self.load_data(source)

@@ -72,15 +72,16 @@ def test_auto_search_resume_and_predict(elpv_small: Path, tmp_path: Path) -> Non
     steps = [
         (stage, int(done), int(total)) for stage, done, total in re.findall(r"✓ (.+): (\d+)/(\d+) in \d+ s", output)
     ]
-    assert steps[:3] == [
+    assert steps[:4] == [
         ("reading data", 80, 80),
         ("frozen pass: efficientnet_lite0", 80 - n_test, 80 - n_test),
+        ("pixel member", 5, 5),  # a validation split this small: its C is chosen on 5 folds
         ("scoring the exported model on the test split", n_test, n_test),
     ]
     # Then, when time was left, the selected trial's own model (no refit) for comparison.
-    assert all(re.fullmatch(r"scoring trial \d+ on the test split", stage) for stage, _, _ in steps[3:]), steps
-    assert output.index("✓ frozen pass") < output.index("trial 0 ")
-    assert {"data", "measuring", "setup", "trials", "finish", "test"} <= first["phase_seconds"].keys()
+    assert all(re.fullmatch(r"scoring trial \d+ on the test split", stage) for stage, _, _ in steps[4:]), steps
+    assert output.index("✓ frozen pass") < output.index("✓ pixel member") < output.index("trial 0 ")
+    assert {"data", "measuring", "setup", "pixels", "trials", "finish", "test"} <= first["phase_seconds"].keys()
 
     second, _ = _auto(elpv_small, out, trials=4)  # resume: three trials kept, one more run
     assert second["n_trials"] == 4

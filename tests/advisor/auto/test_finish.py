@@ -156,8 +156,8 @@ def _keyword_split(per_class: int, n_val: int, seed: int = 0):
 def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tuning_on_validation() -> None:
     from types import SimpleNamespace
 
+    from advisor.auto.classical import fit_classical_member
     from advisor.auto.finish import select_out_of_fold
-    from advisor.auto.tfidf import TFIDF_MEMBER, fit_tfidf_member
 
     data, split, y_all = _keyword_split(per_class=20, n_val=3)
     n_val = len(split.val)
@@ -170,15 +170,15 @@ def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tu
     head = _Trial(1, {"cv_probabilities": weak.tolist(), "cv_labels": y_all.tolist(), "val_probabilities": []})
     tuned_probs = np.eye(3)[y_val] * 0.9 + 0.1 / 3
     tuned = _Trial(2, {"val_probabilities": tuned_probs.tolist()})
-    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True)
-    tfidf = fit_tfidf_member(config, data, split)  # type: ignore[arg-type]
+    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True, priority="balanced")
+    tfidf = fit_classical_member(config, data, split)  # type: ignore[arg-type]
     assert tfidf is not None and np.array_equal(tfidf.oof_labels, y_all)  # the head's rows, in its order
     candidates = {"trial_0002": tuned, "trial_0001": head}
     val_probs = {"trial_0002": tuned_probs, "trial_0001": weak[-n_val:]}
     chosen = select_out_of_fold(candidates, val_probs, y_val, tfidf)  # type: ignore[arg-type]
     assert chosen is not None
     assert sum(chosen.weights.values()) == pytest.approx(1.0)
-    assert chosen.weights.get(TFIDF_MEMBER, 0) > chosen.weights.get("trial_0001", 0)
+    assert chosen.weights.get("tfidf", 0) > chosen.weights.get("trial_0001", 0)
     assert "60 train + validation examples" in chosen.note
     # The TF-IDF member was fitted on the training texts only (refit comes later): it knows their words alone.
     train_words = {w for i in split.train for w in data.inputs[i].split()}
@@ -191,9 +191,7 @@ def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tu
     # Labels that are not this split's validation rows: no out-of-fold selection.
     shuffled = _Trial(1, {**head.user_attrs, "cv_labels": np.roll(y_all, 1).tolist()})
     assert select_out_of_fold({"trial_0001": shuffled}, val_probs, y_val, tfidf) is None  # type: ignore[arg-type]
-    # Images (no TF-IDF member): the weak head's mix loses to the fine-tuning trial on validation, which takes it all.
-    images = SimpleNamespace(data_modality="image", seed=0, ensemble=True)
-    assert fit_tfidf_member(images, data, split) is None  # type: ignore[arg-type]
+    # Without a classical member the weak head's mix loses to the fine-tuning trial on validation, which takes it all.
     alone = select_out_of_fold(candidates, val_probs, y_val)  # type: ignore[arg-type]
     assert alone is not None and alone.weights == {"trial_0002": 1.0}
 
@@ -201,35 +199,85 @@ def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tu
 def test_the_tfidf_member_chooses_c_on_a_large_validation_split_and_reports_its_progress() -> None:
     from types import SimpleNamespace
 
+    from advisor.auto.classical import fit_classical_member
     from advisor.auto.objective import SMALL_VALIDATION
-    from advisor.auto.tfidf import fit_tfidf_member
 
     data, split, y_all = _keyword_split(per_class=90, n_val=70)
     assert len(split.val) >= SMALL_VALIDATION
-    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True)
+    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True, priority="balanced")
     steps: list[tuple[str, int, int]] = []
-    member = fit_tfidf_member(config, data, split, lambda *step: steps.append(step))  # type: ignore[arg-type]
+    member = fit_classical_member(config, data, split, lambda *step: steps.append(step))  # type: ignore[arg-type]
     assert member is not None and member.oof_probs is None and member.oof_labels is None
     assert steps == [("TF-IDF member", 0, 1), ("TF-IDF member", 1, 1)]
     # C was chosen on validation, and the probabilities are the training-text model's on those rows.
     y_val = y_all[-len(split.val) :]
     assert member.model.val_accuracy == pytest.approx(float(np.mean(member.val_probs.argmax(1) == y_val)))
     np.testing.assert_array_equal(member.val_probs, member.model.predict_proba([data.inputs[i] for i in split.val]))
-    # Without the ensemble there is no member to fit.
-    assert fit_tfidf_member(SimpleNamespace(data_modality="text", seed=0, ensemble=False), data, split) is None  # type: ignore[arg-type]
+    # Without the ensemble there is no member to fit, nor for a mobile export (ONNX has no TF-IDF).
+    assert (
+        fit_classical_member(
+            SimpleNamespace(data_modality="text", seed=0, ensemble=False, priority="balanced"), data, split
+        )
+        is None
+    )  # type: ignore[arg-type]
+    assert (
+        fit_classical_member(
+            SimpleNamespace(data_modality="text", seed=0, ensemble=True, priority="mobile"), data, split
+        )
+        is None
+    )  # type: ignore[arg-type]
 
 
 def test_a_class_too_rare_for_folds_has_the_tfidf_member_choose_c_on_validation() -> None:
     """One 'money' text in train + validation cannot be left out of a fold and still be learnt."""
     from types import SimpleNamespace
 
-    from advisor.auto.tfidf import fit_tfidf_member
+    from advisor.auto.classical import fit_classical_member
 
     data, split, _ = _keyword_split(per_class=20, n_val=3)
     money = [i for i in split.train if data.labels[i] == "money"]
     split.train = [i for i in split.train if i not in money[1:]]
     split.val = [i for i in split.val if data.labels[i] != "money"]
-    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True)
-    member = fit_tfidf_member(config, data, split)  # type: ignore[arg-type]
+    config = SimpleNamespace(data_modality="text", seed=0, ensemble=True, priority="balanced")
+    member = fit_classical_member(config, data, split)  # type: ignore[arg-type]
     assert member is not None and member.oof_probs is None  # not cross-validated
     assert member.model.val_accuracy is not None and member.val_probs.shape == (len(split.val), 3)
+
+
+def test_images_get_a_pixel_member_fitted_on_train_and_cross_validated_on_the_heads_folds() -> None:
+    """Digits as PIL images, 12 train + 3 validation per class (validation under SMALL_VALIDATION)."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from advisor.auto.classical import fit_classical_member
+    from runners.pixels import raw_pixels
+    from runners.training.head import cv_folds
+
+    bunch = load_digits()
+    classes = [str(d) for d in range(10)]
+    picked = [i for d in range(10) for i in np.flatnonzero(bunch.target == d)[:15]]
+    inputs = [Image.fromarray(np.round(bunch.images[i] * 255 / 16).astype(np.uint8), mode="L") for i in picked]
+    labels = [str(int(bunch.target[i])) for i in picked]
+    train = [k for k in range(len(picked)) if k % 15 < 12]
+    val = [k for k in range(len(picked)) if k % 15 >= 12]
+    data = SimpleNamespace(inputs=inputs, labels=labels)
+    split = SimpleNamespace(train=train, val=val, class_names=classes)
+    config = SimpleNamespace(data_modality="image", seed=0, ensemble=True, priority="balanced")
+    steps: list[tuple[str, int, int]] = []
+    member = fit_classical_member(config, data, split, lambda *step: steps.append(step))  # type: ignore[arg-type]
+    assert member is not None and member.name == "pixels"
+    assert steps[0] == ("pixel member", 0, 5) and steps[-1] == ("pixel member", 5, 5)
+    y_all = np.array([classes.index(labels[k]) for k in train + val])
+    np.testing.assert_array_equal(member.oof_labels, y_all)
+    # Out-of-fold on the folds the head-only trials use: a row's probabilities come from the other folds.
+    assert [len(f) for f in cv_folds(y_all, 5, 0)] == [30] * 5
+    assert member.oof_probs.shape == (150, 10) and member.model.val_accuracy == np.mean(
+        member.oof_probs.argmax(1) == y_all
+    )
+    assert member.model.val_accuracy > 0.8  # 12 digits a class: the kernel on pixels already reads them
+    # The model itself saw the 120 training images only: 120 landmarks, their mean.
+    assert len(member.model.kernel.landmarks) == 120
+    np.testing.assert_allclose(member.model.kernel.mean, raw_pixels([inputs[k] for k in train]).mean(0), atol=1e-6)
+    np.testing.assert_array_equal(member.val_probs, member.model.predict_proba([inputs[k] for k in val]))

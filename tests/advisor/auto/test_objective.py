@@ -56,7 +56,11 @@ def test_rule_plan_runs_first_and_report_has_the_contract_keys(monkeypatch, imag
     payload = (tmp_path / "out" / "report.json").read_text()
     for key in ('"best"', '"baseline"', '"test_accuracy"', '"n_pruned"', '"elapsed_seconds"', '"model_dir"', '"curve"'):
         assert key in payload
-    assert (tmp_path / "out" / "report.md").read_text().startswith("# advisor auto")
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert markdown.startswith("# advisor auto")
+    # One line, and the test accuracy said to be the export's (a refit here), not the trial's.
+    best = f"Best trial **{report.best.number}**: validation accuracy **{report.best.value:.4f}**"
+    assert f"{best}; the exported model's held-out test accuracy **{report.test_accuracy:.4f}**.\n" in markdown
     assert (tmp_path / "out" / "learning_curves.png").stat().st_size > 1000
     # The three best trials' models survive (ensemble candidates); the refit winner is OUT/model.
     assert (tmp_path / "out" / "model" / "weights.txt").read_text() == str(report.best.val_accuracy)

@@ -1,0 +1,147 @@
+"""The classical member of a search's ensemble, fitted before the trials: TF-IDF + logistic
+regression for text (`runners.classical`), kernel logistic regression on raw pixels for images
+(`runners.pixels`). Each is what a practitioner would try first without a backbone, so the
+ensemble is never below it on validation.
+
+It is priced by doing it first. At the end of the search no reserve held it: cross-validating the
+TF-IDF member on BBC 20/class took 20 s of a 3-minute budget there, and the run overshot by 12%
+(`bench_peers.py`, 2 CPU cores). Fitted during set-up, its seconds come off the trials' time like
+the data scan's, and the finishing phase only weighs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.auto.config import TuneConfig
+from advisor.auto.objective import CV_FOLDS, SMALL_VALIDATION
+from advisor.profiling.progress import Progress, staged
+
+
+@dataclass(frozen=True)
+class ClassicalKind:
+    """How one modality's classical member is fitted (the `runners` functions it calls).
+
+    Attributes:
+        name: The member's name in the ensemble, its folder under `OUT/trials/` and its phase in the report.
+        stage: What the progress line calls its fit.
+        features: Inputs (texts, images) to what the fits take (texts as they are; images as raw pixels).
+        fit: (train, train labels, val, val labels, class names) -> model, C chosen on validation.
+        cross_validate: (features, labels, class names, folds, progress=) -> out-of-fold `c`, `probabilities`, `accuracy`.
+        fit_at: (features, labels, class names, c) -> model.
+        proba: (model, features) -> probabilities.
+        max_examples: Train + validation examples above which the member is not fitted (its reading
+            and kernel would cost minutes); None: no limit.
+    """
+
+    name: str
+    stage: str
+    features: Callable[[list[Any]], Any]
+    fit: Callable[..., Any]
+    cross_validate: Callable[..., Any]
+    fit_at: Callable[..., Any]
+    proba: Callable[[Any, Any], np.ndarray]
+    max_examples: int | None = None
+
+
+def _tfidf() -> ClassicalKind:
+    from runners.classical import cross_validate_tfidf, fit_tfidf_at, fit_tfidf_linear
+
+    return ClassicalKind(
+        name="tfidf",
+        stage="TF-IDF member",
+        features=lambda texts: [str(t) for t in texts],
+        fit=fit_tfidf_linear,
+        cross_validate=cross_validate_tfidf,
+        fit_at=fit_tfidf_at,
+        proba=lambda model, texts: model.predict_proba(texts),
+    )
+
+
+def _pixels() -> ClassicalKind:
+    from runners.pixels import cross_validate_pixels, fit_pixel_kernel, fit_pixels_at, raw_pixels
+
+    return ClassicalKind(
+        name="pixels",
+        stage="pixel member",
+        features=raw_pixels,
+        fit=fit_pixel_kernel,
+        cross_validate=cross_validate_pixels,
+        fit_at=fit_pixels_at,
+        proba=lambda model, pixels: model.proba_of_pixels(pixels),
+        # 20,000 images of 32×32×3 float32 are 250 MB, and reading them back costs a pass over the files.
+        max_examples=20_000,
+    )
+
+
+# Modality -> its classical member (built on use: the runners' imports are heavy).
+CLASSICAL_KINDS: dict[str, Callable[[], ClassicalKind]] = {"text": _tfidf, "image": _pixels}
+
+
+class ClassicalMember(BaseModel):
+    """The fitted member and the predictions the finishing phase weighs it on."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str = Field(description="Its name in the ensemble (`ClassicalKind.name`).")
+    model: Any = Field(description="The runners' model (TfidfLinearModel, PixelKernelModel), fitted on train only.")
+    val_probs: Any = Field(description="Its probabilities on the validation examples, (n_val, n_classes).")
+    oof_labels: Any = Field(
+        None, description="Class ids of train then validation, when C was cross-validated (small validation)."
+    )
+    oof_probs: Any = Field(None, description="Out-of-fold probabilities over those rows at the chosen C.")
+
+
+def fit_classical_member(
+    config: TuneConfig, data: Any, split: Any, progress: Progress | None = None
+) -> ClassicalMember | None:
+    """The member for a search with the ensemble on and a validation split; else None (also for a
+    modality without one, a split over the kind's `max_examples`, or `--priority mobile`, whose
+    export goes to ONNX, which neither classical member has).
+
+    On a validation split under `SMALL_VALIDATION` examples, C is chosen by cross-validation over
+    train + validation with the folds the head-only trials use (`cv_folds`, the search's seed), so the
+    out-of-fold predictions line up row for row with theirs; otherwise C is chosen on validation.
+    Either way the model is fitted on the training examples only: validation stays held out until refit.
+    """
+    make = CLASSICAL_KINDS.get(config.data_modality)
+    if make is None or not config.ensemble or not split.val or config.priority == "mobile":
+        return None
+    kind = make()
+    rows = split.train + split.val
+    if kind.max_examples is not None and len(rows) > kind.max_examples:
+        return None
+    from runners.training.head import cv_folds
+
+    classes = list(split.class_names)
+    names = [data.labels[i] for i in rows]
+    n_train = len(split.train)
+    labels = np.array([classes.index(label) for label in names], dtype=np.int64)
+    # Large validation, or a class too rare to leave out of a fold: C is chosen on validation.
+    on_validation = len(split.val) >= SMALL_VALIDATION or np.bincount(labels, minlength=len(classes)).min() < 2
+    step = staged(progress, kind.stage)
+    if step is not None:
+        step(0, 1 if on_validation else CV_FOLDS)
+    features = kind.features([data.inputs[i] for i in rows])
+    train_x, val_x = features[:n_train], features[n_train:]
+    if on_validation:
+        model = kind.fit(train_x, names[:n_train], val_x, names[n_train:], classes)
+        if step is not None:
+            step(1, 1)
+        return ClassicalMember(name=kind.name, model=model, val_probs=kind.proba(model, val_x))
+    folds = cv_folds(labels, CV_FOLDS, config.seed)
+    scored = kind.cross_validate(features, names, classes, folds, progress=step)
+    model = kind.fit_at(train_x, names[:n_train], classes, scored.c)
+    model.val_accuracy = scored.accuracy
+    return ClassicalMember(
+        name=kind.name,
+        model=model,
+        val_probs=kind.proba(model, val_x),
+        oof_labels=labels,
+        oof_probs=scored.probabilities,
+    )

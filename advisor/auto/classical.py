@@ -11,7 +11,8 @@ the data scan's, and the finishing phase only weighs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +32,10 @@ class ClassicalKind:
         name: The member's name in the ensemble, its folder under `OUT/trials/` and its phase in the report.
         stage: What the progress line calls its fit.
         features: Inputs (texts, images) to what the fits take (texts as they are; images as raw pixels).
-        fit: (train, train labels, val, val labels, class names) -> model, C chosen on validation.
-        cross_validate: (features, labels, class names, folds, progress=) -> out-of-fold `c`, `probabilities`, `accuracy`.
+        cs: The inverse regularisation strengths it chooses among.
+        fit: (train, train labels, val, val labels, class names, cs) -> model, C chosen on validation.
+        cross_validate: (features, labels, class names, folds, cs, progress=) -> out-of-fold `c`,
+            `probabilities`, `accuracy`.
         fit_at: (features, labels, class names, c) -> model.
         proba: (model, features) -> probabilities.
         max_examples: Train + validation examples above which the member is not fitted (its reading
@@ -42,6 +45,7 @@ class ClassicalKind:
     name: str
     stage: str
     features: Callable[[list[Any]], Any]
+    cs: Sequence[float]
     fit: Callable[..., Any]
     cross_validate: Callable[..., Any]
     fit_at: Callable[..., Any]
@@ -50,12 +54,13 @@ class ClassicalKind:
 
 
 def _tfidf() -> ClassicalKind:
-    from runners.classical import cross_validate_tfidf, fit_tfidf_at, fit_tfidf_linear
+    from runners.classical import DEFAULT_CS, cross_validate_tfidf, fit_tfidf_at, fit_tfidf_linear
 
     return ClassicalKind(
         name="tfidf",
         stage="TF-IDF member",
         features=lambda texts: [str(t) for t in texts],
+        cs=DEFAULT_CS,
         fit=fit_tfidf_linear,
         cross_validate=cross_validate_tfidf,
         fit_at=fit_tfidf_at,
@@ -64,12 +69,13 @@ def _tfidf() -> ClassicalKind:
 
 
 def _pixels() -> ClassicalKind:
-    from runners.pixels import cross_validate_pixels, fit_pixel_kernel, fit_pixels_at, raw_pixels
+    from runners.pixels import DEFAULT_CS, cross_validate_pixels, fit_pixel_kernel, fit_pixels_at, raw_pixels
 
     return ClassicalKind(
         name="pixels",
         stage="pixel member",
         features=raw_pixels,
+        cs=DEFAULT_CS,
         fit=fit_pixel_kernel,
         cross_validate=cross_validate_pixels,
         fit_at=fit_pixels_at,
@@ -95,6 +101,11 @@ class ClassicalMember(BaseModel):
         None, description="Class ids of train then validation, when C was cross-validated (small validation)."
     )
     oof_probs: Any = Field(None, description="Out-of-fold probabilities over those rows at the chosen C.")
+    read_seconds: float = Field(0.0, description="Turning the train + validation inputs into its features.")
+    refit_seconds: float = Field(
+        0.0,
+        description="Its expected refit on train + validation: that reading and one fit (the mean of those it made).",
+    )
 
 
 def fit_classical_member(
@@ -127,21 +138,33 @@ def fit_classical_member(
     step = staged(progress, kind.stage)
     if step is not None:
         step(0, 1 if on_validation else CV_FOLDS)
+    start = time.perf_counter()
     features = kind.features([data.inputs[i] for i in rows])
+    read = time.perf_counter() - start
     train_x, val_x = features[:n_train], features[n_train:]
     if on_validation:
-        model = kind.fit(train_x, names[:n_train], val_x, names[n_train:], classes)
+        model = kind.fit(train_x, names[:n_train], val_x, names[n_train:], classes, kind.cs)
         if step is not None:
             step(1, 1)
-        return ClassicalMember(name=kind.name, model=model, val_probs=kind.proba(model, val_x))
+        fit = (time.perf_counter() - start - read) / len(kind.cs)
+        return ClassicalMember(
+            name=kind.name,
+            model=model,
+            val_probs=kind.proba(model, val_x),
+            read_seconds=read,
+            refit_seconds=read + fit,
+        )
     folds = cv_folds(labels, CV_FOLDS, config.seed)
-    scored = kind.cross_validate(features, names, classes, folds, progress=step)
+    scored = kind.cross_validate(features, names, classes, folds, kind.cs, progress=step)
     model = kind.fit_at(train_x, names[:n_train], classes, scored.c)
     model.val_accuracy = scored.accuracy
+    fit = (time.perf_counter() - start - read) / (len(kind.cs) * len(folds) + 1)
     return ClassicalMember(
         name=kind.name,
         model=model,
         val_probs=kind.proba(model, val_x),
         oof_labels=labels,
         oof_probs=scored.probabilities,
+        read_seconds=read,
+        refit_seconds=read + fit,
     )

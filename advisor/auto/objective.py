@@ -97,9 +97,11 @@ class Objective:
         split_sizes: tuple[int, int, int] | None = None,
         recommendation: Recommendation | None = None,
         price: PassPrice | None = None,
-        classical_seconds: float = 0.0,
+        classical_read_seconds: float = 0.0,
+        classical_refit_seconds: float = 0.0,
     ) -> None:
-        """`classical_seconds`: what fitting the classical member took in set-up (0 without one)."""
+        """`classical_read_seconds`, `classical_refit_seconds`: the classical member's reading of train +
+        validation in set-up and its expected refit (`advisor.auto.classical.ClassicalMember`; 0 without one)."""
         self.config = config
         self.space = space
         self.book = book
@@ -132,7 +134,8 @@ class Objective:
         self.kept_runs: list[tuple[TrialPlan, float, float]] = []
         self.views_run = False
         self.best_value = -1.0
-        self.classical_seconds = classical_seconds
+        self.classical_read_seconds = classical_read_seconds
+        self.classical_refit_seconds = classical_refit_seconds
 
     @property
     def kept_depths(self) -> list[int]:
@@ -173,13 +176,12 @@ class Objective:
         return refit + forward * self.n_test * self.expected_passes() + self.classical_reserve()
 
     def classical_reserve(self) -> float:
-        """The classical member's share of the finishing phase: its refit on train + validation and
-        reading the test split, each priced at its set-up fit's seconds (which read train + validation
-        and fitted every C: an upper bound). Unpriced, ELPV 4 grades' pixel member (9 s in set-up)
-        took the run to 612 s of 600."""
+        """The classical member's share of the finishing phase: its refit on train + validation (as
+        measured in set-up: reading them and one fit) and reading the test split (the set-up's reading,
+        per example). Unpriced, ELPV 4 grades' pixel member (9 s in set-up) took the run to 612 s of 600."""
         rows = max(1, self.n_train + self.n_val)
-        refit = self.classical_seconds if self.config.refit else 0.0
-        return refit + self.classical_seconds * self.n_test / rows
+        refit = self.classical_refit_seconds if self.config.refit else 0.0
+        return refit + self.classical_read_seconds * self.n_test / rows
 
     def expected_passes(self) -> float:
         """Full forward passes the exported model's test pass is expected to cost.

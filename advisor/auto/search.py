@@ -132,7 +132,8 @@ def run_search(
         clock=clock,
         worker=worker,
         split_sizes=(len(setup.split.train), len(setup.split.val), len(setup.split.test)),
-        classical_seconds=sum(classical_phase.values()),
+        classical_read_seconds=classical.read_seconds if classical is not None else 0.0,
+        classical_refit_seconds=classical.refit_seconds if classical is not None else 0.0,
     )
 
     def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:

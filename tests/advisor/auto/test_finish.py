@@ -281,3 +281,5 @@ def test_images_get_a_pixel_member_fitted_on_train_and_cross_validated_on_the_he
     assert len(member.model.kernel.landmarks) == 120
     np.testing.assert_allclose(member.model.kernel.mean, raw_pixels([inputs[k] for k in train]).mean(0), atol=1e-6)
     np.testing.assert_array_equal(member.val_probs, member.model.predict_proba([inputs[k] for k in val]))
+    # Its refit is priced as the reading of train + validation and one of the 21 fits it made (4 Cs × 5 folds + 1).
+    assert 0 < member.read_seconds < member.refit_seconds

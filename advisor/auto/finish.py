@@ -134,13 +134,8 @@ def finish_search(
         if classical is not None and name == classical.name:
             folder = config.out / "trials" / classical.name
             refit_classical = config.refit and refit
-            rows = split.train + split.val
             model = classical.model
-            final = (
-                model.refit([data.inputs[i] for i in rows], [data.labels[i] for i in rows])
-                if refit_classical
-                else model
-            )
+            final = classical.refit([data.labels[i] for i in split.train + split.val]) if refit_classical else model
             shutil.rmtree(folder, ignore_errors=True)
             final.export(folder)
             members.append(

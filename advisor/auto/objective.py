@@ -176,9 +176,9 @@ class Objective:
         return refit + forward * self.n_test * self.expected_passes() + self.classical_reserve()
 
     def classical_reserve(self) -> float:
-        """The classical member's share of the finishing phase: its refit on train + validation (as
-        measured in set-up: reading them and one fit) and reading the test split (the set-up's reading,
-        per example). Unpriced, ELPV 4 grades' pixel member (9 s in set-up) took the run to 612 s of 600."""
+        """The classical member's share of the finishing phase: its refit on train + validation (one fit,
+        as measured in set-up, on the features set-up read) and reading the test split (the set-up's
+        reading, per example). Unpriced, ELPV 4 grades' pixel member (9 s in set-up) took the run to 612 s of 600."""
         rows = max(1, self.n_train + self.n_val)
         refit = self.classical_refit_seconds if self.config.refit else 0.0
         return refit + self.classical_read_seconds * self.n_test / rows

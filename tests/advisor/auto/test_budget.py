@@ -366,8 +366,8 @@ def test_the_reserve_holds_the_refit_of_every_member_the_export_will_hold(image_
 
 
 def test_the_reserve_holds_the_classical_members_refit_and_test_reading(image_dir, tmp_path, book) -> None:
-    """ELPV 4 grades: the pixel member read 1,968 cells in set-up (say 6 s; a refit reads them and fits
-    once, say 7 s), and the run ended at 612 s of 600 with its refit and test reading unpriced."""
+    """ELPV 4 grades: the pixel member read 1,968 cells in set-up (say 6 s; its refit is one fit on what
+    it read, say 7 s), and the run ended at 612 s of 600 with its refit and test reading unpriced."""
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.n_train, objective.n_val, objective.n_test = 1575, 393, 656

@@ -281,5 +281,9 @@ def test_images_get_a_pixel_member_fitted_on_train_and_cross_validated_on_the_he
     assert len(member.model.kernel.landmarks) == 120
     np.testing.assert_allclose(member.model.kernel.mean, raw_pixels([inputs[k] for k in train]).mean(0), atol=1e-6)
     np.testing.assert_array_equal(member.val_probs, member.model.predict_proba([inputs[k] for k in val]))
-    # Its refit is priced as the reading of train + validation and one of the 21 fits it made (4 Cs × 5 folds + 1).
-    assert 0 < member.read_seconds < member.refit_seconds
+    # Its refit is priced as one of the 21 fits it made (4 Cs × 5 folds + 1), on the features it read.
+    assert member.read_seconds > 0 and member.refit_seconds > 0
+    assert member.features.shape == (150, 32 * 32 * 3)
+    refit = member.refit([labels[k] for k in train + val])
+    np.testing.assert_allclose(refit.kernel.mean, raw_pixels([inputs[k] for k in train + val]).mean(0), atol=1e-6)
+    assert refit.c == member.model.c and len(refit.kernel.landmarks) == 150

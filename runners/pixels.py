@@ -48,26 +48,40 @@ def raw_pixels(inputs: Sequence[Any]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class KernelMap:
-    """Standardisation and the Nyström RBF map fitted on training pixels.
+class PixelRbf:
+    """Standardisation of raw pixels and the RBF kernel against landmark images: what a fitted
+    `PixelKernelModel` keeps.
 
     Attributes:
         mean: (d,) float32 per-pixel mean of the training pixels.
         scale: (d,) float32 per-pixel standard deviation (1 where a pixel never varies).
         landmarks: (m, d) float32 standardised training images the kernel is measured against.
-        normalization: (m, m) float64 inverse square root of the landmarks' kernel matrix.
         gamma: RBF width, 1 / d (standardised pixels have unit variance).
     """
 
     mean: np.ndarray
     scale: np.ndarray
     landmarks: np.ndarray
-    normalization: np.ndarray
     gamma: float
 
+    def rbf(self, pixels: np.ndarray) -> np.ndarray:
+        """(n, m) float64 RBF values of raw pixels (as `raw_pixels` makes them) against the landmarks."""
+        return _rbf((pixels - self.mean) / self.scale, self.landmarks, self.gamma)
+
+
+@dataclass(frozen=True)
+class KernelMap(PixelRbf):
+    """The Nyström map of the RBF kernel fitted on training pixels: `PixelRbf` and its normalisation.
+
+    Attributes:
+        normalization: (m, m) float64 inverse square root of the landmarks' kernel matrix.
+    """
+
+    normalization: np.ndarray
+
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
-        """(n, m) float64 kernel features of raw pixels (as `raw_pixels` makes them)."""
-        return _rbf((pixels - self.mean) / self.scale, self.landmarks, self.gamma) @ self.normalization.T
+        """(n, m) float64 kernel features of raw pixels, on which the logistic regression is fitted."""
+        return self.rbf(pixels) @ self.normalization.T
 
 
 def _rbf(z: np.ndarray, landmarks: np.ndarray, gamma: float) -> np.ndarray:
@@ -88,7 +102,7 @@ def fit_kernel_map(pixels: np.ndarray, seed: int = 0, landmarks: int = LANDMARKS
     gamma = 1.0 / z.shape[1]
     u, s, vt = np.linalg.svd(_rbf(basis, basis, gamma))
     normalization = (u / np.sqrt(np.maximum(s, 1e-12))) @ vt  # K^(-1/2), as scikit-learn's Nystroem
-    return KernelMap(mean, scale, basis, normalization, gamma)
+    return KernelMap(mean, scale, basis, gamma, normalization)
 
 
 class PixelKernelModel:
@@ -97,7 +111,7 @@ class PixelKernelModel:
     model keeps the landmarks but not the (m, m) normalisation (8 MB at 1,000 landmarks).
 
     Attributes:
-        kernel: The `KernelMap` of the training pixels, `normalization` dropped (an empty array).
+        kernel: The standardisation and landmarks of the training pixels' `KernelMap`.
         coef: (n_classes, m) float64 weights on the landmarks' RBF values, rows in `class_names` order.
         intercept: (n_classes,) float64.
         class_names: Column order of `predict_proba`.
@@ -111,7 +125,7 @@ class PixelKernelModel:
 
     def __init__(
         self,
-        kernel: KernelMap,
+        kernel: PixelRbf,
         coef: np.ndarray,
         intercept: np.ndarray,
         class_names: list[str],
@@ -126,8 +140,7 @@ class PixelKernelModel:
 
     def proba_of_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Softmax of the linear scores of raw pixels, (n, n_classes) float64 in `class_names` order."""
-        k = self.kernel
-        return softmax(_rbf((pixels - k.mean) / k.scale, k.landmarks, k.gamma) @ self.coef.T + self.intercept)
+        return softmax(self.kernel.rbf(pixels) @ self.coef.T + self.intercept)
 
     def predict_proba(self, inputs: list[Any]) -> np.ndarray:
         """Probabilities of images (paths, PIL images or arrays), (n, n_classes) float64, read
@@ -176,7 +189,7 @@ def _fitted(
     kernel: KernelMap, features: np.ndarray, y: np.ndarray, class_names: list[str], c: float, seed: int
 ) -> PixelKernelModel:
     ((_, coef, intercept),) = c_path(features, y, class_names, [c])
-    bare = KernelMap(kernel.mean, kernel.scale, kernel.landmarks, np.zeros((0, 0)), kernel.gamma)
+    bare = PixelRbf(kernel.mean, kernel.scale, kernel.landmarks, kernel.gamma)
     return PixelKernelModel(bare, coef @ kernel.normalization, intercept, class_names, c, seed)
 
 
@@ -261,5 +274,5 @@ def load_pixels(model_dir: str | Path) -> PixelKernelModel:
     if config.get("side") != PIXEL_SIDE:
         raise RunnerError(f"{config_path}: side {config.get('side')!r}; this version reads {PIXEL_SIDE}-px models")
     t = load_file(str(model_dir / WEIGHTS_FILE))
-    kernel = KernelMap(t["mean"], t["scale"], t["landmarks"], np.zeros((0, 0)), float(config["gamma"]))
+    kernel = PixelRbf(t["mean"], t["scale"], t["landmarks"], float(config["gamma"]))
     return PixelKernelModel(kernel, t["coef"], t["intercept"], config["label_names"], config["c"], config["seed"])

@@ -7,7 +7,7 @@ Every predictor has `class_names`, `modality`, `predict_proba(inputs)` (n, n_cla
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -200,8 +200,8 @@ def load_predictor(model_dir: str | Path, device: str = "cpu") -> Predictor:
     """Loads an exported model folder (weights via safetensors / save_pretrained, no pickles).
 
     Recognised, in this order: an ensemble (`ensemble.json`; members loaded with this function),
-    a TF-IDF linear model (`config.json` with runner "tfidf-linear"), a pixel kernel model (runner
-    "pixel-kernel", `runners.pixels`), a Hugging Face text model
+    a TF-IDF linear model (`config.json` with `runners.classical.RUNNER_NAME` as its runner), a
+    pixel kernel model (`runners.pixels.RUNNER_NAME`), a Hugging Face text model
     (`runners.json`), a timm model (`config.json` with runner "timm").
 
     Raises:
@@ -215,14 +215,16 @@ def load_predictor(model_dir: str | Path, device: str = "cpu") -> Predictor:
         return load_ensemble(model_dir, device)
     config_path = model_dir / "config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    if config.get("runner") == "tfidf-linear":
-        from runners.classical import load_tfidf
+    # Imported here, not at the top: both modules import this one.
+    from runners import classical, pixels
 
-        return load_tfidf(model_dir)
-    if config.get("runner") == "pixel-kernel":
-        from runners.pixels import load_pixels
-
-        return load_pixels(model_dir)
+    classical_loaders: dict[str, Callable[[Path], Predictor]] = {
+        classical.RUNNER_NAME: classical.load_tfidf,
+        pixels.RUNNER_NAME: pixels.load_pixels,
+    }
+    loader = classical_loaders.get(str(config.get("runner")))
+    if loader is not None:
+        return loader(model_dir)
     if (model_dir / RUNNERS_CONFIG).exists():
         return _load_hf_text(model_dir, device)
     if not config_path.exists():

@@ -118,6 +118,25 @@ class ClassicalMember(BaseModel):
         return model
 
 
+def left_out_note(config: TuneConfig, split: Any) -> str | None:
+    """Why the modality's classical member was left out of a search whose ensemble could have held
+    it, for the report; None when it was fitted, or the modality has none, or the ensemble is off
+    or there is no validation split (the report says those already)."""
+    make = CLASSICAL_KINDS.get(config.data_modality)
+    if make is None or not config.ensemble or not split.val:
+        return None
+    kind = make()
+    if config.priority == "mobile":
+        return f"The {kind.stage} was left out: `--priority mobile` exports to ONNX, which it has no export for."
+    rows = len(split.train) + len(split.val)
+    if kind.max_examples is not None and rows > kind.max_examples:
+        return (
+            f"The {kind.stage} was left out: {rows:,} train + validation examples, over its "
+            f"{kind.max_examples:,} (reading them as pixels and fitting its kernel would take minutes)."
+        )
+    return None
+
+
 def fit_classical_member(
     config: TuneConfig, data: Any, split: Any, progress: Progress | None = None
 ) -> ClassicalMember | None:
@@ -131,12 +150,10 @@ def fit_classical_member(
     Either way the model is fitted on the training examples only: validation stays held out until refit.
     """
     make = CLASSICAL_KINDS.get(config.data_modality)
-    if make is None or not config.ensemble or not split.val or config.priority == "mobile":
+    if make is None or not config.ensemble or not split.val or left_out_note(config, split) is not None:
         return None
     kind = make()
     rows = split.train + split.val
-    if kind.max_examples is not None and len(rows) > kind.max_examples:
-        return None
     from runners.training.head import cv_folds
 
     classes = list(split.class_names)

@@ -178,18 +178,22 @@ def _views_note(config: TuneConfig, trials: list[optuna.trial.FrozenTrial], fini
         return None
     count = max(on_views.values())
     views = "4 right-angle rotations" + (" and their mirror images" if count == 8 else "")
-    numbers = ", ".join(str(n) for n in sorted(on_views))
     held = sorted(m.trial for m in finished.members if m.trial in on_views)
     exported = (
-        f"the exported model's trial{'s' if len(held) > 1 else ''} {', '.join(map(str, held))} predict on them"
+        f"the exported model's {_trials(held)} predict{'' if len(held) > 1 else 's'} on them"
         if held
         else "the exported model holds none of them and predicts on each image as it is"
     )
     return (
-        f"Dihedral views (`--dihedral-views {config.dihedral_views}`): head-only trials {numbers} fitted their "
+        f"Dihedral views (`--dihedral-views {config.dihedral_views}`): head-only {_trials(sorted(on_views))} fitted their "
         f"head on every training image's {views} and scored each image on the mean of its {count} views' "
         f"probabilities; {exported}. The other trials trained and scored on the images as they are."
     )
+
+
+def _trials(numbers: list[int]) -> str:
+    """ "trial 5" or "trials 5, 6, 7"."""
+    return f"trial{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
 
 
 def publish_report(report: Report, study: optuna.Study, elapsed: float, phases: dict[str, float]) -> Report:

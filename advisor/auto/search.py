@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from advisor.auto.attrs import StudyAttr, TrialAttr
-from advisor.auto.classical import ClassicalMember, fit_classical_member
+from advisor.auto.classical import ClassicalMember, fit_classical_member, left_out_note
 from advisor.auto.config import TuneConfig
 from advisor.auto.finish import finish_search
 from advisor.auto.mobile import export_for_mobile
@@ -67,12 +67,13 @@ def _recording_folders(objective: Objective) -> Callable[[optuna.Trial], float]:
 
 def _classical_member(
     config: TuneConfig, setup: SearchSetup, progress: Progress | None, clock: Callable[[], float]
-) -> tuple[ClassicalMember | None, dict[str, float]]:
+) -> tuple[ClassicalMember | None, dict[str, float], list[str]]:
     """The classical member (TF-IDF, pixels), fitted before the trials so its seconds come off theirs;
-    with its phase, named for it, if any."""
+    with its phase, named for it, if any, and the report's note when it was left out."""
     start = clock()
     member = fit_classical_member(config, setup.data, setup.split, progress)
-    return member, ({member.name: clock() - start} if member is not None else {})
+    note = left_out_note(config, setup.split)
+    return member, ({member.name: clock() - start} if member is not None else {}), [note] if note else []
 
 
 def run_search(
@@ -109,7 +110,9 @@ def run_search(
     # Every trial loads the data and builds the model again, as `prepare` just did: a budget that
     # cannot cover that once more cannot finish a single epoch.
     setup_seconds = clock() - start
-    classical, classical_phase = _classical_member(config, setup, progress, clock) if worker == 0 else (None, {})
+    classical, classical_phase, classical_notes = (
+        _classical_member(config, setup, progress, clock) if worker == 0 else (None, {}, [])
+    )
     if events is None:
         setup_notes = [note for note in (setup.backbone_note, setup.similarity_note) if note]
         events = events_factory(setup.space.n_blocks, deadline, setup_notes) if events_factory else SilentProgress()
@@ -181,6 +184,7 @@ def run_search(
         refit=not interrupted,
         classical=classical,
     )
+    finished = finished.model_copy(update={"notes": [*classical_notes, *finished.notes]})
     phases["finish"] = finished.seconds
     test_start = clock()
     report = build_report(study, setup, interrupted, objective, finished, setup_seconds, progress)

@@ -199,7 +199,7 @@ def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tu
 def test_the_tfidf_member_chooses_c_on_a_large_validation_split_and_reports_its_progress() -> None:
     from types import SimpleNamespace
 
-    from advisor.auto.classical import fit_classical_member
+    from advisor.auto.classical import fit_classical_member, left_out_note
     from advisor.auto.objective import SMALL_VALIDATION
 
     data, split, y_all = _keyword_split(per_class=90, n_val=70)
@@ -220,12 +220,14 @@ def test_the_tfidf_member_chooses_c_on_a_large_validation_split_and_reports_its_
         )
         is None
     )  # type: ignore[arg-type]
-    assert (
-        fit_classical_member(
-            SimpleNamespace(data_modality="text", seed=0, ensemble=True, priority="mobile"), data, split
-        )
-        is None
-    )  # type: ignore[arg-type]
+    mobile = SimpleNamespace(data_modality="text", seed=0, ensemble=True, priority="mobile")
+    assert fit_classical_member(mobile, data, split) is None  # type: ignore[arg-type]
+    # The report says why for mobile; a fitted member, or no ensemble (the user's own choice), has nothing to say.
+    assert left_out_note(mobile, split) == (  # type: ignore[arg-type]
+        "The TF-IDF member was left out: `--priority mobile` exports to ONNX, which it has no export for."
+    )
+    assert left_out_note(config, split) is None  # type: ignore[arg-type]
+    assert left_out_note(SimpleNamespace(data_modality="text", ensemble=False), split) is None  # type: ignore[arg-type]
 
 
 def test_a_class_too_rare_for_folds_has_the_tfidf_member_choose_c_on_validation() -> None:
@@ -251,7 +253,7 @@ def test_images_get_a_pixel_member_fitted_on_train_and_cross_validated_on_the_he
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from advisor.auto.classical import fit_classical_member
+    from advisor.auto.classical import fit_classical_member, left_out_note
     from runners.pixels import raw_pixels
     from runners.training.head import cv_folds
 
@@ -287,3 +289,11 @@ def test_images_get_a_pixel_member_fitted_on_train_and_cross_validated_on_the_he
     refit = member.refit([labels[k] for k in train + val])
     np.testing.assert_allclose(refit.kernel.mean, raw_pixels([inputs[k] for k in train + val]).mean(0), atol=1e-6)
     assert refit.c == member.model.c and len(refit.kernel.landmarks) == 150
+    # Over 20,000 train + validation images the member is left out before reading any, and the report says so.
+    large = SimpleNamespace(train=list(range(19_990)), val=list(range(11)), class_names=classes)
+    assert left_out_note(config, split) is None  # type: ignore[arg-type]
+    assert fit_classical_member(config, SimpleNamespace(inputs=[], labels=[]), large) is None  # type: ignore[arg-type]
+    assert left_out_note(config, large) == (  # type: ignore[arg-type]
+        "The pixel member was left out: 20,001 train + validation examples, over its 20,000 "
+        "(reading them as pixels and fitting its kernel would take minutes)."
+    )

@@ -58,10 +58,31 @@ class _Dataset(torch.utils.data.Dataset):
         return self.transform(to_rgb(self.items[i])), self.labels[i]
 
 
-class ImagePipeline:
-    """InputPipeline for images: decode, transform, batch."""
+# Decoding processes feeding a GPU, at most. One process decodes and transforms about 320 ELPV
+# cells a second, 210 with the rule plan's augmentations (`bench/bench_loader.py`, 2 CPU cores; two
+# workers: 480 and 330), where a GPU trains EfficientNet-Lite0 on thousands: alone it would keep
+# the card waiting. On the CPU the model needs the cores: Lite0's frozen pass over ELPV takes 27 ms a
+# cell there, decoding included (72 s for 2,624 in `advisor auto`'s measuring phase).
+MAX_LOADER_WORKERS = 8
 
-    def __init__(self, data: LabelledData, split: Split, size: int, data_cfg: dict, spec: TrialSpec) -> None:
+
+def loader_workers(device: str) -> int:
+    """Worker processes for the image loader on `device` ("auto", "cpu", "cuda"): none on the CPU,
+    else one per core but one (the main process drives the GPU), at most `MAX_LOADER_WORKERS`."""
+    from runners.device import pick_device
+
+    if pick_device(device).type != "cuda":
+        return 0
+    return max(0, min(MAX_LOADER_WORKERS, (os.cpu_count() or 1) - 1))
+
+
+class ImagePipeline:
+    """InputPipeline for images: decode, transform, batch (in `workers` processes when > 0)."""
+
+    def __init__(
+        self, data: LabelledData, split: Split, size: int, data_cfg: dict, spec: TrialSpec, workers: int = 0
+    ) -> None:
+        self.workers = workers
         index = {c: i for i, c in enumerate(split.class_names)}
         self.eval_tf = eval_transform(size, data_cfg)
         self.train_tf = train_transform(size, data_cfg, spec.augment)
@@ -93,7 +114,13 @@ class ImagePipeline:
     def loader(self, split: str, order: list[int], augment: bool, batch_size: int) -> Iterable:
         items, labels, _ = self.splits[split]
         ds = _Dataset(items, labels, self.train_tf if augment else self.eval_tf)
-        dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, sampler=order, num_workers=0)
+        dl = torch.utils.data.DataLoader(
+            ds,
+            batch_size=batch_size,
+            sampler=order,
+            num_workers=self.workers,
+            pin_memory=self.workers > 0 and torch.cuda.is_available(),
+        )
         return (((x,), y) for x, y in dl)
 
 
@@ -126,7 +153,9 @@ class TimmRunner(Runner):
         }
 
     def pipeline(self, bundle: TimmBundle, data: LabelledData, split: Split, spec: TrialSpec) -> ImagePipeline:
-        return ImagePipeline(data, split, self._size(bundle, spec), bundle.data_cfg, spec)
+        return ImagePipeline(
+            data, split, self._size(bundle, spec), bundle.data_cfg, spec, workers=loader_workers(spec.device)
+        )
 
     def export(self, bundle: TimmBundle, class_names: list[str], spec: TrialSpec, model_dir: Path) -> None:
         cfg = {**bundle.data_cfg, "input_size": self._size(bundle, spec)}

@@ -9,7 +9,15 @@ import re
 from pathlib import Path
 
 from advisor.auto.promise import promise_lines
-from advisor.auto.report import STAGE_GAINS_NOTE, TRIAL_COLUMNS, Report, outcome_lines, report_title, trial_cells
+from advisor.auto.report import (
+    STAGE_GAINS_NOTE,
+    TRIAL_COLUMNS,
+    Report,
+    outcome_lines,
+    report_title,
+    trial_cells,
+    trial_counts,
+)
 from runners.specs import Confusion
 
 # The plots `write_plots` writes, in the order and with the captions the page shows them.
@@ -165,7 +173,7 @@ def render_html(report: Report, plots: list[Path]) -> str:
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body><main>",
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="sub">Data <code>{html.escape(report.data)}</code> ({html.escape(report.modality)}), '
-        f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed"
+        f"{trial_counts(report)}"
         + (" — interrupted: run the same command again to resume." if report.interrupted else ".")
         + "</p>",
         _cards(report),

@@ -151,6 +151,12 @@ def report_title(report: Report) -> str:
     return data.stem if data.suffix else data.name
 
 
+def trial_counts(report: Report) -> str:
+    """ "12 trials: 10 complete, 2 pruned, 0 failed" ("1 trial: …" for one), as every rendering of a report says it."""
+    noun = "trial" if report.n_trials == 1 else "trials"
+    return f"{report.n_trials} {noun}: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed"
+
+
 def _retry_label(retry: dict[str, Any] | None) -> str:
     if not retry:
         return ""
@@ -253,8 +259,7 @@ def write_markdown(report: Report, path: Path) -> None:
         lines += ["", *[f"- {line}" for line in promise_lines(report.promise) + outcome_lines(report)]]
     lines += [
         "",
-        f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed, "
-        f"in {report.elapsed_seconds:.0f} s (budget {report.budget_minutes:g} min)"
+        f"{trial_counts(report)}, in {report.elapsed_seconds:.0f} s (budget {report.budget_minutes:g} min)"
         + (" — interrupted, run the same command again to resume." if report.interrupted else "."),
     ]
     lines += [f"- {note}" for note in report.notes]

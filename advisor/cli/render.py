@@ -101,20 +101,18 @@ def render_report(report: Any, console: Console, out: Path) -> None:
             f"Best trial {report.best.number}: {report.best.selection} accuracy {report.best.value:.4f}",
             style="bold green",
         )
-        if report.test_accuracy is not None:
-            lines.append(f", test accuracy {report.test_accuracy:.4f}", style="bold green")
+        if report.test_accuracy is not None:  # the export's, as report.md says: it may be a refit, or an ensemble
+            lines.append(f"; the exported model's test accuracy {report.test_accuracy:.4f}", style="bold green")
         lines.append("\n")
         if report.baseline is not None and report.baseline.value is not None:
             lines.append(
                 f"Rule plan (trial {report.baseline.number}): {report.baseline.value:.4f} "
                 f"→ improvement {report.improvement_over_baseline:+.4f}\n"
             )
-    lines.append(
-        f"{report.n_trials} trials: {report.n_complete} complete, {report.n_pruned} pruned, {report.n_failed} failed "
-        f"in {report.elapsed_seconds:.0f} s\n"
-    )
     from advisor.auto.promise import promise_lines
-    from advisor.auto.report import outcome_lines
+    from advisor.auto.report import outcome_lines, trial_counts
+
+    lines.append(f"{trial_counts(report)} in {report.elapsed_seconds:.0f} s\n")
 
     promise = report.promise
     for line in promise_lines(promise):

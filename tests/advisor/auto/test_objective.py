@@ -62,6 +62,20 @@ def test_rule_plan_runs_first_and_report_has_the_contract_keys(monkeypatch, imag
     # One line, and the test accuracy said to be the export's (a refit here), not the trial's.
     best = f"Best trial **{report.best.number}**: validation accuracy **{report.best.value:.4f}**"
     assert f"{best}; the exported model's held-out test accuracy **{report.test_accuracy:.4f}**.\n" in markdown
+    assert "\n6 trials: " in markdown
+    # The command line's panel says the same: the test accuracy is the export's, not the trial's.
+    from rich.console import Console
+
+    from advisor.cli.render import render_report
+
+    console = Console(record=True, width=300)
+    render_report(report, console, tmp_path / "out")
+    panel = console.export_text()
+    assert (
+        f"Best trial {report.best.number}: validation accuracy {report.best.value:.4f}; "
+        f"the exported model's test accuracy {report.test_accuracy:.4f}"
+    ) in panel
+    assert "6 trials: " in panel
     assert (tmp_path / "out" / "learning_curves.png").stat().st_size > 1000
     # The three best trials' models survive (ensemble candidates); the refit winner is OUT/model.
     assert (tmp_path / "out" / "model" / "weights.txt").read_text() == str(report.best.val_accuracy)
@@ -325,3 +339,14 @@ def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_
         assert re.search(r"the exported model's (trial \d+ predicts|trials \d+(, \d+)+ predict) on them", note)
     else:
         assert exported == {1} and "holds none of them" in note
+
+
+def test_the_trial_count_agrees_in_number() -> None:
+    from types import SimpleNamespace
+
+    from advisor.auto.report import trial_counts
+
+    one = SimpleNamespace(n_trials=1, n_complete=1, n_pruned=0, n_failed=0)
+    assert trial_counts(one) == "1 trial: 1 complete, 0 pruned, 0 failed"  # type: ignore[arg-type]
+    two = SimpleNamespace(n_trials=2, n_complete=1, n_pruned=0, n_failed=1)
+    assert trial_counts(two) == "2 trials: 1 complete, 0 pruned, 1 failed"  # type: ignore[arg-type]

@@ -43,7 +43,7 @@ from pathlib import Path
 from bench_peers import write_task
 
 # What the device's image lacks (optuna and its storage; pydantic) or may hold at another version
-# (timm), as distribution names; each is packed at the version installed here.
+# (timm, setuptools), as distribution names; each is packed at the version installed here.
 DEVICE_WHEELS = (
     "optuna",
     "sqlalchemy",
@@ -56,6 +56,9 @@ DEVICE_WHEELS = (
     "typing-inspection",
     "typing-extensions",
     "timm",
+    # To build and install this project there (`advisor._rules` is the repository's rules/ only once installed).
+    "setuptools",
+    "wheel",
 )
 DEVICE_PYTHON = "3.12"
 # pip matches a manylinux tag exactly: these cover the wheels of DEVICE_WHEELS that are not pure Python.

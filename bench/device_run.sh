@@ -4,7 +4,7 @@
 #
 #   run(command="bash bench/device_run.sh 5", carry=[".device"], timeout_s=590)
 #
-# It installs the packed wheels, prints the card, runs the ELPV rows of bench/bench_peers.py
+# It installs the packed wheels and this project, prints the card, runs the ELPV rows of bench/bench_peers.py
 # (frozen features + LogisticRegression, then `advisor auto` with BUDGET minutes, default 5) on
 # the packed split, then the runners' tests on the GPU (`tests/runners`, at most TEST_SECONDS,
 # default 90), and leaves the log, the `advisor auto` report, the card's name and the image
@@ -29,11 +29,15 @@ if [ ! -f .device/pack.json ]; then
     exit 2
 fi
 start=$(date +%s)
+# The project is installed, not run from the tree: its rules/ become the package `advisor._rules`
+# only then. The packed setuptools builds it (no index there, so no build isolation).
+export PYTHONPATH="/tmp/site:$PWD/.device/site" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 if [ "$INSTALL_WHEELS" = 1 ]; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .device/whl/*.whl \
         || { echo "installing the packed wheels failed" >&2; exit 3; }
+    "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site . || { echo "installing this project failed" >&2; exit 3; }
 fi
-export PYTHONPATH="/tmp/site:$PWD/.device/site:$PWD" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 export MPLBACKEND=Agg
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

@@ -363,8 +363,7 @@ def search(data: Path, out: Path, task: str, budget_minutes: float, seed: int, *
         backbone=BACKBONES[task],
         budget_minutes=budget_minutes,
         seed=seed,
-        max_epochs_per_stage=8,
-        **settings,
+        **{"max_epochs_per_stage": 8, **settings},  # an `--auto-setting` may override the cap
     )
     report = run_search(config)
     best = report.best

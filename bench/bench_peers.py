@@ -49,6 +49,7 @@ from advisor.auto.config import TuneConfig
 from advisor.auto.search import run_search
 from advisor.recommendation import AugmentOp
 from runners.errors import StopTrial
+from runners.pixels import PIXEL_SIDE
 
 BACKBONES = {
     "bbc20": "minilm_l6",
@@ -64,7 +65,7 @@ PER_CLASS = {"bbc20": (20, 10), "bbc5": (5, 5)}
 OVERRUN = 0.05  # a budgeted row more than 5% over its budget is marked "overran"
 FROZEN_LR = "frozen features + LogisticRegression (C on val)"
 SETFIT = "SetFit (MiniLM-L6, num_iterations=20)"
-PIXELS_SVM = "32×32 pixels + RBF SVM (C on val)"
+PIXELS_SVM = f"{PIXEL_SIDE}×{PIXEL_SIDE} pixels + RBF SVM (C on val)"
 LP_FT = "LP-FT: top 20% for 8 epochs from the converged head"
 RANDOM_HEAD = "LP-FT off: top 20% for 8 epochs from a random head"
 UNBUDGETED = {SETFIT, LP_FT, RANDOM_HEAD}  # run whole: no wall clock can cut them

@@ -169,33 +169,27 @@ def fit_classical_member(
     features = kind.features([data.inputs[i] for i in rows])
     read = time.perf_counter() - start
     train_x, val_x = features[:n_train], features[n_train:]
+    out_of_fold: dict[str, Any] = {}
     if on_validation:
         model = kind.fit(train_x, names[:n_train], val_x, names[n_train:], classes, kind.cs)
         if step is not None:
             step(1, 1)
-        fit = (time.perf_counter() - start - read) / len(kind.cs)
-        return ClassicalMember(
-            name=kind.name,
-            modality=config.data_modality,
-            features=features,
-            model=model,
-            val_probs=kind.proba(model, val_x),
-            read_seconds=read,
-            refit_seconds=fit,
-        )
-    folds = cv_folds(labels, CV_FOLDS, config.seed)
-    scored = kind.cross_validate(features, names, classes, folds, kind.cs, progress=step)
-    model = kind.fit_at(train_x, names[:n_train], classes, scored.c)
-    model.val_accuracy = scored.accuracy
-    fit = (time.perf_counter() - start - read) / (len(kind.cs) * len(folds) + 1)
+        fits = len(kind.cs)
+    else:
+        folds = cv_folds(labels, CV_FOLDS, config.seed)
+        scored = kind.cross_validate(features, names, classes, folds, kind.cs, progress=step)
+        model = kind.fit_at(train_x, names[:n_train], classes, scored.c)
+        model.val_accuracy = scored.accuracy
+        fits = len(kind.cs) * len(folds) + 1
+        out_of_fold = {"oof_labels": labels, "oof_probs": scored.probabilities}
+    fit = (time.perf_counter() - start - read) / fits
     return ClassicalMember(
         name=kind.name,
         modality=config.data_modality,
         features=features,
         model=model,
         val_probs=kind.proba(model, val_x),
-        oof_labels=labels,
-        oof_probs=scored.probabilities,
         read_seconds=read,
         refit_seconds=fit,
+        **out_of_fold,
     )

@@ -16,8 +16,9 @@ def export_for_mobile(
 ) -> tuple[Report, dict[str, float]]:
     """For `--priority mobile` (and a search that was not interrupted): `report` with `onnx` filled in
     (`advisor.exporting.export_model`'s summary), or with a note saying why there is no ONNX model
-    (a TF-IDF or pixel member, the ONNX tools not installed); with the phase's seconds as `{"onnx": s}`.
-    Otherwise `report` unchanged and no phase."""
+    (the ONNX tools not installed, a member the exporter refuses; the search leaves the classical
+    member out of a mobile export); with the phase's seconds as `{"onnx": s}`. Otherwise `report`
+    unchanged and no phase."""
     from advisor.exporting import ExportError, export_model
 
     if config.priority != "mobile" or interrupted or report.model_dir is None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -87,7 +88,7 @@ def write_task(task: str, root: Path, limit: int | None, seed: int) -> Path:
     if task.startswith("elpv"):
         data = offline.elpv(limit=limit, seed=seed, levels=4 if task == "elpv4" else 2)
     elif task == "digits":
-        data = digits()
+        data = offline.digits()
     else:
         data = offline.bbc_news(seed=seed)
     labels = np.array(data.labels)
@@ -112,19 +113,6 @@ def write_task(task: str, root: Path, limit: int | None, seed: int) -> Path:
         else:
             (folder / f"{i:05d}.txt").write_text(item, encoding="utf-8")
     return root
-
-
-def digits() -> Any:
-    """scikit-learn's 8x8 digits as grayscale PIL images (0-16 ink scaled to 0-255) and class names."""
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
-    from runners.data import LabelledData
-
-    bunch = load_digits()
-    images = [Image.fromarray(np.round(image * 255 / 16).astype(np.uint8), mode="L") for image in bunch.images]
-    labels = [str(int(t)) for t in bunch.target]
-    return LabelledData(inputs=images, labels=labels, ids=[str(i) for i in range(len(labels))], source="sklearn digits")
 
 
 def fixed_recipe(task: str, data: Path, stages: list[Any], budget_s: float, seed: int) -> dict[str, Any]:
@@ -444,7 +432,15 @@ def build_rows(args: argparse.Namespace, data: Path, root: Path) -> dict[str, Ca
     return rows
 
 
-def table_line(name: str, outcome: dict[str, Any], seconds: float, budget_s: float) -> str:
+def accuracy_with_error(accuracy: float | None, n_test: int) -> str:
+    """Test accuracy with its binomial standard error over the test examples (sqrt(p(1 - p) / n)): rows on
+    the same split differ by less than the test split can tell apart when their gap is within about two."""
+    if accuracy is None:
+        return "—"
+    return f"{accuracy:.4f} ± {math.sqrt(accuracy * (1 - accuracy) / n_test):.3f}"
+
+
+def table_line(name: str, outcome: dict[str, Any], seconds: float, budget_s: float, n_test: int) -> str:
     fmt = lambda v: "—" if v is None else f"{v:.4f}"  # noqa: E731
     trials = str(outcome["trials"]) + (f" ({outcome['pruned']} pruned)" if outcome.get("pruned") else "")
     budgeted = name not in UNBUDGETED and not name.startswith(ONE_TRIAL)
@@ -456,7 +452,7 @@ def table_line(name: str, outcome: dict[str, Any], seconds: float, budget_s: flo
         over = seconds / budget_s - 1
         budget, overshoot, flag = f"{budget_s:.0f}", f"{100 * over:+.1f}%", "overran" if over > OVERRUN else ""
     return (
-        f"| {name} | {fmt(outcome['val'])} | {fmt(outcome['test'])} | {trials} | {seconds:.0f} | {budget} "
+        f"| {name} | {fmt(outcome['val'])} | {accuracy_with_error(outcome['test'], n_test)} | {trials} | {seconds:.0f} | {budget} "
         f"| {overshoot} | {flag} |"
     )
 
@@ -523,10 +519,10 @@ def main() -> None:
         f"{args.budget_minutes:g} min per row, backbone {BACKBONES[args.task]}, seed {args.seed}, "
         f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads\n"
     )
-    print("| row | val acc | test acc | trials | seconds | budget s | overshoot | |")
+    print("| row | val acc | test acc ± SE | trials | seconds | budget s | overshoot | |")
     print("|---|---|---|---|---|---|---|---|")
     for name, outcome, seconds in results:
-        print(table_line(name, outcome, seconds, budget_s))
+        print(table_line(name, outcome, seconds, budget_s, sizes["test"]))
     if args.keep:
         print(f"\nOutputs kept under {root}")
     else:

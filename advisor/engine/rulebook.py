@@ -529,6 +529,7 @@ CHECK_FIELDS = frozenset(
         "grayscale_share",
         "min_side",
         "imbalance_ratio",
+        "probe_gain",
     }
 )
 

@@ -142,6 +142,7 @@ def profile_dataset(
         "grayscale_share": images.grayscale_share if images else None,
         "min_side": min(images.width[0], images.height[0]) if images else None,
         "imbalance_ratio": largest / smallest,
+        "probe_gain": measured.similarity.probe_gain if measured and measured.similarity else None,
     }
     findings = tuple(
         FiredRule(rule=rule.id, reason=rule.message, section=rule.section) for rule in book.profiling.findings(facts)

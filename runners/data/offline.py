@@ -1,4 +1,4 @@
-"""Offline demo datasets shipped as pip packages: ELPV solar cells (images) and BBC News (text)."""
+"""Offline demo datasets shipped as pip packages: ELPV solar cells and scikit-learn's digits (images), BBC News (text)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,20 @@ def elpv(
         labels = ["defective" if float(r[1]) >= threshold else "functional" for r in rows]
     idx = stratified_subset(labels, limit, seed, balanced)
     return InMemoryData(inputs=[str(paths[i]) for i in idx], labels=[labels[i] for i in idx])
+
+
+def digits(limit: int | None = None, seed: int = 0) -> InMemoryData:
+    """scikit-learn's 8×8 handwritten digits (1,797, classes "0" … "9") as grayscale PIL images, ink 0–16
+    scaled to 0–255; `limit` takes a class-stratified random subset. Data a frozen ImageNet backbone fits
+    worse than 8×8 pixels do."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    labels = [str(int(t)) for t in bunch.target]
+    idx = stratified_subset(labels, limit, seed, False)
+    images = [Image.fromarray(np.round(bunch.images[i] * 255 / 16).astype(np.uint8), mode="L") for i in idx]
+    return InMemoryData(inputs=images, labels=[labels[i] for i in idx])
 
 
 def bbc_news(per_class: int | None = None, seed: int = 0) -> InMemoryData:

@@ -6,10 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-from sklearn.datasets import load_digits
 from sklearn.metrics.pairwise import rbf_kernel
 
+from runners.data import offline
 from runners.errors import DataError, RunnerError
 from runners.pixels import (
     PIXEL_SIDE,
@@ -26,10 +25,10 @@ from runners.predict import load_predictor, log_loss
 @pytest.fixture(scope="module")
 def digits() -> dict[str, list]:
     """scikit-learn's 8×8 digits as grayscale PIL images: 600 train, 200 validation, 300 test (seeded)."""
-    bunch = load_digits()
-    order = np.random.default_rng(0).permutation(len(bunch.target))
-    images = [Image.fromarray(np.round(bunch.images[i] * 255 / 16).astype(np.uint8), mode="L") for i in order]
-    labels = [str(int(bunch.target[i])) for i in order]
+    data = offline.digits()
+    order = np.random.default_rng(0).permutation(len(data.labels))
+    images = [data.inputs[i] for i in order]
+    labels = [data.labels[i] for i in order]
     parts = {"train": (0, 600), "val": (600, 800), "test": (800, 1100)}
     return {f"{k}_{what}": (images if what == "x" else labels)[a:b] for k, (a, b) in parts.items() for what in "xy"}
 

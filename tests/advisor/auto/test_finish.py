@@ -250,18 +250,16 @@ def test_images_get_a_pixel_member_fitted_on_train_and_cross_validated_on_the_he
     """Digits as PIL images, 12 train + 3 validation per class (validation under SMALL_VALIDATION)."""
     from types import SimpleNamespace
 
-    from PIL import Image
-    from sklearn.datasets import load_digits
-
     from advisor.auto.classical import fit_classical_member, left_out_note
+    from runners.data import offline
     from runners.pixels import raw_pixels
     from runners.training.head import cv_folds
 
-    bunch = load_digits()
+    digits = offline.digits()
     classes = [str(d) for d in range(10)]
-    picked = [i for d in range(10) for i in np.flatnonzero(bunch.target == d)[:15]]
-    inputs = [Image.fromarray(np.round(bunch.images[i] * 255 / 16).astype(np.uint8), mode="L") for i in picked]
-    labels = [str(int(bunch.target[i])) for i in picked]
+    picked = [i for d in classes for i in np.flatnonzero(np.array(digits.labels) == d)[:15]]
+    inputs = [digits.inputs[i] for i in picked]
+    labels = [digits.labels[i] for i in picked]
     train = [k for k in range(len(picked)) if k % 15 < 12]
     val = [k for k in range(len(picked)) if k % 15 >= 12]
     data = SimpleNamespace(inputs=inputs, labels=labels)

@@ -137,6 +137,10 @@ def test_data_checks_fire_on_their_facts(book: RuleBook) -> None:
     assert [r.id for r in book.profiling.findings({"n_corrupted": 0, "truncation_rate": 0.2})] == ["truncation"]
     near = {"n_near_duplicate_groups": 2, "n_near_leaked_groups": 1}
     assert [r.id for r in book.profiling.findings(near)] == ["near_duplicates_across_splits", "near_duplicates"]
+    # probe − raw probe on 8×8 digits (Lite0, 256 examples) was −0.063; BBC News under MiniLM −0.010
+    assert [r.id for r in book.profiling.findings({"probe_gain": -0.063})] == ["raw_inputs_beat_features"]
+    assert book.profiling.findings({"probe_gain": -0.01}) == []
+    assert book.profiling.findings({"probe_gain": None}) == []  # similarity not measured
 
 
 def _edit(rules: Path, change: Any) -> None:

@@ -452,8 +452,8 @@ def table_line(name: str, outcome: dict[str, Any], seconds: float, budget_s: flo
         over = seconds / budget_s - 1
         budget, overshoot, flag = f"{budget_s:.0f}", f"{100 * over:+.1f}%", "overran" if over > OVERRUN else ""
     return (
-        f"| {name} | {fmt(outcome['val'])} | {accuracy_with_error(outcome['test'], n_test)} | {trials} | {seconds:.0f} | {budget} "
-        f"| {overshoot} | {flag} |"
+        f"| {name} | {fmt(outcome['val'])} | {accuracy_with_error(outcome['test'], n_test)} | {trials} "
+        f"| {seconds:.0f} | {budget} | {overshoot} | {flag} |"
     )
 
 

@@ -43,8 +43,9 @@ def test_image_references_get_the_expected_level(name: str) -> None:
 
 
 def test_raw_pixels_beating_frozen_features_is_reported_on_digits_not_on_photos() -> None:
-    """8×8 digits: a linear model on the pixels beats one on Lite0's features (0.856 vs 0.794 on the whole
-    set; 0.996 vs 0.944 for the models the digits bench trains), which the profile reports; photos do not."""
+    """8×8 digits: a linear model on the pixels beats one on Lite0's features (0.856 vs 0.794 profiling the
+    digits bench's folder; 0.996 vs 0.944 for the models that bench trains), which the profile reports;
+    photos do not."""
     digits = profile_dataset(offline.digits(limit=256, seed=0), modality="image", backbone="efficientnet_lite0")
     photos = profile_dataset(offline.photo_crops(per_class=16), modality="image", backbone="efficientnet_lite0")
     sim = digits.evidence.similarity

@@ -8,7 +8,7 @@ stratified 60/15/25 splits (the bench's proportions) and each task (binary, 4 gr
 head per pooling (`bench_augment_views.converged_head`, C chosen on validation over the 4 rotations'
 averaged probabilities) is scored on test. Prints each split's test accuracy, the mean ± standard
 error over splits, and each pooling's paired difference to average pooling. Example (about 4
-minutes for the pass and 20 for the heads on 2 CPU cores):
+minutes for the pass and 15 for the heads on 2 CPU cores):
 
     HF_HUB_OFFLINE=1 python bench/bench_elpv_pooling.py --splits 8 --cache /tmp/elpv_pooling.npz
 """
@@ -102,6 +102,9 @@ def main() -> None:
     assert binary.inputs == grades.inputs
     if args.cache is not None and args.cache.exists():
         features = np.load(args.cache)["features"]
+        expected = (len(binary.inputs), VIEWS, len(POOLINGS))
+        if features.shape[:3] != expected:
+            parser.error(f"--cache {args.cache}: features of shape {features.shape}, expected {expected} + (d,)")
     else:
         features = pooled_features(list(binary.inputs))
         if args.cache is not None:

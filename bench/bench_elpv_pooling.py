@@ -1,11 +1,12 @@
 """Does the pooling of frozen features matter on ELPV, and how much does the split move the score?
 
-One frozen pass of EfficientNet-Lite0 (224 px, the runners' eval transform) over every ELPV cell
-under the 4 rotations keeps three poolings of the top block's output: average (what timm and the
-runners use), max, and GeM (p = 3; Radenović et al., TPAMI 2019), whose larger weight on the
-strongest activations could suit small cracks on a large cell. Then, for each of `--splits` random
-stratified 60/15/25 splits (the bench's proportions) and each task (binary, 4 grades), a converged
-head per pooling (`bench_augment_views.converged_head`, C chosen on validation over the 4 rotations'
+One frozen pass of EfficientNet-Lite0 (224 px, its pretrained size; the runners' eval transform)
+over every ELPV cell under the 4 rotations keeps three poolings of the top block's output: average
+(what timm and the runners use), max, and GeM (p = 3; Radenović et al., TPAMI 2019), whose larger
+weight on the strongest activations could suit small cracks on a large cell. Then, for each of
+`--splits` stratified 60/15/25 splits (the bench's proportions, drawn by the runners'
+`stratified_split` with seeds 0, 1, …) and each task (binary, 4 grades), a converged head per
+pooling (`bench_augment_views.converged_head`, C chosen on validation over the 4 rotations'
 averaged probabilities) is scored on test. Prints each split's test accuracy, the mean ± standard
 error over splits, and each pooling's paired difference to average pooling. Example (about 4
 minutes for the pass and 15 for the heads on 2 CPU cores):
@@ -28,20 +29,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_augment_views import converged_head, frozen_backbone  # noqa: E402
 
-from runners.data import offline  # noqa: E402
+from runners.data import LabelledData, offline  # noqa: E402
 from runners.data.images import to_rgb  # noqa: E402
+from runners.data.splits import stratified_split  # noqa: E402
+from runners.specs import InMemoryData  # noqa: E402
 from runners.transforms import eval_transform  # noqa: E402
 from runners.views import dihedral_view  # noqa: E402
 
 POOLINGS = ("average", "max", "GeM")
 VIEWS = 4
 C_GRID = np.logspace(-3.5, -0.5, 7)
+FRACTIONS = (0.6, 0.15, 0.25)
 
 
 def pooled_features(paths: list[str], batch: int = 32) -> np.ndarray:
     """(n, views, poolings, d) features of the cells: the top block's map pooled three ways per view."""
     model = frozen_backbone("efficientnet_lite0", 0)
-    transform = eval_transform(224, dict(model.pretrained_cfg))
+    transform = eval_transform(model.pretrained_cfg["input_size"][-1], dict(model.pretrained_cfg))
 
     def pool(x: torch.Tensor) -> torch.Tensor:
         fmap = model.forward_features(x.contiguous(memory_format=torch.channels_last))  # after conv_head, bn2, act
@@ -64,13 +68,14 @@ def pooled_features(paths: list[str], batch: int = 32) -> np.ndarray:
     return torch.cat(chunks).numpy()
 
 
-def split(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stratified 60/15/25 train/val/test indices."""
-    from sklearn.model_selection import train_test_split
-
-    rest, test = train_test_split(np.arange(len(labels)), test_size=0.25, stratify=labels, random_state=seed)
-    train, val = train_test_split(rest, test_size=0.2, stratify=labels[rest], random_state=seed)
-    return train, val, test
+def split(data: InMemoryData, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/val/test indices of the runners' own stratified 60/15/25 split (what `advisor auto` draws)."""
+    parts = stratified_split(
+        LabelledData(list(data.inputs), list(data.labels), [str(i) for i in range(len(data.labels))]),
+        FRACTIONS,
+        seed,
+    )
+    return np.array(parts.train), np.array(parts.val), np.array(parts.test)
 
 
 def head_test_accuracy(features: np.ndarray, labels: np.ndarray, parts: tuple[np.ndarray, ...]) -> float:
@@ -112,11 +117,11 @@ def main() -> None:
     for task, data in (("binary", binary), ("4 grades", grades)):
         labels = np.unique(np.array(data.labels), return_inverse=True)[1]
         scores = np.empty((args.splits, len(POOLINGS)))
-        print(f"\nELPV {task}, Lite0 224 px, {VIEWS} rotations, {len(labels)} cells\n")
+        print(f"\nELPV {task}, Lite0 at its pretrained input size, {VIEWS} rotations, {len(labels)} cells\n")
         print("| split seed | " + " | ".join(POOLINGS) + " |")
         print("|---" * (len(POOLINGS) + 1) + "|")
         for seed in range(args.splits):
-            parts = split(labels, seed)
+            parts = split(data, seed)
             scores[seed] = [head_test_accuracy(features[:, :, k], labels, parts) for k in range(len(POOLINGS))]
             print(f"| {seed} | " + " | ".join(f"{s:.3f}" for s in scores[seed]) + " |", flush=True)
         se = lambda a: a.std(ddof=1) / np.sqrt(len(a))  # noqa: E731

@@ -108,7 +108,8 @@ def test_augmented_trial_fits_its_head_on_the_frozen_pass_and_fine_tunes_on_view
 
 
 def test_block_timing_charges_each_block_its_own_seconds(monkeypatch) -> None:  # noqa: ANN001
-    """A block made 50 ms slower is the one charged for it, and only it."""
+    """A block made 0.5 s slower is the one charged for it, and only it (the others together get
+    under half the delay, a margin that holds on a loaded 2-core machine)."""
     import time
 
     from runners.backbones.build import build_timm
@@ -121,15 +122,15 @@ def test_block_timing_charges_each_block_its_own_seconds(monkeypatch) -> None:  
 
     def slow_third(i, state):  # noqa: ANN001, ANN202
         if i == 2:
-            time.sleep(0.05)
+            time.sleep(0.5)
         return run_block(i, state)
 
     monkeypatch.setattr(adapter, "run_block", slow_third)
     x = (torch.randn(2, 3, 32, 32),)
     with torch.no_grad():
         seconds = adapter.time_blocks(x)
-    assert len(seconds) == adapter.n_blocks and max(seconds) == seconds[2] >= 0.05
-    assert sum(seconds) - seconds[2] < 0.05
+    assert len(seconds) == adapter.n_blocks and max(seconds) == seconds[2] >= 0.5
+    assert sum(seconds) - seconds[2] < 0.25
 
 
 def test_text_frozen_pass_is_reused_by_the_trial(text_spec) -> None:  # noqa: ANN001

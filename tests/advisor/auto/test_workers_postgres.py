@@ -6,6 +6,7 @@ image folder: the point is the coordination, not the accuracy.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -85,8 +86,15 @@ def _worker(study: str, index: int, trials: int, log: Path) -> subprocess.Popen[
     return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
 
 
+@functools.cache
+def _storage() -> optuna.storages.RDBStorage:
+    """One storage (one connection pool) for the whole module: the kill test polls every 50 ms, and a
+    storage per poll left a pool per poll open until PostgreSQL refused new clients on a loaded machine."""
+    return make_storage(str(URL))
+
+
 def _trials(study: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=study, storage=make_storage(str(URL))).get_trials(deepcopy=False)
+    return optuna.load_study(study_name=study, storage=_storage()).get_trials(deepcopy=False)
 
 
 def test_two_workers_share_a_study(colour_folder: Path, tmp_path: Path) -> None:

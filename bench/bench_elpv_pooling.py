@@ -42,10 +42,17 @@ C_GRID = np.logspace(-3.5, -0.5, 7)
 FRACTIONS = (0.6, 0.15, 0.25)
 
 
-def pooled_features(paths: list[str], batch: int = 32) -> np.ndarray:
-    """(n, views, poolings, d) features of the cells: the top block's map pooled three ways per view."""
+def pooled_features(
+    paths: list[str], batch: int = 32, size: int | None = None, crop_pct: float | None = None, views: int = VIEWS
+) -> np.ndarray:
+    """(n, views, poolings, d) features of the cells: the top block's map pooled three ways per view.
+
+    `size` and `crop_pct` replace the pretrained config's input size and centre-crop fraction."""
     model = frozen_backbone("efficientnet_lite0", 0)
-    transform = eval_transform(model.pretrained_cfg["input_size"][-1], dict(model.pretrained_cfg))
+    cfg = dict(model.pretrained_cfg)
+    if crop_pct is not None:
+        cfg["crop_pct"] = crop_pct
+    transform = eval_transform(size or cfg["input_size"][-1], cfg)
 
     def pool(x: torch.Tensor) -> torch.Tensor:
         fmap = model.forward_features(x.contiguous(memory_format=torch.channels_last))  # after conv_head, bn2, act
@@ -56,7 +63,7 @@ def pooled_features(paths: list[str], batch: int = 32) -> np.ndarray:
     with torch.no_grad():
         for i in range(0, len(paths), batch):
             x = torch.stack([transform(to_rgb(p)) for p in paths[i : i + batch]])
-            chunks.append(torch.stack([pool(dihedral_view(x, v)) for v in range(VIEWS)], 1))
+            chunks.append(torch.stack([pool(dihedral_view(x, v)) for v in range(views)], 1))
             done = min(i + batch, len(paths))
             elapsed = time.perf_counter() - start
             print(
@@ -79,15 +86,17 @@ def split(data: InMemoryData, seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def head_test_accuracy(features: np.ndarray, labels: np.ndarray, parts: tuple[np.ndarray, ...]) -> float:
-    """Test accuracy of the head whose C scores best on validation; probabilities averaged over the views."""
+    """Test accuracy of the head whose C scores best on validation; probabilities averaged over the
+    views (`features` is (n, views, d))."""
     train, val, test = parts
-    x = features[train].reshape(len(train) * VIEWS, -1)
+    views = features.shape[1]
+    x = features[train].reshape(len(train) * views, -1)
     best: tuple[float, float] | None = None
     for c in C_GRID:
-        head = converged_head(float(c)).fit(x, np.repeat(labels[train], VIEWS))
+        head = converged_head(float(c)).fit(x, np.repeat(labels[train], views))
 
         def predict(rows: np.ndarray, head=head) -> np.ndarray:
-            return np.mean([head.predict_proba(features[rows, v]) for v in range(VIEWS)], 0).argmax(1)
+            return np.mean([head.predict_proba(features[rows, v]) for v in range(views)], 0).argmax(1)
 
         score = float(np.mean(predict(val) == labels[val]))
         if best is None or score > best[0]:  # ties: the smaller C

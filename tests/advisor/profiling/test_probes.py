@@ -51,6 +51,25 @@ def test_linear_probe_reads_separability() -> None:
     assert linear_probe(noise, labels) <= 0.6
 
 
+@pytest.mark.parametrize(
+    ("d", "separation"), [(8, 0.35), (400, 0.12)], ids=["fewer features than rows", "more features than rows"]
+)
+def test_linear_probe_scores_as_scikit_learns_pipeline(d: int, separation: float) -> None:
+    """The probe fits wide folds in their training rows' span; every fold must score as the plain
+    standardise + logistic regression pipeline does on all `d` features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, labels = _blobs(separation, n=90, d=d, seed=3)
+    plain = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    expected = float(np.mean(cross_val_score(plain, x, labels, cv=folds)))
+    assert 0.45 < expected < 0.95  # neither trivial nor hopeless, so a wrong projection would show
+    assert linear_probe(x, labels) == pytest.approx(expected, abs=1e-12)
+
+
 def test_linear_probe_needs_two_examples_per_class() -> None:
     x = np.eye(5)
     assert linear_probe(x, ["a", "a", "b", "b", "c"]) is None

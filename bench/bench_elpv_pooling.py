@@ -123,20 +123,30 @@ def main() -> None:
         features = pooled_features(list(binary.inputs))
         if args.cache is not None:
             np.savez(args.cache, features=features)
+    columns = {pooling: features[:, :, k] for k, pooling in enumerate(POOLINGS)}
+    split_tables(binary, grades, columns, args.splits, f"Lite0 at its pretrained input size, {VIEWS} rotations")
+
+
+def split_tables(
+    binary: InMemoryData, grades: InMemoryData, columns: dict[str, np.ndarray], splits: int, what: str
+) -> None:
+    """For each task, one row per split of every column's test accuracy ((n, views, d) features each),
+    then the mean ± standard error over splits and each column's paired difference to the first."""
+    se = lambda a: a.std(ddof=1) / np.sqrt(len(a))  # noqa: E731
+    names = list(columns)
     for task, data in (("binary", binary), ("4 grades", grades)):
         labels = np.unique(np.array(data.labels), return_inverse=True)[1]
-        scores = np.empty((args.splits, len(POOLINGS)))
-        print(f"\nELPV {task}, Lite0 at its pretrained input size, {VIEWS} rotations, {len(labels)} cells\n")
-        print("| split seed | " + " | ".join(POOLINGS) + " |")
-        print("|---" * (len(POOLINGS) + 1) + "|")
-        for seed in range(args.splits):
+        scores = np.empty((splits, len(names)))
+        print(f"\nELPV {task}, {what}, {len(labels)} cells\n")
+        print("| split seed | " + " | ".join(names) + " |")
+        print("|---" * (len(names) + 1) + "|")
+        for seed in range(splits):
             parts = split(data, seed)
-            scores[seed] = [head_test_accuracy(features[:, :, k], labels, parts) for k in range(len(POOLINGS))]
+            scores[seed] = [head_test_accuracy(columns[name], labels, parts) for name in names]
             print(f"| {seed} | " + " | ".join(f"{s:.3f}" for s in scores[seed]) + " |", flush=True)
-        se = lambda a: a.std(ddof=1) / np.sqrt(len(a))  # noqa: E731
         print("| mean ± SE | " + " | ".join(f"{s.mean():.3f} ± {se(s):.3f}" for s in scores.T) + " |")
         print(
-            "| − average, paired | — | "
+            f"| − {names[0]}, paired | — | "
             + " | ".join(f"{d.mean():+.3f} ± {se(d):.3f}" for d in (scores[:, 1:] - scores[:, :1]).T)
             + " |"
         )

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_elpv_pooling import head_test_accuracy, pooled_features, split  # noqa: E402
+from bench_elpv_pooling import pooled_features, split_tables  # noqa: E402
 
 from runners.data import offline  # noqa: E402
 
@@ -69,23 +69,7 @@ def main() -> None:
     print("\n| variant | pass seconds (0 = cached) |\n|---|---|")
     for name, s in zip(names, seconds, strict=True):
         print(f"| {name} | {s:.0f} |")
-    se = lambda a: a.std(ddof=1) / np.sqrt(len(a))  # noqa: E731
-    for task, data in (("binary", binary), ("4 grades", grades)):
-        labels = np.unique(np.array(data.labels), return_inverse=True)[1]
-        scores = np.empty((args.splits, len(variants)))
-        print(f"\nELPV {task}, Lite0, {args.views} view(s), average pooling, {len(labels)} cells\n")
-        print("| split seed | " + " | ".join(names) + " |")
-        print("|---" * (len(names) + 1) + "|")
-        for seed in range(args.splits):
-            parts = split(data, seed)
-            scores[seed] = [head_test_accuracy(f, labels, parts) for f in features]
-            print(f"| {seed} | " + " | ".join(f"{s:.3f}" for s in scores[seed]) + " |", flush=True)
-        print("| mean ± SE | " + " | ".join(f"{s.mean():.3f} ± {se(s):.3f}" for s in scores.T) + " |")
-        print(
-            f"| − {names[0]}, paired | — | "
-            + " | ".join(f"{d.mean():+.3f} ± {se(d):.3f}" for d in (scores[:, 1:] - scores[:, :1]).T)
-            + " |"
-        )
+    split_tables(binary, grades, dict(zip(names, features, strict=True)), args.splits, f"Lite0, {args.views} view(s)")
 
 
 if __name__ == "__main__":

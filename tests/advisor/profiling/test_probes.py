@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from advisor.profiling.probes import fit_precisions, linear_probe, log_evidence, logme
+from advisor.profiling.probes import PROBE_C, fit_precisions, linear_probe, log_evidence, logme
 
 
 def _blobs(separation: float, n: int = 60, d: int = 16, seed: int = 0) -> tuple[np.ndarray, list[str]]:
@@ -63,7 +63,7 @@ def test_linear_probe_scores_as_scikit_learns_pipeline(d: int, separation: float
     from sklearn.preprocessing import StandardScaler
 
     x, labels = _blobs(separation, n=90, d=d, seed=3)
-    plain = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+    plain = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=PROBE_C))
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     expected = float(np.mean(cross_val_score(plain, x, labels, cv=folds)))
     assert 0.45 < expected < 0.95  # neither trivial nor hopeless, so a wrong projection would show

@@ -114,9 +114,16 @@ class EnsemblePredictor:
     backbone pass instead of three.
     """
 
-    def __init__(self, members: Sequence[tuple[Predictor, float]], class_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        members: Sequence[tuple[Predictor, float]],
+        class_names: Sequence[str],
+        names: Sequence[str] | None = None,
+    ) -> None:
         if not members:
             raise RunnerError("an ensemble needs at least one member")
+        if names is not None and len(names) != len(members):
+            raise RunnerError(f"{len(names)} member names for {len(members)} members")
         modalities = sorted({m.modality for m, _ in members})
         if len(modalities) != 1:
             raise RunnerError(f"ensemble members mix modalities {modalities}; use one modality")
@@ -126,6 +133,7 @@ class EnsemblePredictor:
         self.class_names = list(class_names)
         self.modality = modalities[0]
         self.members = [m for m, _ in members]
+        self.names = list(names) if names is not None else [f"member{i}" for i in range(len(members))]
         self.weights = weights / weights.sum()
         self._columns = [self._column_order(m) for m in self.members]
         self.groups = self._share_passes()
@@ -156,7 +164,12 @@ class EnsemblePredictor:
 
     def predict_proba(self, inputs: list[Any]) -> np.ndarray:
         """Weighted sum of the members' probabilities, (n, n_classes) float64 in `class_names` order."""
-        total = np.zeros((len(inputs), len(self.class_names)), dtype=np.float64)
+        return self.combine(self.member_probabilities(inputs))
+
+    def member_probabilities(self, inputs: list[Any]) -> list[np.ndarray]:
+        """Each member's own probabilities, (n, n_classes) in `class_names` order, members in order
+        (shared blocks run once, as for `predict_proba`)."""
+        found: dict[int, np.ndarray] = {}
         for indices, depth in self.groups:
             probs = (
                 {indices[0]: self.members[indices[0]].predict_proba(inputs)}
@@ -164,7 +177,14 @@ class EnsemblePredictor:
                 else self._shared_pass(inputs, indices, depth)
             )
             for i, p in probs.items():
-                total += self.weights[i] * p[:, self._columns[i]]
+                found[i] = p[:, self._columns[i]]
+        return [found[i] for i in range(len(self.members))]  # every member is in one group
+
+    def combine(self, member_probs: list[np.ndarray]) -> np.ndarray:
+        """The ensemble's probabilities from its members' (`member_probabilities`): their weighted sum."""
+        total = np.zeros((len(member_probs[0]), len(self.class_names)), dtype=np.float64)
+        for weight, p in zip(self.weights, member_probs, strict=True):
+            total += weight * p
         return total
 
     def _shared_pass(self, inputs: list[Any], indices: list[int], depth: int) -> dict[int, np.ndarray]:
@@ -283,9 +303,11 @@ def load_ensemble(model_dir: str | Path, device: str = "cpu") -> EnsemblePredict
     config = json.loads(config_path.read_text(encoding="utf-8"))
     root = model_dir.resolve()
     members: list[tuple[Predictor, float]] = []
+    names: list[str] = []
     for entry in config["members"]:
         path = (model_dir / entry["path"]).resolve()
         if root not in path.parents:
             raise RunnerError(f"{config_path}: member path {entry['path']!r} leaves the ensemble folder")
         members.append((load_predictor(path, device), float(entry["weight"])))
-    return EnsemblePredictor(members, config["label_names"])
+        names.append(str(entry["name"]))
+    return EnsemblePredictor(members, config["label_names"], names)

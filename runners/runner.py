@@ -393,21 +393,35 @@ class Runner(ABC):
         device: str = "cpu",
         progress: Callable[[int, int], None] | None = None,
     ) -> Confusion:
-        """An exported model (reloaded from `model_dir`) on labelled inputs: its confusion matrix.
+        """An exported model (reloaded from `model_dir`) on labelled inputs: its confusion matrix, and
+        for an ensemble each member's own (`Confusion.members`), from the same forward passes.
 
         `progress`, when given, gets (examples done, examples in all) after every `SCORE_CHUNK` examples.
         """
-        from runners.predict import load_predictor
+        from runners.ensemble import EnsemblePredictor
+        from runners.predict import load_predictor, top_predictions
 
         predictor = load_predictor(model_dir, device=device)
+        ensemble = predictor if isinstance(predictor, EnsemblePredictor) else None
         predicted: list[str] = []
+        by_member: list[list[str]] = [[] for _ in (ensemble.members if ensemble else [])]
         if progress is not None:
             progress(0, len(inputs))
         for start in range(0, len(inputs), SCORE_CHUNK):
-            predicted += [label for label, _ in predictor.predict(inputs[start : start + SCORE_CHUNK])]
+            chunk = inputs[start : start + SCORE_CHUNK]
+            if ensemble is None:
+                predicted += [label for label, _ in predictor.predict(chunk)]
+            else:  # the members' own predictions come with the ensemble's, from the same pass
+                parts = ensemble.member_probabilities(chunk)
+                predicted += [label for label, _ in top_predictions(ensemble.combine(parts), ensemble.class_names)]
+                for member, probs in zip(by_member, parts, strict=True):
+                    member += [label for label, _ in top_predictions(probs, ensemble.class_names)]
             if progress is not None:
                 progress(len(predicted), len(inputs))
-        return Confusion.of(list(labels), predicted)
+        members = {} if ensemble is None else dict(zip(ensemble.names, by_member, strict=True))
+        return Confusion.of(list(labels), predicted).model_copy(
+            update={"members": {name: Confusion.of(list(labels), guesses) for name, guesses in members.items()}}
+        )
 
     def n_blocks(self, backbone: str, weights: str | None = None, **backbone_kwargs: Any) -> int:
         """Number of blocks of a backbone (builds it once; weights="none" avoids loading weights)."""

@@ -230,6 +230,10 @@ class Confusion(BaseModel):
     model_config = _RESULT
     classes: list[str]
     counts: list[list[int]]
+    members: dict[str, Confusion] = Field(
+        default_factory=dict,
+        description="An ensemble's: each member's own confusion matrix on the same inputs, by member name.",
+    )
 
     @classmethod
     def of(cls, truth: list[str], predicted: list[str]) -> Confusion:

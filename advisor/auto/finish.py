@@ -44,6 +44,9 @@ class EnsembleMember(BaseModel):
     weight: float
     val_accuracy: float | None = None
     refit: bool = False
+    test_accuracy: float | None = Field(
+        None, description="Its own held-out test accuracy as exported (scored in the ensemble's test pass)."
+    )
 
 
 class Finished(BaseModel):

@@ -11,7 +11,7 @@ import optuna
 
 from advisor.auto.attrs import StudyAttr, TrialAttr
 from advisor.auto.diagnosis import final_diagnoses
-from advisor.auto.finish import Finished, trial_folder
+from advisor.auto.finish import EnsembleMember, Finished, trial_folder
 from advisor.auto.html_report import write_html
 from advisor.auto.objective import Objective
 from advisor.auto.plots import write_plots
@@ -142,7 +142,7 @@ def build_report(
         improvement_over_baseline=improvement,
         test_accuracy=test_accuracy,
         test_confusion=test_score,
-        ensemble=finished.members,
+        ensemble=with_test_accuracy(finished.members, test_score),
         ensemble_val_accuracy=finished.ensemble_val_accuracy,
         prediction_seconds_per_example=per_example,
         n_trials=len(records),
@@ -211,6 +211,17 @@ def publish_report(report: Report, study: optuna.Study, elapsed: float, phases: 
     write_markdown(report, out / "report.md")
     write_html(report, write_plots(study, report, out), out / "report.html")
     return report
+
+
+def with_test_accuracy(members: list[EnsembleMember], score: Confusion | None) -> list[EnsembleMember]:
+    """The exported members with their own test accuracy, where the export's test pass scored them
+    (an ensemble's members; a single model's is the export's own)."""
+    if score is None or not score.members:
+        return members
+    return [
+        m.model_copy(update={"test_accuracy": score.members[m.name].accuracy}) if m.name in score.members else m
+        for m in members
+    ]
 
 
 def _test_score(

@@ -179,7 +179,8 @@ def outcome_lines(report: Report) -> list[str]:
         lines.append(f"Selected trial {best.number}: {score}{val}.")
     if report.ensemble:
         members = ", ".join(
-            f"{m.name} (weight {m.weight:.2f}{', refit on train + validation' if m.refit else ''})"
+            f"{m.name} (weight {m.weight:.2f}{', refit on train + validation' if m.refit else ''}"
+            f"{f', test {m.test_accuracy:.4f}' if m.test_accuracy is not None else ''})"
             for m in report.ensemble
         )
         kind = "ensemble of " + str(len(report.ensemble)) if len(report.ensemble) > 1 else "single model"

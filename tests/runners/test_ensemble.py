@@ -153,6 +153,26 @@ def test_exported_image_ensemble_predicts_what_the_in_memory_one_does(tmp_path: 
     assert [label for label, _ in reloaded.predict(images)] == [label for label, _ in in_memory.predict(images)]
 
 
+def test_scoring_an_exported_ensemble_scores_each_member_as_it_scores_alone(tmp_path: Path, colour_images) -> None:
+    """The test pass of an ensemble also gives each member's own confusion matrix, by member name:
+    the one that member's folder gets when it is scored by itself."""
+    from runners import TimmRunner
+    from runners.specs import Confusion
+
+    classes = ["class0", "class1", "class2"]
+    _tiny_resnet(0, classes, tmp_path / "r0")
+    _tiny_resnet(1, ["class2", "class0", "class1"], tmp_path / "r1")  # its own column order
+    out = export_ensemble([("r0", tmp_path / "r0", 0.7), ("r1", tmp_path / "r1", 0.3)], classes, tmp_path / "ens")
+    images, labels = colour_images(4, size=40, seed=5)
+    runner = TimmRunner()
+    alone = {name: runner.score_saved(tmp_path / name, images, labels) for name in ("r0", "r1")}
+    assert alone["r0"].counts != alone["r1"].counts  # so a member scored as the other would show
+    scored = runner.score_saved(out, images, labels)
+    assert scored.members == alone and not alone["r0"].members  # a single model has no members
+    reference = Confusion.of(labels, [label for label, _ in load_predictor(out).predict(images)])
+    assert (scored.classes, scored.counts) == (reference.classes, reference.counts)  # the ensemble's own
+
+
 def test_exported_text_ensemble_with_bert_and_tfidf_predicts_what_the_in_memory_one_does(
     tmp_path: Path, tiny_bert_dir: Path, keyword_texts
 ) -> None:

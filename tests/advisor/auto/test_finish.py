@@ -87,12 +87,23 @@ def test_text_search_exports_what_predict_reproduces(tiny_text, tmp_path) -> Non
         for j, guess in enumerate(confusion.classes):
             expected = sum(t == true and p == guess for (p, _), t in zip(predicted, test_y, strict=True))
             assert confusion.counts[i][j] == expected
+    # Each member's own test accuracy, as its folder predicts alone (an ensemble's test pass gives them).
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    if len(report.ensemble) > 1:
+        for member in report.ensemble:
+            alone = load_predictor(model_dir / member.name).predict(test_x)
+            own = sum(label == truth for (label, _), truth in zip(alone, test_y, strict=True)) / len(test_y)
+            assert member.test_accuracy == pytest.approx(own, abs=1e-12)
+            assert (
+                f"{member.name} (weight {member.weight:.2f}, refit on train + validation, test {own:.4f})" in markdown
+            )
+    else:
+        assert report.ensemble[0].test_accuracy is None  # a single model's is the export's own
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<title>advisor auto: data</title>" in page and "data:image/png;base64," in page
     assert report.prediction_seconds_per_example is not None
     # The TF-IDF member was fitted before the trials, in a phase of its own.
     assert list(report.phase_seconds)[2:6] == ["setup", "tfidf", "trials", "finish"]
-    markdown = (tmp_path / "out" / "report.md").read_text()
     assert "Exported model:" in markdown
     assert markdown.startswith("# advisor auto: data\n")  # no study name given: titled after data.csv
 

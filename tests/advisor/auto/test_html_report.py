@@ -136,6 +136,37 @@ def _browser_ready() -> str | None:
     return None
 
 
+def test_each_ensemble_member_is_listed_with_its_own_test_accuracy(tmp_path: Path) -> None:
+    """The export's test pass scores every member by name (`Confusion.members`); the outcome lines
+    list each member's, and a single model's stays the export's own."""
+    from advisor.auto.finish import EnsembleMember
+    from advisor.auto.publish import with_test_accuracy
+    from advisor.auto.report import outcome_lines
+
+    members = [
+        EnsembleMember(name="trial_0001", trial=1, weight=0.6, refit=True),
+        EnsembleMember(name="tfidf", weight=0.4),
+    ]
+    truth = ["cat", "cat", "dog", "dog"]
+    score = Confusion.of(truth, ["cat", "cat", "dog", "cat"]).model_copy(
+        update={
+            "members": {
+                "trial_0001": Confusion.of(truth, ["cat", "cat", "dog", "cat"]),  # 3 of 4
+                "tfidf": Confusion.of(truth, ["dog", "cat", "cat", "cat"]),  # 1 of 4
+            }
+        }
+    )
+    listed = with_test_accuracy(members, score)
+    assert [m.test_accuracy for m in listed] == [0.75, 0.25]
+    lines = outcome_lines(_report(tmp_path).model_copy(update={"ensemble": listed}))
+    assert (
+        "Exported model: ensemble of 2: trial_0001 (weight 0.60, refit on train + validation, test 0.7500), "
+        "tfidf (weight 0.40, test 0.2500)." in lines
+    )
+    single = Confusion.of(truth, ["cat", "cat", "dog", "cat"])
+    assert with_test_accuracy(members[:1], single) == members[:1]  # no members scored: nothing added
+
+
 def test_the_page_renders_in_headless_chromium_without_errors(tmp_path: Path) -> None:
     missing = _browser_ready()
     if missing is not None:

@@ -62,15 +62,21 @@ def build_report(
     test_score: Confusion | None = None
     searched_test = per_example = None
     skipped_note: str | None = None
+    members = finished.members
     if best is not None and model_dir is not None:
         start = time.perf_counter()
         key = "model_" + "_".join(f"{m.name}{'r' if m.refit else ''}{m.weight:.3f}" for m in finished.members)
         test_score = _test_score(study, key, setup, objective.runner, model_dir, progress, "the exported model")
         if setup.split.test:
             per_example = (time.perf_counter() - start) / len(setup.split.test)
+        members = with_test_accuracy(finished.members, test_score)
+        # An ensemble member exported as searched (not refit) is the trial's own model: its test pass is done.
+        as_searched = next((m for m in members if m.trial == best.number and not m.refit), None)
         searched = trial_folder(best, objective) / "model"
         plain = len(finished.members) == 1 and not finished.members[0].refit
-        if not plain and searched.is_dir():
+        if as_searched is not None and as_searched.test_accuracy is not None:
+            searched_test = as_searched.test_accuracy
+        elif not plain and searched.is_dir():
             # A comparison, not the result: scored only when the budget still holds its test pass.
             cost = scoring_seconds(best, objective, len(setup.split.test))
             left = objective.deadline - objective.clock()
@@ -142,7 +148,7 @@ def build_report(
         improvement_over_baseline=improvement,
         test_accuracy=test_accuracy,
         test_confusion=test_score,
-        ensemble=with_test_accuracy(finished.members, test_score),
+        ensemble=members,
         ensemble_val_accuracy=finished.ensemble_val_accuracy,
         prediction_seconds_per_example=per_example,
         n_trials=len(records),

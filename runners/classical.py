@@ -88,16 +88,6 @@ class TfidfLinearModel:
         """(label, probability) of the most probable class per text."""
         return top_predictions(self.predict_proba(texts), self.class_names)
 
-    def refit(self, texts: Sequence[str], labels: Sequence[str]) -> TfidfLinearModel:
-        """A new model with the same `c` fitted on `texts` (vocabulary included), e.g. train + validation.
-
-        The validation scores that chose `c` are carried over; they no longer describe held-out data.
-        """
-        y = check_labels(labels, self.class_names, "refit")
-        model = _fit(list(texts), y, self.class_names, self.c)
-        model.val_accuracy, model.val_log_loss = self.val_accuracy, self.val_log_loss
-        return model
-
     def export(self, model_dir: Path) -> Path:
         """Writes `config.json` (runner, labels, c, vectoriser settings, vocabulary) and `tfidf.safetensors`."""
         from safetensors.numpy import save_file

@@ -152,13 +152,6 @@ class PixelKernelModel:
         """(label, probability) of the most probable class per image."""
         return top_predictions(self.predict_proba(inputs), self.class_names)
 
-    def refit(self, inputs: list[Any], labels: Sequence[str]) -> PixelKernelModel:
-        """A new model with the same `c` fitted on images `inputs` (standardisation and landmarks included),
-        e.g. train + validation. The scores that chose `c` are carried over; they no longer describe held-out data."""
-        model = fit_pixels_at(raw_pixels(inputs), labels, self.class_names, self.c, self.seed)
-        model.val_accuracy, model.val_log_loss = self.val_accuracy, self.val_log_loss
-        return model
-
     def export(self, model_dir: Path) -> Path:
         """Writes `config.json` (runner, labels, c, side, gamma) and `pixels.safetensors`."""
         from safetensors.numpy import save_file

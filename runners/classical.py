@@ -163,7 +163,7 @@ def fit_tfidf_linear(
     """Fits TF-IDF (1-2 grams, sublinear tf) + logistic regression on train, choosing C on validation.
 
     C maximises validation accuracy; ties go to the lower validation log-loss, then the smaller C.
-    The returned model is fitted on the training texts only (see `TfidfLinearModel.refit`).
+    The returned model is fitted on the training texts only (`fit_tfidf_at` refits at its C).
 
     Args:
         train_texts: Training documents.

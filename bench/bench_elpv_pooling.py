@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +106,13 @@ def head_test_accuracy(features: np.ndarray, labels: np.ndarray, parts: tuple[np
     return best[1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def elpv_features(
+    doc: str, expected: Callable[[int], tuple[int, ...]], compute: Callable[[list[str]], np.ndarray]
+) -> tuple[argparse.Namespace, InMemoryData, InMemoryData, np.ndarray]:
+    """The ELPV benches' command line (`--splits`, `--cache`), both tasks' data, and the features:
+    read from `--cache` when it exists (its leading shape must be `expected(n_cells)`), else
+    `compute(paths)`, saved there when given."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--splits", type=int, default=8)
     parser.add_argument(
         "--cache", type=Path, default=None, help="an .npz to keep the features in (read when it exists)"
@@ -114,15 +120,20 @@ def main() -> None:
     args = parser.parse_args()
     binary, grades = offline.elpv(), offline.elpv(levels=4)
     assert binary.inputs == grades.inputs
+    shape = expected(len(binary.inputs))
     if args.cache is not None and args.cache.exists():
         features = np.load(args.cache)["features"]
-        expected = (len(binary.inputs), VIEWS, len(POOLINGS))
-        if features.shape[:3] != expected:
-            parser.error(f"--cache {args.cache}: features of shape {features.shape}, expected {expected} + (d,)")
+        if features.shape[: len(shape)] != shape:
+            parser.error(f"--cache {args.cache}: features of shape {features.shape}, expected {shape} + (d,)")
     else:
-        features = pooled_features(list(binary.inputs))
+        features = compute(list(binary.inputs))
         if args.cache is not None:
             np.savez(args.cache, features=features)
+    return args, binary, grades, features
+
+
+def main() -> None:
+    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS, len(POOLINGS)), pooled_features)
     columns = {pooling: features[:, :, k] for k, pooling in enumerate(POOLINGS)}
     split_tables(binary, grades, columns, args.splits, f"Lite0 at its pretrained input size, {VIEWS} rotations")
 

@@ -15,42 +15,24 @@ over the same views. Example (about 8 minutes for the passes and 10 for the head
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_elpv_pooling import pooled_features, split_tables  # noqa: E402
-
-from runners.data import offline  # noqa: E402
+from bench_elpv_pooling import elpv_features, pooled_features, split_tables  # noqa: E402
 
 VIEW_COUNTS = (1, 4, 8)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", type=int, default=8)
-    parser.add_argument(
-        "--cache", type=Path, default=None, help="an .npz to keep the features in (read when it exists)"
-    )
-    args = parser.parse_args()
-    binary, grades = offline.elpv(), offline.elpv(levels=4)
-    assert binary.inputs == grades.inputs
     views = max(VIEW_COUNTS)
-    if args.cache is not None and args.cache.exists():
-        features = np.load(args.cache)["features"]
-        if features.shape[:2] != (len(binary.inputs), views):
-            parser.error(
-                f"--cache {args.cache}: features of shape {features.shape}, expected {(len(binary.inputs), views)} + (d,)"
-            )
-    else:
-        features = pooled_features(list(binary.inputs), views=views)[:, :, 0]  # average pooling
-        if args.cache is not None:
-            np.savez(args.cache, features=features)
+    args, binary, grades, features = elpv_features(
+        __doc__,
+        lambda n: (n, views),
+        lambda paths: pooled_features(paths, views=views)[:, :, 0],  # average pooling
+    )
     columns = {f"{n} view{'s' if n > 1 else ''}": features[:, :n] for n in VIEW_COUNTS}
     split_tables(binary, grades, columns, args.splits, "Lite0 at its pretrained input size, average pooling")
 

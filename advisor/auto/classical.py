@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,8 @@ class ClassicalKind:
     max_examples: int | None = None
 
 
-def _tfidf() -> ClassicalKind:
+def _tfidf(seed: int) -> ClassicalKind:
+    """TF-IDF + logistic regression: deterministic, so `seed` is not used."""
     from runners.classical import DEFAULT_CS, cross_validate_tfidf, fit_tfidf_at, fit_tfidf_linear
 
     return ClassicalKind(
@@ -68,7 +70,8 @@ def _tfidf() -> ClassicalKind:
     )
 
 
-def _pixels() -> ClassicalKind:
+def _pixels(seed: int) -> ClassicalKind:
+    """Kernel logistic regression on raw pixels; `seed` draws the Nyström landmarks (over 1,000 images)."""
     from runners.pixels import DEFAULT_CS, cross_validate_pixels, fit_pixel_kernel, fit_pixels_at, raw_pixels
 
     return ClassicalKind(
@@ -76,17 +79,17 @@ def _pixels() -> ClassicalKind:
         stage="pixel member",
         features=raw_pixels,
         cs=DEFAULT_CS,
-        fit=fit_pixel_kernel,
-        cross_validate=cross_validate_pixels,
-        fit_at=fit_pixels_at,
+        fit=partial(fit_pixel_kernel, seed=seed),
+        cross_validate=partial(cross_validate_pixels, seed=seed),
+        fit_at=partial(fit_pixels_at, seed=seed),
         proba=lambda model, pixels: model.proba_of_pixels(pixels),
         # 20,000 images of 32×32×3 float32 are 250 MB, and reading them back costs a pass over the files.
         max_examples=20_000,
     )
 
 
-# Modality -> its classical member (built on use: the runners' imports are heavy).
-CLASSICAL_KINDS: dict[str, Callable[[], ClassicalKind]] = {"text": _tfidf, "image": _pixels}
+# Modality -> its classical member for a search's seed (built on use: the runners' imports are heavy).
+CLASSICAL_KINDS: dict[str, Callable[[int], ClassicalKind]] = {"text": _tfidf, "image": _pixels}
 
 
 class ClassicalMember(BaseModel):
@@ -96,6 +99,7 @@ class ClassicalMember(BaseModel):
 
     name: str = Field(description="Its name in the ensemble (`ClassicalKind.name`).")
     modality: str = Field(description="The search's modality: its `CLASSICAL_KINDS` entry.")
+    seed: int = Field(0, description="The search's seed, which the kind's fits draw from (its refit too).")
     features: Any = Field(description="Train then validation inputs as its fits take them (read once, in set-up).")
     model: Any = Field(description="The runners' model (TfidfLinearModel, PixelKernelModel), fitted on train only.")
     val_probs: Any = Field(description="Its probabilities on the validation examples, (n_val, n_classes).")
@@ -112,7 +116,7 @@ class ClassicalMember(BaseModel):
         """The model at its C fitted on `features` (train + validation, `labels` in that order), from
         the features set-up read rather than a second pass over the files; the scores that chose C
         are carried over."""
-        kind = CLASSICAL_KINDS[self.modality]()
+        kind = CLASSICAL_KINDS[self.modality](self.seed)
         model = kind.fit_at(self.features, labels, self.model.class_names, self.model.c)
         model.val_accuracy, model.val_log_loss = self.model.val_accuracy, self.model.val_log_loss
         return model
@@ -125,7 +129,7 @@ def left_out_note(config: TuneConfig, split: Any) -> str | None:
     make = CLASSICAL_KINDS.get(config.data_modality)
     if make is None or not config.ensemble or not split.val:
         return None
-    kind = make()
+    kind = make(config.seed)
     if config.priority == "mobile":
         return f"The {kind.stage} was left out: `--priority mobile` exports to ONNX, which it has no export for."
     rows = len(split.train) + len(split.val)
@@ -152,7 +156,7 @@ def fit_classical_member(
     make = CLASSICAL_KINDS.get(config.data_modality)
     if make is None or not config.ensemble or not split.val or left_out_note(config, split) is not None:
         return None
-    kind = make()
+    kind = make(config.seed)
     rows = split.train + split.val
     from runners.training.head import cv_folds
 
@@ -186,6 +190,7 @@ def fit_classical_member(
     return ClassicalMember(
         name=kind.name,
         modality=config.data_modality,
+        seed=config.seed,
         features=features,
         model=model,
         val_probs=kind.proba(model, val_x),

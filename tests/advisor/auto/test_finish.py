@@ -306,3 +306,30 @@ def test_images_get_a_pixel_member_fitted_on_train_and_cross_validated_on_the_he
         "The pixel member was left out: 20,001 train + validation examples, over its 20,000 "
         "(reading them as pixels and fitting its kernel would take minutes)."
     )
+
+
+def test_the_pixel_member_draws_its_landmarks_with_the_search_seed() -> None:
+    """Over 1,000 training images the Nyström landmarks are a random draw: `--seed` chooses it, for the
+    fit and for the refit on train + validation (seed 0 whatever the search's, until now)."""
+    from types import SimpleNamespace
+
+    from advisor.auto.classical import fit_classical_member
+    from runners.data import offline
+    from runners.pixels import LANDMARKS, fit_kernel_map, raw_pixels
+
+    digits = offline.digits()
+    train, val = list(range(1200)), list(range(1200, 1500))  # validation over SMALL_VALIDATION: C on it
+    split = SimpleNamespace(train=train, val=val, class_names=[str(d) for d in range(10)])
+    pixels = raw_pixels(digits.inputs[:1500])
+    members = {}
+    for seed in (0, 7):
+        config = SimpleNamespace(data_modality="image", seed=seed, ensemble=True, priority="balanced")
+        members[seed] = fit_classical_member(config, digits, split)  # type: ignore[arg-type]
+    seven = members[7]
+    assert seven is not None and members[0] is not None
+    assert len(seven.model.kernel.landmarks) == LANDMARKS < len(train)
+    np.testing.assert_array_equal(seven.model.kernel.landmarks, fit_kernel_map(pixels[:1200], seed=7).landmarks)
+    assert not np.array_equal(seven.model.kernel.landmarks, members[0].model.kernel.landmarks)
+    refit = seven.refit(digits.labels[:1500])
+    assert refit.seed == 7
+    np.testing.assert_array_equal(refit.kernel.landmarks, fit_kernel_map(pixels, seed=7).landmarks)

@@ -310,7 +310,7 @@ def test_images_get_a_pixel_member_fitted_on_train_and_cross_validated_on_the_he
 
 def test_the_pixel_member_draws_its_landmarks_with_the_search_seed() -> None:
     """Over 1,000 training images the Nyström landmarks are a random draw: `--seed` chooses it, for the
-    fit and for the refit on train + validation (seed 0 whatever the search's, until now)."""
+    fit and for the refit on train + validation; two seeds draw two different sets."""
     from types import SimpleNamespace
 
     from advisor.auto.classical import fit_classical_member

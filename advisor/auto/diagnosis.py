@@ -15,9 +15,10 @@ from pydantic import ValidationError
 
 from advisor.auto.attrs import TrialAttr
 from advisor.auto.space import TrialPlan
+from advisor.auto.trial_specs import SEARCH_MONITOR
 from advisor.engine.diagnose import TrialObservation, diagnose, val_loss_rose
 from advisor.engine.rulebook import Mistakes
-from runners.specs import StageSpec
+from runners.specs import Monitor, StageSpec, kept_epoch
 
 
 def stage_gains(curve: Sequence[Any]) -> list[dict[str, Any]]:
@@ -97,15 +98,17 @@ def observe(
     head: HeadStage = "converged",
     modality: str | None = None,
     stages: Sequence[dict[str, Any]] | None = None,
+    monitor: Monitor = SEARCH_MONITOR,
 ) -> TrialObservation:
-    """What the trial showed: accuracies at its best epoch (lowest val loss), the loss trend, the stages, the sizes.
+    """What the trial showed: accuracies at the epoch it kept, the loss trend, the stages, the sizes.
 
     `head`: how the trial trained its head before unfreezing (`head_stage`). `stages`: the trial's
-    `StageSpec`s as dicts, for the rates it ran at (None: the plan's).
+    `StageSpec`s as dicts, for the rates it ran at (None: the plan's). `monitor`: what picked the
+    epoch the trial kept (`TrialSpec.monitor`).
     """
     curve = list(result.curve)
     finite = [m for m in curve if m.val_loss == m.val_loss]  # drop NaN epochs
-    best = min(finite, key=lambda m: m.val_loss, default=None)
+    best = kept_epoch(curve, monitor)
     train_acc = best.train_accuracy if best else None
     val_acc = best.val_accuracy if best else None
     later = [g["gain"] for g in stage_gains(curve)[1:] if g["gain"] is not None]

@@ -26,6 +26,7 @@ from advisor.auto.classical import ClassicalMember
 from advisor.auto.objective import KEEP_MODELS, Objective, run_seconds
 from advisor.auto.space import TrialPlan
 from advisor.auto.study import out_of_fold_head, ranked_trials
+from runners.specs import EpochMetrics, kept_epoch
 
 if TYPE_CHECKING:
     from runners.specs import TrialSpec
@@ -249,20 +250,19 @@ def select_out_of_fold(
 def refit_spec(trial: optuna.trial.FrozenTrial, objective: Objective, output_dir: Path) -> TrialSpec:
     """The trial's spec on train + validation, stopped where the search's best epoch was.
 
-    The exported model of a trial holds its lowest-validation-loss weights; the refit trains the
-    same stages up to that epoch (a best epoch in the head fit means a head-only refit).
+    The exported model of a trial holds the weights of its epoch kept by `spec.monitor`; the refit
+    trains the same stages up to that epoch (a best epoch in the head fit means a head-only refit).
     """
     plan = TrialPlan.model_validate(trial.user_attrs[TrialAttr.PLAN])
     spec = objective.spec_for(trial, plan, output_dir)
-    curve = trial.user_attrs.get(TrialAttr.CURVE, [])
-    finite = [m for m in curve if m["val_loss"] == m["val_loss"]]
-    best = min(finite, key=lambda m: m["val_loss"]) if finite else None
+    curve = [EpochMetrics.model_validate(m) for m in trial.user_attrs.get(TrialAttr.CURVE, [])]
+    best = kept_epoch(curve, spec.monitor)
     stages = [stage.model_copy(update={"early_stopping_patience": None}) for stage in spec.stages]
     if best is not None:
-        stages = stages[: best["stage"] + 1]
+        stages = stages[: best.stage + 1]
         last = stages[-1]
         if not last.converged_head:
-            stages[-1] = last.model_copy(update={"epochs": best["epoch"] + 1})
+            stages[-1] = last.model_copy(update={"epochs": best.epoch + 1})
     return spec.model_copy(
         update={"stages": stages, "train_on_val": True, "early_stopping_patience": None, "min_stage_gain": None}
     )

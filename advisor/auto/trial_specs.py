@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any
 from advisor.auto.config import TuneConfig
 from advisor.auto.space import HEAD_C_DEFAULT, TrialPlan
 from advisor.recommendation import AugmentOp, Recommendation, Stage
+from runners.specs import Monitor
+
+# A search's trial keeps the epoch its selection scores: validation accuracy (`TrialSpec.monitor`).
+SEARCH_MONITOR: Monitor = "val_accuracy"
 
 if TYPE_CHECKING:
     from runners.specs import AugmentConfig, DataSource, DihedralViews, TrialSpec
@@ -69,6 +73,7 @@ def _spec(
         max_length=config.max_length,
         output_dir=output_dir,
         evaluate_test=False,  # the search never looks at the test split; only its winner is scored
+        monitor=SEARCH_MONITOR,
         **fields,
     )
 

@@ -24,7 +24,7 @@ from sklearn.metrics import f1_score
 from runners.backbones._base import BlockAdapter
 from runners.cache import ActivationCache
 from runners.errors import StopTrial, failure_text
-from runners.specs import CLASS_WEIGHT_RATIO, EpochMetrics, TrialSpec
+from runners.specs import CLASS_WEIGHT_RATIO, MONITORS, EpochMetrics, TrialSpec
 from runners.training.head import HeadScore, cross_validate_head, fit_linear_head, load_into
 from runners.training.optim import make_scheduler, param_groups
 from runners.training.sources import CachedSource, InputPipeline, UncachedSource, autocast
@@ -125,7 +125,7 @@ def train(
     callback: Callable[[EpochMetrics], None] | None,
     head_on_train_and_val: bool = False,
 ) -> LoopOutcome:
-    """Runs every stage of `spec`, leaving the model with the best (lowest val loss) weights.
+    """Runs every stage of `spec`, leaving the model with the best weights by `spec.monitor`.
 
     A converged-head stage (`StageSpec.converged_head`) is one step: the head is fitted on the
     frozen features and validated once; later stages start from that head (linear probe, then
@@ -133,13 +133,15 @@ def train(
 
     `head_on_train_and_val`: converged heads are fitted on the training and the validation
     examples' features (a head-only refit that reads both from the cache instead of a new pass).
+    With `spec.train_on_val` (a refit, its epochs fixed by the search) the last epoch is kept: its
+    validation metrics are training metrics.
     """
     out = LoopOutcome()
     n_train, n_val = pipeline.size("train"), pipeline.size("val")
     fitted_on = [pipeline.labels("train")] + ([pipeline.labels("val")] if head_on_train_and_val else [])
     weights = class_weights(torch.cat(fitted_on), n_classes, spec.class_weights)
     loss_fn = torch.nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
-    best_loss, best_state = math.inf, None
+    rank, best_state = MONITORS[spec.monitor], None
     for stage_idx, stage in enumerate(spec.stages):
         if stage_idx >= 2 and spec.min_stage_gain is not None and _last_gain(out.curve) < spec.min_stage_gain:
             out.skipped_stages = len(spec.stages) - stage_idx
@@ -160,7 +162,7 @@ def train(
             if stage.converged_head
             else _epoch_steps(adapter, stage, stage_idx, spec, train_src, n_train, b, loss_fn, device)
         )
-        stale = 0
+        stale, stage_best = 0, None  # patience counts from this stage's best, as a new Keras `fit` does
         for trained in steps:
             if isinstance(trained, str):  # a non-finite training loss
                 out.status, out.error = "diverged", f"{trained} at stage {stage_idx}"
@@ -184,10 +186,9 @@ def train(
                 lr=lr,
             )
             out.curve.append(metrics)
-            if val_loss < best_loss:
-                best_loss, out.best, stale = val_loss, metrics, 0
-                best_state = copy.deepcopy(adapter.model.state_dict())
-                out.best_val_probs = torch.cat(probs) if probs else None
+            best_state = _keep(adapter, out, metrics, probs, best_state, rank, spec.train_on_val)
+            if stage_best is None or rank(metrics) < stage_best:
+                stage_best, stale = rank(metrics), 0
             else:
                 stale += 1
             if stage.converged_head and stage_idx == 0 and spec.head_cv_folds:
@@ -202,6 +203,15 @@ def train(
             break
         _restore(adapter, best_state)  # the next stage starts from this one's best weights
     return _finish(adapter, out, best_state)
+
+
+def _keep(adapter: BlockAdapter, out: LoopOutcome, metrics: EpochMetrics, probs, best_state, rank, last: bool):
+    """Keeps this epoch's weights when `rank` puts it before the best so far (always with `last`);
+    returns the kept weights."""
+    if out.best is not None and not last and rank(metrics) >= rank(out.best):
+        return best_state
+    out.best, out.best_val_probs = metrics, torch.cat(probs) if probs else None
+    return copy.deepcopy(adapter.model.state_dict())
 
 
 def _restore(adapter: BlockAdapter, state: dict[str, torch.Tensor] | None) -> None:

@@ -50,6 +50,7 @@ def observed(name: str) -> TrialObservation:
         head,
         modality=fx["modality"],
         stages=fx.get("stages"),
+        monitor=fx.get("monitor", "val_loss"),  # the runs recorded before `TrialSpec.monitor` kept by loss
     )
 
 

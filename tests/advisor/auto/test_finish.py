@@ -15,7 +15,7 @@ from advisor.auto.config import TuneConfig
 from advisor.auto.finish import refit_spec
 from advisor.auto.search import run_search
 from advisor.auto.trial_specs import trial_spec
-from runners import AugmentConfig, load_predictor
+from runners import AugmentConfig, EpochMetrics, load_predictor
 from runners.data.splits import stratified_split
 
 from ...tiny_models import WORDS, save_tiny_bert
@@ -121,8 +121,8 @@ def test_refit_trains_on_train_plus_validation_up_to_the_best_epoch(tiny_text) -
                 "tune_epochs": 6,
                 "weight_decay": 1e-3,
             },
-            "curve": [{"stage": 0, "epoch": 0, "val_loss": 0.9}]
-            + [{"stage": 1, "epoch": e, "val_loss": v} for e, v in enumerate([0.8, 0.6, 0.7, 0.75])],
+            "curve": [_epoch(0, 0, 0.9, 0.70)]
+            + [_epoch(1, e, v, a) for e, (v, a) in enumerate([(0.8, 0.72), (0.6, 0.80), (0.7, 0.85), (0.65, 0.85)])],
         }
 
     class Objective:
@@ -134,7 +134,22 @@ def test_refit_trains_on_train_plus_validation_up_to_the_best_epoch(tiny_text) -
     spec = refit_spec(Trial(), Objective(), Path("/tmp/unused/refit"))  # type: ignore[arg-type]
     assert spec.train_on_val and spec.early_stopping_patience is None and not spec.evaluate_test
     assert [s.converged_head for s in spec.stages] == [True, False]
-    assert spec.stages[1].epochs == 2  # the best validation loss came after the second fine-tuning epoch
+    # The search keeps by validation accuracy, ties to the lower loss: the fourth fine-tuning epoch
+    # (0.85 at loss 0.65), not the third (0.85 at 0.7) nor the lowest loss (the second).
+    assert spec.monitor == "val_accuracy" and spec.stages[1].epochs == 4
+
+
+def _epoch(stage: int, epoch: int, val_loss: float, val_accuracy: float) -> dict:
+    return EpochMetrics(
+        stage=stage,
+        epoch=epoch,
+        train_loss=0.1,
+        val_loss=val_loss,
+        val_accuracy=val_accuracy,
+        val_macro_f1=val_accuracy,
+        seconds=1.0,
+        lr=1e-4,
+    ).model_dump()
 
 
 class _Trial:

@@ -149,6 +149,43 @@ def test_early_stopping_stops_and_keeps_best(image_spec, colour_images):
     assert result.best_val_loss == min(m.val_loss for m in result.curve)
 
 
+def test_keeping_by_accuracy_keeps_the_most_accurate_epoch_ties_to_the_lower_loss(image_spec, colour_images):
+    images, labels = colour_images(10)
+    shuffled = labels[7:] + labels[:7]  # labels unrelated to colour: accuracy and loss wander apart
+    stage = StageSpec(trainable_blocks=5, epochs=8, lr_head=0.05, lr_backbone=0.05)
+    spec = image_spec(
+        data=InMemoryData(inputs=images, labels=shuffled),
+        early_stopping_patience=None,
+        stages=[stage],
+        scheduler="none",
+        monitor="val_accuracy",
+        seed=0,
+    )
+    result = TimmRunner().run(spec)
+    accuracies = [m.val_accuracy for m in result.curve]
+    most_accurate = [m for m in result.curve if m.val_accuracy == max(accuracies)]
+    assert len(most_accurate) >= 2  # a tie for the best accuracy, so the loss decides
+    lowest_loss = min(result.curve, key=lambda m: m.val_loss)
+    assert lowest_loss.val_accuracy < max(accuracies)  # keeping by loss would keep another epoch
+    assert result.best_val_accuracy == max(accuracies)
+    assert result.best_val_loss == min(m.val_loss for m in most_accurate)
+    kept = torch.tensor(result.val_probabilities).argmax(-1)  # the kept epoch's validation predictions
+    assert (kept == torch.tensor(result.val_labels)).double().mean().item() == result.best_val_accuracy
+
+
+def test_patience_counts_from_the_stage_best_and_the_trial_keeps_the_best_of_all_stages(image_spec):
+    head = StageSpec(trainable_blocks=0, head_c=1.0)
+    tune = StageSpec(trainable_blocks=5, epochs=4, lr_head=0.05, lr_backbone=0.05, early_stopping_patience=1)
+    result = TimmRunner().run(image_spec(stages=[head, tune], scheduler="none", monitor="val_accuracy"))
+    head_fit, tuned = result.curve[0], result.curve[1:]
+    # Every fine-tuning epoch is worse than the head (rates far too high), yet the stage runs on:
+    # each of its epochs lowers the loss the stage's first epoch rose to (the same accuracy).
+    assert [m.stage for m in tuned] == [1, 1, 1, 1]
+    assert all(m.val_loss > head_fit.val_loss and m.val_accuracy <= head_fit.val_accuracy for m in tuned)
+    assert [m.val_loss for m in tuned] == sorted((m.val_loss for m in tuned), reverse=True)
+    assert result.best_val_loss == head_fit.val_loss  # the trial keeps the head
+
+
 def test_split_json_written_and_data_errors_raised(tmp_path, image_spec, colour_images):
     result = TimmRunner().run(image_spec(stages=[StageSpec(epochs=1)], output_dir=tmp_path))
     assert result.split_path == tmp_path / "split.json" and result.split_path.exists()

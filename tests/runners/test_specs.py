@@ -3,8 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
-from runners import EpochMetrics, InMemoryData, StageSpec, TrialSpec
+from runners import InMemoryData, StageSpec, TrialSpec
 from runners.specs import kept_epoch
+
+from ..curves import epoch_point
 
 
 def _spec(**kw):
@@ -50,21 +52,13 @@ def test_import_runners_is_lazy_about_torch():
     assert out.stdout.strip() == "False"
 
 
-def _epoch(epoch: int, val_loss: float, val_accuracy: float) -> EpochMetrics:
-    return EpochMetrics(
-        stage=0,
-        epoch=epoch,
-        train_loss=0.1,
-        val_loss=val_loss,
-        val_accuracy=val_accuracy,
-        val_macro_f1=val_accuracy,
-        seconds=1.0,
-        lr=1e-3,
-    )
-
-
 def test_the_kept_epoch_follows_the_monitor_and_skips_non_finite_epochs():
-    curve = [_epoch(0, 0.30, 0.80), _epoch(1, float("nan"), 0.95), _epoch(2, 0.50, 0.90), _epoch(3, 0.45, 0.90)]
+    curve = [
+        epoch_point(0, 0, 0.30, 0.80),
+        epoch_point(0, 1, float("nan"), 0.95),
+        epoch_point(0, 2, 0.50, 0.90),
+        epoch_point(0, 3, 0.45, 0.90),
+    ]
     assert kept_epoch(curve, "val_loss").epoch == 0
     assert kept_epoch(curve, "val_accuracy").epoch == 3  # 0.90 twice: the lower loss
     assert kept_epoch(curve[1:2], "val_accuracy") is None

@@ -15,9 +15,10 @@ from advisor.auto.config import TuneConfig
 from advisor.auto.finish import refit_spec
 from advisor.auto.search import run_search
 from advisor.auto.trial_specs import trial_spec
-from runners import AugmentConfig, EpochMetrics, load_predictor
+from runners import AugmentConfig, load_predictor
 from runners.data.splits import stratified_split
 
+from ...curves import epoch_point
 from ...tiny_models import WORDS, save_tiny_bert
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -121,8 +122,11 @@ def test_refit_trains_on_train_plus_validation_up_to_the_best_epoch(tiny_text) -
                 "tune_epochs": 6,
                 "weight_decay": 1e-3,
             },
-            "curve": [_epoch(0, 0, 0.9, 0.70)]
-            + [_epoch(1, e, v, a) for e, (v, a) in enumerate([(0.8, 0.72), (0.6, 0.80), (0.7, 0.85), (0.65, 0.85)])],
+            "curve": [epoch_point(0, 0, 0.9, 0.70).model_dump()]
+            + [
+                epoch_point(1, e, v, a).model_dump()
+                for e, (v, a) in enumerate([(0.8, 0.72), (0.6, 0.80), (0.7, 0.85), (0.65, 0.85)])
+            ],
         }
 
     class Objective:
@@ -137,19 +141,6 @@ def test_refit_trains_on_train_plus_validation_up_to_the_best_epoch(tiny_text) -
     # The search keeps by validation accuracy, ties to the lower loss: the fourth fine-tuning epoch
     # (0.85 at loss 0.65), not the third (0.85 at 0.7) nor the lowest loss (the second).
     assert spec.monitor == "val_accuracy" and spec.stages[1].epochs == 4
-
-
-def _epoch(stage: int, epoch: int, val_loss: float, val_accuracy: float) -> dict:
-    return EpochMetrics(
-        stage=stage,
-        epoch=epoch,
-        train_loss=0.1,
-        val_loss=val_loss,
-        val_accuracy=val_accuracy,
-        val_macro_f1=val_accuracy,
-        seconds=1.0,
-        lr=1e-4,
-    ).model_dump()
 
 
 class _Trial:

@@ -186,6 +186,24 @@ def test_patience_counts_from_the_stage_best_and_the_trial_keeps_the_best_of_all
     assert result.best_val_loss == head_fit.val_loss  # the trial keeps the head
 
 
+def test_a_refit_keeps_its_last_epoch(image_spec, colour_images):
+    images, labels = colour_images(10)
+    shuffled = labels[7:] + labels[:7]
+    stage = StageSpec(trainable_blocks=5, epochs=6, lr_head=0.05, lr_backbone=0.05)
+    spec = image_spec(
+        data=InMemoryData(inputs=images, labels=shuffled),
+        train_on_val=True,  # the search fixed the epochs; validation is now training data
+        early_stopping_patience=None,
+        stages=[stage],
+        scheduler="none",
+        seed=0,
+    )
+    result = TimmRunner().run(spec)
+    assert len(result.curve) == 6
+    assert min(m.val_loss for m in result.curve) < result.curve[-1].val_loss  # the monitor would keep another
+    assert result.best_val_loss == result.curve[-1].val_loss
+
+
 def test_split_json_written_and_data_errors_raised(tmp_path, image_spec, colour_images):
     result = TimmRunner().run(image_spec(stages=[StageSpec(epochs=1)], output_dir=tmp_path))
     assert result.split_path == tmp_path / "split.json" and result.split_path.exists()

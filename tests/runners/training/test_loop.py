@@ -135,11 +135,16 @@ def test_absurd_learning_rate_diverges_without_crashing(image_spec):
     assert result.status == "diverged" and "non-finite" in result.error
 
 
-def test_early_stopping_stops_and_keeps_best(image_spec, colour_images):
+def _unrelated_labels(colour_images) -> InMemoryData:
+    """The colour images with their labels rotated: nothing to learn, so validation loss and
+    accuracy wander and part ways (what the early-stopping and keeping tests need)."""
     images, labels = colour_images(10)
-    shuffled = labels[7:] + labels[:7]  # labels unrelated to colour: val loss cannot keep improving
+    return InMemoryData(inputs=images, labels=labels[7:] + labels[:7])
+
+
+def test_early_stopping_stops_and_keeps_best(image_spec, colour_images):
     spec = image_spec(
-        data=InMemoryData(inputs=images, labels=shuffled),
+        data=_unrelated_labels(colour_images),
         early_stopping_patience=1,
         stages=[StageSpec(trainable_blocks=5, epochs=10, lr_head=0.05, lr_backbone=0.05)],
         scheduler="none",
@@ -150,11 +155,9 @@ def test_early_stopping_stops_and_keeps_best(image_spec, colour_images):
 
 
 def test_keeping_by_accuracy_keeps_the_most_accurate_epoch_ties_to_the_lower_loss(image_spec, colour_images):
-    images, labels = colour_images(10)
-    shuffled = labels[7:] + labels[:7]  # labels unrelated to colour: accuracy and loss wander apart
     stage = StageSpec(trainable_blocks=5, epochs=8, lr_head=0.05, lr_backbone=0.05)
     spec = image_spec(
-        data=InMemoryData(inputs=images, labels=shuffled),
+        data=_unrelated_labels(colour_images),
         early_stopping_patience=None,
         stages=[stage],
         scheduler="none",
@@ -187,11 +190,9 @@ def test_patience_counts_from_the_stage_best_and_the_trial_keeps_the_best_of_all
 
 
 def test_a_refit_keeps_its_last_epoch(image_spec, colour_images):
-    images, labels = colour_images(10)
-    shuffled = labels[7:] + labels[:7]
     stage = StageSpec(trainable_blocks=5, epochs=6, lr_head=0.05, lr_backbone=0.05)
     spec = image_spec(
-        data=InMemoryData(inputs=images, labels=shuffled),
+        data=_unrelated_labels(colour_images),
         train_on_val=True,  # the search fixed the epochs; validation is now training data
         early_stopping_patience=None,
         stages=[stage],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
@@ -23,9 +23,12 @@ def export_timm(
     """Writes `model.safetensors` and a timm-style `config.json` with classes and preprocessing.
 
     `views` > 1 (written as `"views"`): every prediction averages the probabilities over that many
-    dihedral views of the image (`runners.views`); the weights are the plain timm model's.
+    dihedral views of the image (`runners.views`); the weights are the plain timm model's. A model
+    whose classifier is an RBF head (`StageSpec.head_kernel`) says so under `"head"`, with its shape.
     """
     from safetensors.torch import save_file
+
+    from runners.training.head import head_config
 
     model_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -45,6 +48,9 @@ def export_timm(
         },
         "views": views,
     }
+    head = head_config(cast(Any, model).get_classifier())  # timm: wherever the family keeps it
+    if head is not None:
+        config["head"] = head
     (model_dir / "config.json").write_text(json.dumps(config, indent=2))
     return model_dir
 

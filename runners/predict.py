@@ -250,13 +250,20 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
     from safetensors.torch import load_file
 
     from runners.backbones.build import channels_last
+    from runners.training.head import head_from_config, replace_module
 
-    model = timm.create_model(
+    model: Any = timm.create_model(
         config["architecture"],
         pretrained=False,
         num_classes=config["num_classes"],
         **{"drop_rate": 0.0, **config.get("model_args", {})},
     )
+    try:
+        head = head_from_config(config.get("head"), config["num_classes"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunnerError(f"{model_dir / 'config.json'}: head {config.get('head')!r}: {exc}") from exc
+    if head is not None:
+        replace_module(model, model.get_classifier(), head)
     model.load_state_dict(load_file(str(model_dir / "model.safetensors")))
     channels_last(model)
     pcfg = config["pretrained_cfg"]

@@ -17,6 +17,8 @@ CLASS_WEIGHT_RATIO = 1.5
 DihedralViews = Literal[1, 4, 8]
 # `TrialSpec.monitor`; each one's sort key is in `MONITORS`.
 Monitor = Literal["val_loss", "val_accuracy"]
+# `StageSpec.head_kernel`: logistic regression on the pooled features, or on their RBF kernel values.
+HeadKernel = Literal["linear", "rbf"]
 
 _USER = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 _RESULT = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -93,6 +95,12 @@ class StageSpec(BaseModel):
         description="Head-only stage: fit the head to convergence (L-BFGS logistic regression with "
         "scikit-learn's C = head_c on standardised features) instead of `epochs` of AdamW.",
     )
+    head_kernel: HeadKernel = Field(
+        "linear",
+        description="Converged-head stage: 'rbf' fits the logistic regression on the RBF kernel values of "
+        "the standardised features against up to `runners.training.head.RBF_LANDMARKS` training rows (a "
+        "Nyström map), a head that can bend where a linear one cannot. Image trials, last stage only.",
+    )
     # Per-stage schedule (a recommendation gives each stage its own); None: the trial's setting.
     scheduler: Literal["cosine", "plateau", "none"] | None = None
     warmup_fraction: float | None = Field(None, ge=0, lt=1)
@@ -103,6 +111,15 @@ class StageSpec(BaseModel):
     def converged_head(self) -> bool:
         """True when this stage fits the head to convergence rather than training it for epochs."""
         return self.head_c is not None and self.trainable_blocks == 0
+
+    @model_validator(mode="after")
+    def _kernel(self) -> StageSpec:
+        if self.head_kernel != "linear" and not self.converged_head:
+            raise ValueError(
+                f"head_kernel={self.head_kernel!r} needs a converged head fit (head_c set, trainable_blocks 0); "
+                f"got head_c={self.head_c}, trainable_blocks={self.trainable_blocks}"
+            )
+        return self
 
 
 class DataSource(BaseModel):
@@ -217,6 +234,18 @@ class TrialSpec(BaseModel):
                 f"dihedral_views needs every stage to be a converged head fit (head_c set, trainable_blocks 0); "
                 f"stage {tuned[0]} trains for epochs"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _kernel_head_last(self) -> TrialSpec:
+        kernel = [i for i, s in enumerate(self.stages) if s.head_kernel != "linear"]
+        if kernel and self.modality != "image":
+            raise ValueError(
+                f"stage {kernel[0]}: head_kernel={self.stages[kernel[0]].head_kernel!r} is for image trials "
+                f"(a text model exports its linear classifier); modality={self.modality!r}"
+            )
+        if kernel and kernel[0] != len(self.stages) - 1:
+            raise ValueError(f"stage {kernel[0]}: a kernel head must be the last stage; no stage trains through it")
         return self
 
 

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,12 @@ _TOLERANCE_GRAD = 1e-6
 _STD_FLOOR = 0.1
 # Fits up to this many feature entries (n × d) run on one CPU thread.
 _SMALL_FIT = 20_000_000
+# An RBF head's landmarks (`StageSpec.head_kernel="rbf"`): training rows the kernel is measured
+# against. On ELPV (Lite0, 1,575 training cells × 4 rotations = 6,300 rows) the map takes about 7 s
+# and a fit 3–25 s on 2 CPU cores, and over 8 splits the head beat the linear one by 0.7 points
+# (binary) and 1.5 (4 grades) (bench/bench_elpv_heads.py); in a scratch run 1,000 landmarks scored
+# about half a point under 2,500 (4 splits). The head keeps them: 2,000 × d floats (10 MB for Lite0).
+RBF_LANDMARKS = 2000
 
 
 @dataclass(frozen=True)
@@ -130,8 +137,115 @@ def _single_thread(device: torch.device, size: int) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+class RbfFeatures(torch.nn.Module):
+    """exp(-γ‖(x − mean) / scale − lⱼ‖²) against m landmark rows: the kernel side of an RBF head.
+
+    Buffers (saved with the model): `mean` and `scale` (d,) standardise the pooled features,
+    `landmarks` (m, d) are standardised training rows, `gamma` is 1 / d.
+    """
+
+    mean: torch.Tensor
+    scale: torch.Tensor
+    landmarks: torch.Tensor
+    gamma: torch.Tensor
+
+    def __init__(self, n_features: int, n_landmarks: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("scale", torch.ones(n_features))
+        self.register_buffer("landmarks", torch.zeros(n_landmarks, n_features))
+        self.register_buffer("gamma", torch.tensor(1.0 / n_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x.float() - self.mean) / self.scale
+        squared = (z * z).sum(1, keepdim=True) - 2.0 * z @ self.landmarks.T + (self.landmarks**2).sum(1)
+        return torch.exp(-self.gamma * squared.clamp_min(0.0))
+
+
+def rbf_head(n_features: int, n_landmarks: int, n_classes: int) -> torch.nn.Sequential:
+    """An RBF head with empty buffers: `RbfFeatures`, then a linear layer on the kernel values."""
+    return torch.nn.Sequential(RbfFeatures(n_features, n_landmarks), torch.nn.Linear(n_landmarks, n_classes))
+
+
+def head_config(head: torch.nn.Module) -> dict[str, Any] | None:
+    """What rebuilds `head` before its weights load (`head_from_config`): None for a plain linear head."""
+    kernel = head[0] if isinstance(head, torch.nn.Sequential) else None
+    if isinstance(kernel, RbfFeatures):
+        n_landmarks, n_features = kernel.landmarks.shape
+        return {"kind": "rbf", "features": int(n_features), "landmarks": int(n_landmarks)}
+    return None
+
+
+def head_from_config(config: dict[str, Any] | None, n_classes: int) -> torch.nn.Module | None:
+    """The empty head `head_config` described, or None for the model's own linear classifier.
+
+    Raises:
+        ValueError: an unknown head kind.
+    """
+    if config is None:
+        return None
+    if config.get("kind") != "rbf":
+        raise ValueError(f"unknown head kind {config.get('kind')!r}; this version reads 'rbf'")
+    return rbf_head(int(config["features"]), int(config["landmarks"]), n_classes)
+
+
+def replace_module(root: torch.nn.Module, old: torch.nn.Module, new: torch.nn.Module) -> None:
+    """Puts `new` where `old` sits in `root` (e.g. a timm model's classifier, wherever its family keeps it).
+
+    Raises:
+        ValueError: `old` is not a submodule of `root`.
+    """
+    for name, module in root.named_modules():
+        if module is old and name:
+            parent, _, attribute = name.rpartition(".")
+            setattr(root.get_submodule(parent) if parent else root, attribute, new)
+            return
+    raise ValueError(f"{type(old).__name__} is not a submodule of {type(root).__name__}")
+
+
+@dataclass(frozen=True)
+class NystromMap:
+    """The Nyström map of the RBF kernel on training rows (Williams & Seeger, NIPS 2000): kernel values
+    against the landmarks (`features`, float32 as the head computes them), times K^(-1/2) of the landmarks.
+
+    A linear head fitted on `map(rows)` is folded through `normalization` (`fold`) into the linear
+    layer after `features`, so the exported head keeps the landmarks but not the (m, m) matrix.
+    """
+
+    features: RbfFeatures
+    normalization: torch.Tensor  # (m, m) float64
+
+    def map(self, rows: torch.Tensor) -> torch.Tensor:
+        """(n, m) float64 kernel features of (n, d) rows."""
+        with torch.no_grad():
+            values = self.features.to(rows.device)(rows).double()
+        return values @ self.normalization.to(values.device).T
+
+    def fold(self, fit: HeadFit) -> HeadFit:
+        """The fit on mapped rows as weights on the kernel values (what the head's linear layer holds)."""
+        weight = (fit.weight.double().cpu() @ self.normalization.cpu()).float()
+        return HeadFit(weight=weight, bias=fit.bias, iterations=fit.iterations, seconds=fit.seconds)
+
+
+def fit_nystrom(rows: torch.Tensor, seed: int, landmarks: int = RBF_LANDMARKS) -> NystromMap:
+    """Standardises `rows` (n, d) and draws up to `landmarks` of them (seeded): `runners.pixels`' map,
+    on features instead of pixels."""
+    from runners.pixels import fit_kernel_map
+
+    kernel = fit_kernel_map(rows.float().cpu().numpy(), seed, landmarks)
+    features = RbfFeatures(rows.shape[1], len(kernel.landmarks))
+    features.mean.copy_(torch.from_numpy(kernel.mean))
+    features.scale.copy_(torch.from_numpy(kernel.scale))
+    features.landmarks.copy_(torch.from_numpy(kernel.landmarks))
+    features.gamma.fill_(kernel.gamma)
+    return NystromMap(features, torch.from_numpy(kernel.normalization))
+
+
 def load_into(head: torch.nn.Module, fit: HeadFit) -> None:
-    """Copies a fit into an `nn.Linear` head (same shape), keeping the head's dtype and device."""
+    """Copies a fit into an `nn.Linear` head (same shape), or the linear layer of an RBF head (a fit
+    `NystromMap.fold` folded), keeping the head's dtype and device."""
+    if isinstance(head, torch.nn.Sequential) and head_config(head) is not None:
+        head = head[-1]
     if not isinstance(head, torch.nn.Linear) or head.weight.shape != fit.weight.shape:
         raise ValueError(f"cannot load a {tuple(fit.weight.shape)} linear fit into {head}")
     with torch.no_grad():

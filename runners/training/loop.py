@@ -25,7 +25,16 @@ from runners.backbones._base import BlockAdapter
 from runners.cache import ActivationCache
 from runners.errors import StopTrial, failure_text
 from runners.specs import CLASS_WEIGHT_RATIO, MONITORS, EpochMetrics, TrialSpec
-from runners.training.head import HeadScore, cross_validate_head, fit_linear_head, load_into
+from runners.training.head import (
+    HeadScore,
+    NystromMap,
+    cross_validate_head,
+    fit_linear_head,
+    fit_nystrom,
+    load_into,
+    rbf_head,
+    replace_module,
+)
 from runners.training.optim import make_scheduler, param_groups
 from runners.training.sources import CachedSource, InputPipeline, UncachedSource, autocast
 
@@ -152,13 +161,21 @@ def train(
         augment = spec.augment.enabled and not stage.converged_head
         train_src, val_src = _stage_sources(adapter, pipeline, spec, b, device, cache, out, augment)
         # The head's rows are gathered once per stage: the fit and its cross-validation share them.
-        rows = (
-            _head_rows(pipeline, train_src, val_src if head_on_train_and_val else None, spec.dihedral_views)
+        rows, kernel = (
+            _head_inputs(
+                adapter,
+                pipeline,
+                spec,
+                stage,
+                (train_src, val_src if head_on_train_and_val else None),
+                n_classes,
+                device,
+            )
             if stage.converged_head
-            else None
+            else (None, None)
         )
         steps = (
-            _head_fit_steps(stage, rows, n_classes, weights, device, adapter)
+            _head_fit_steps(stage, rows, n_classes, weights, device, adapter, kernel)
             if stage.converged_head
             else _epoch_steps(adapter, stage, stage_idx, spec, train_src, n_train, b, loss_fn, device)
         )
@@ -192,7 +209,7 @@ def train(
             else:
                 stale += 1
             if stage.converged_head and stage_idx == 0 and spec.head_cv_folds:
-                out.cv = _cross_validate(pipeline, spec, stage, rows, val_src, n_classes, weights)
+                out.cv = _cross_validate(pipeline, spec, stage, rows, val_src, n_classes, weights, kernel)
             if not _call(callback, metrics, out):
                 break
             patience = _first_set(stage.early_stopping_patience, spec.early_stopping_patience)
@@ -318,18 +335,39 @@ def _head_rows(pipeline, train_src, val_src=None, views: int = 1) -> tuple[torch
     return rows, example, torch.ones(len(rows), dtype=torch.bool), labels
 
 
-def _head_fit_steps(stage, head_rows: tuple | None, n_classes: int, weights, device, adapter):
-    """Fits the head to convergence on the clean training features: one step."""
+def _head_inputs(adapter, pipeline, spec: TrialSpec, stage, sources: tuple, n_classes: int, device) -> tuple:
+    """A converged head's training rows (`_head_rows`), and the Nyström map of an RBF head (None for a
+    linear one): with it, the model's classifier is replaced by the RBF head and the rows are mapped."""
+    train_src, val_src = sources
+    rows = _head_rows(pipeline, train_src, val_src, spec.dihedral_views)
+    if stage.head_kernel != "rbf":
+        return rows, None
+    kernel = _install_rbf_head(adapter, rows[0], n_classes, spec.seed, device)
+    return (kernel.map(rows[0]), *rows[1:]), kernel
+
+
+def _install_rbf_head(adapter: BlockAdapter, rows: torch.Tensor, n_classes: int, seed: int, device) -> NystromMap:
+    """Fits the Nyström map on the head's training rows and puts an RBF head where the model's classifier was."""
+    kernel = fit_nystrom(rows, seed)
+    head = rbf_head(rows.shape[1], kernel.features.landmarks.shape[0], n_classes)
+    head[0].load_state_dict(kernel.features.state_dict())
+    replace_module(adapter.model, adapter.head(), head.to(device))
+    return kernel
+
+
+def _head_fit_steps(stage, head_rows: tuple | None, n_classes: int, weights, device, adapter, kernel=None):
+    """Fits the head to convergence on the clean training features (their kernel values when `kernel`
+    is given: the rows are mapped already, and the fit is folded into the RBF head): one step."""
     start = time.perf_counter()
     assert head_rows is not None
     rows, example, _, example_labels = head_rows
     labels = example_labels[example]
     sample_weight = None if weights is None else weights.cpu()[labels]
     fit = fit_linear_head(rows.to(device), labels.to(device), n_classes, stage.head_c, sample_weight)
-    load_into(adapter.head(), fit)
+    load_into(adapter.head(), fit if kernel is None else kernel.fold(fit))
     adapter.model.eval()
     with torch.no_grad():
-        logits = (rows.to(device) @ fit.weight.T.to(device) + fit.bias.to(device)).float()
+        logits = (rows.to(device, fit.weight.dtype) @ fit.weight.T.to(device) + fit.bias.to(device)).float()
         ce = torch.nn.functional.cross_entropy(logits, labels.to(device), reduction="none")
         w = torch.ones_like(ce) if sample_weight is None else sample_weight.to(ce)
         loss = float((w * ce).sum() / w.sum())
@@ -340,13 +378,16 @@ def _head_fit_steps(stage, head_rows: tuple | None, n_classes: int, weights, dev
     yield 0, loss, acc, 0.0, start, None
 
 
-def _cross_validate(pipeline, spec: TrialSpec, stage, head_rows: tuple | None, val_src, n_classes, weights):
+def _cross_validate(pipeline, spec: TrialSpec, stage, head_rows: tuple | None, val_src, n_classes, weights, kernel):
     """k-fold accuracy of the converged head over train + validation examples, each scored on its
-    clean features (or on the mean of its dihedral views' probabilities, as validation scores it)."""
+    clean features (or on the mean of its dihedral views' probabilities, as validation scores it).
+    With `kernel` the head's rows are kernel values already, and the validation rows are mapped alike."""
     n_train, n_val = pipeline.size("train"), pipeline.size("val")
     assert head_rows is not None
     rows, example, clean, _ = head_rows
     val_rows, val_example = _features(val_src, n_val, spec.dihedral_views)
+    if kernel is not None:
+        val_rows = kernel.map(val_rows)
     return cross_validate_head(
         rows=torch.cat([rows.cpu(), val_rows.cpu()]),
         row_example=torch.cat([example, n_train + val_example]),

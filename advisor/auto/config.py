@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from advisor.profile import Modality, Priority, Similarity
 from runners.data.formats import check_data_file, guess_modality
 from runners.device import Device
-from runners.specs import DihedralViews
+from runners.specs import DihedralViews, HeadKernel
 
 PrunerName = Literal["hyperband", "successive_halving", "median", "none"]
 # A worker that stops beating for GRACE seconds (killed, machine lost) has its trial marked
@@ -23,6 +23,11 @@ DEFAULT_STUDY_NAME = "advisor"
 # Not 8: over 8 ELPV splits the mirror images added 0.6 points to the 4 rotations on binary and none on
 # 4 grades, for 4 more frozen passes and twice the prediction cost (bench/bench_elpv_views.py).
 AUTO_DIHEDRAL_VIEWS: tuple[DihedralViews, ...] = (1, 4)
+# The heads an image search's head-only trials choose among. On frozen Lite0 features of ELPV's 4
+# rotations, over 8 splits, an RBF head beat the linear one by 0.7 ± 0.2 points (binary) and
+# 1.5 ± 0.5 (4 grades) (bench/bench_elpv_heads.py). Text keeps its linear head: a text model
+# exports the transformers classifier, and no text task was measured.
+IMAGE_HEAD_KERNELS: tuple[HeadKernel, ...] = ("linear", "rbf")
 
 
 class TuneConfig(BaseModel):
@@ -102,6 +107,11 @@ class TuneConfig(BaseModel):
         if self.dihedral_views != "auto":
             return (self.dihedral_views,)
         return AUTO_DIHEDRAL_VIEWS if self.data_modality == "image" else (1,)
+
+    @property
+    def head_kernel_choices(self) -> tuple[HeadKernel, ...]:
+        """The heads head-only trials may fit: linear and RBF for images, linear for text."""
+        return IMAGE_HEAD_KERNELS if self.data_modality == "image" else ("linear",)
 
     @property
     def data_modality(self) -> Modality:

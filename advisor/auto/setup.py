@@ -13,7 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.auto.attrs import StudyAttr, TrialAttr
 from advisor.auto.budget import PassPrice
 from advisor.auto.config import TuneConfig
-from advisor.auto.space import HEAD_C_DEFAULT, HEAD_C_SWEEP, SearchSpace, TrialPlan, rule_plan_params, space_for
+from advisor.auto.space import (
+    HEAD_C_DEFAULT,
+    HEAD_C_SWEEP,
+    RBF_HEAD_C,
+    SearchSpace,
+    TrialPlan,
+    rule_plan_params,
+    space_for,
+)
 from advisor.auto.trial_specs import data_source, trial_spec
 from advisor.engine.recommend import recommend
 from advisor.engine.rulebook import RuleBook
@@ -101,7 +109,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
         # Workers and resumed runs read the stored config: they reuse the answers instead of measuring again.
         config = config.model_copy(update={"similarity": measured.similarity.level, "backbone": choice.name})
     n_blocks = runner.n_blocks(choice.name, config.weights)
-    space = space_for(rec, book, n_blocks, config.max_epochs_per_stage, config.view_choices)
+    space = space_for(rec, book, n_blocks, config.max_epochs_per_stage, config.view_choices, config.head_kernel_choices)
     from runners.data.splits import stratified_split
 
     return SearchSetup(
@@ -193,7 +201,18 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
                 head["class_weights"] = "off"  # the rule plan tried the guide's weighting
             if views is not None:
                 head["dihedral_views"] = views
+            if len(setup.space.head_kernels) > 1:
+                head["head_kernel"] = "linear"  # an enqueued trial without it would have it sampled
             study.enqueue_trial(head, skip_if_exists=True)
+    if "rbf" in setup.space.head_kernels:
+        # An RBF head beside the linear sweep, on the most views searched (bench/bench_elpv_heads.py:
+        # C 0.003–0.1 won on ELPV's splits); the sampler takes its strength from there.
+        rbf: dict[str, Any] = {"trainable_blocks": 0, "head_c": RBF_HEAD_C, "head_kernel": "rbf"}
+        if setup.space.imbalanced:
+            rbf["class_weights"] = "off"
+        if searched:
+            rbf["dihedral_views"] = max(setup.space.dihedral_views)
+        study.enqueue_trial(rbf, skip_if_exists=True)
 
 
 def as_stored(study: optuna.Study, setup: SearchSetup) -> SearchSetup:

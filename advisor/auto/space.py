@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.engine.decide import match_lr_rule
 from advisor.engine.rulebook import RuleBook
 from advisor.recommendation import Recommendation
-from runners.specs import CLASS_WEIGHT_RATIO, DihedralViews
+from runners.specs import CLASS_WEIGHT_RATIO, DihedralViews, HeadKernel
 
 # The LR ranges the tutorial gives are narrow (1e-5–1e-4 for top layers); the search looks this
 # factor beyond each end so it can find out when the guide is off for this dataset.
@@ -35,6 +35,8 @@ HEAD_C_RANGE = (1e-4, 1e2)
 
 # Head-only strengths enqueued after the rule plan (each a fit of seconds on cached features).
 HEAD_C_SWEEP = (1e-3, 3e-3, 3e-2, 0.3)
+# The RBF head's strength enqueued beside them (image searches): the middle of what won on ELPV.
+RBF_HEAD_C = 3e-2
 
 
 class TrialPlan(BaseModel):
@@ -54,6 +56,9 @@ class TrialPlan(BaseModel):
     )
     dihedral_views: DihedralViews = Field(
         1, description="Head-only plans: views the head is fitted and scored on (`TrialSpec.dihedral_views`)."
+    )
+    head_kernel: HeadKernel = Field(
+        "linear", description="Head-only plans: a linear head or an RBF one (`StageSpec.head_kernel`)."
     )
 
     @property
@@ -81,6 +86,11 @@ class SearchSpace(BaseModel):
         (1,),
         min_length=1,
         description="View counts a head-only plan uses (`TuneConfig.view_choices`): searched when more than one.",
+    )
+    head_kernels: tuple[HeadKernel, ...] = Field(
+        ("linear",),
+        min_length=1,
+        description="Heads a head-only plan fits (`TuneConfig.head_kernel_choices`): searched when more than one.",
     )
 
     @property
@@ -114,6 +124,12 @@ class SearchSpace(BaseModel):
             plan["dihedral_views"] = trial.suggest_categorical("dihedral_views", list(self.dihedral_views))
         elif k == 0:
             plan["dihedral_views"] = self.dihedral_views[0]
+        if k == 0:
+            plan["head_kernel"] = (
+                trial.suggest_categorical("head_kernel", list(self.head_kernels))
+                if len(self.head_kernels) > 1
+                else self.head_kernels[0]
+            )
         if k > 0:
             plan["lr_head"] = trial.suggest_float("lr_head", *self.lr_head, log=True)
             plan["lr_backbone"] = trial.suggest_float("lr_backbone", *self.lr_backbone, log=True)
@@ -136,8 +152,10 @@ def space_for(
     n_blocks: int,
     max_epochs_per_stage: int,
     dihedral_views: tuple[DihedralViews, ...] = (1,),
+    head_kernels: tuple[HeadKernel, ...] = ("linear",),
 ) -> SearchSpace:
-    """Centre the ranges on the recommendation's learning-rate guide; head-only plans use `dihedral_views`.
+    """Centre the ranges on the recommendation's learning-rate guide; head-only plans use `dihedral_views`
+    and `head_kernels`.
 
     The head's learning rate only matters while the top blocks train (the head-only stage is a
     converged fit): its range runs from the fine-tuning stage's head rate up to the head stage's.
@@ -163,6 +181,7 @@ def space_for(
         max_epochs_per_stage=max_epochs_per_stage,
         imbalanced=(rec.profile.imbalance_ratio or 1.0) > CLASS_WEIGHT_RATIO,
         dihedral_views=dihedral_views,
+        head_kernels=head_kernels,
     )
 
 
@@ -176,7 +195,8 @@ def rule_plan_params(rec: Recommendation, space: SearchSpace) -> dict[str, Any]:
     The classifier stage is fitted to convergence at scikit-learn's default strength (how "train
     the classifier head first" is best carried out); the recommendation's fine-tuning epochs (20 or
     more) are clipped to `max_epochs_per_stage`; the learning rates, depth and decay are the rules' own.
-    A head-only plan scores the images as they are when the views are searched (the views are not advice).
+    A head-only plan scores the images as they are when the views are searched, with a linear head
+    when the kernel is (neither is advice).
     """
     last = rec.stages[-1]
     k = 0 if rec.trainable_fraction == 0 else max(1, round(rec.trainable_fraction * space.n_blocks))
@@ -185,6 +205,8 @@ def rule_plan_params(rec: Recommendation, space: SearchSpace) -> dict[str, Any]:
         params["class_weights"] = "auto"  # the guide's advice for imbalanced classes
     if k == 0 and len(space.dihedral_views) > 1:
         params["dihedral_views"] = 1
+    if k == 0 and len(space.head_kernels) > 1:
+        params["head_kernel"] = "linear"  # the guide's classifier on the pooled features
     if k > 0:
         assert last.lr_backbone is not None
         decay = last.layer_decay(k) if last.layerwise_span else 1.0
@@ -202,7 +224,8 @@ def describe(plan: TrialPlan, n_blocks: int) -> str:
     head = f"head fit C={plan.head_c:.2g}"
     if plan.trainable_blocks == 0:
         views = f", {plan.dihedral_views} views" if plan.dihedral_views > 1 else ""
-        return f"{head} (head only{views})"
+        kernel = ", RBF kernel" if plan.head_kernel == "rbf" else ""
+        return f"{head} (head only{kernel}{views})"
     decay = "" if plan.layer_decay is None or math.isclose(plan.layer_decay, 1.0) else f" ×{plan.layer_decay:.2f}/block"
     return (
         f"{head}, then top {plan.trainable_blocks}/{n_blocks} blocks "

@@ -97,7 +97,7 @@ def trial_spec(
 
     stages = []
     if plan.trainable_blocks == 0 or config.linear_probe_first:
-        stages.append(StageSpec(trainable_blocks=0, head_c=plan.head_c, lr_backbone=0.0))
+        stages.append(StageSpec(trainable_blocks=0, head_c=plan.head_c, lr_backbone=0.0, head_kernel=plan.head_kernel))
     if plan.trainable_blocks > 0:
         assert plan.lr_backbone is not None and plan.tune_epochs is not None and plan.lr_head is not None
         stages.append(

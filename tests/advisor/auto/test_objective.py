@@ -13,7 +13,7 @@ import torch
 from advisor.auto.config import TuneConfig
 from advisor.auto.objective import _is_oom
 from advisor.auto.search import SearchFailed, run_search
-from advisor.auto.space import HEAD_C_SWEEP
+from advisor.auto.space import HEAD_C_SWEEP, RBF_HEAD_C
 from runners import TrialSpec
 from runners.errors import failure_text
 
@@ -94,7 +94,7 @@ def test_weak_trials_are_pruned(monkeypatch, image_dir, tmp_path) -> None:
         ScriptedRunner(script),
         image_dir,
         tmp_path / "out",
-        trials=12,
+        trials=15,  # 10 enqueued (the rule plan, two sweeps, an RBF head), then 5 sampled
         max_epochs_per_stage=4,
         pruner="median",
     )
@@ -339,6 +339,32 @@ def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_
         assert re.search(r"the exported model's (trial \d+ predicts|trials \d+(, \d+)+ predict) on them", note)
     else:
         assert exported == {1} and "holds none of them" in note
+
+
+def test_an_image_search_fits_an_rbf_head_on_the_rotations_after_the_sweeps_and_exports_it(
+    monkeypatch, image_dir, tmp_path
+) -> None:
+    """After the rule plan and the two linear sweeps, an RBF head on the 4 rotations; when it validates
+    best, the export (refit included) is that head on those views."""
+
+    def script(spec: TrialSpec) -> list[float]:
+        bonus = 0.05 if spec.stages[0].head_kernel == "rbf" else 0.0
+        return [min(a + bonus, 0.99) for a in _lr_curve(spec)]
+
+    runner = ScriptedRunner(script)
+    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=10)
+    kernels = [spec.stages[0].head_kernel for spec in runner.specs]
+    assert kernels == ["linear"] * 9 + ["rbf"]
+    rbf = runner.specs[9]
+    assert rbf.stages[0].head_c == RBF_HEAD_C and rbf.dihedral_views == 4 and len(rbf.stages) == 1
+    assert [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.refits] == [("rbf", 4)]
+
+
+def test_a_text_search_keeps_its_linear_head(tmp_path) -> None:
+    (tmp_path / "texts.csv").write_text("text,label\nsome words,a\nother words,b\n")
+    config = TuneConfig(data=tmp_path / "texts.csv", out=tmp_path / "out")
+    assert config.data_modality == "text"
+    assert config.head_kernel_choices == ("linear",)
 
 
 def test_the_trial_count_agrees_in_number() -> None:

@@ -122,3 +122,26 @@ def test_a_sampled_plan_stays_within_the_depths_and_epochs_the_time_left_pays_fo
         plan = space.suggest(trial, lambda k: holes.get(k, 0))
         assert trial.distributions["trainable_blocks"].high == 2 and plan.trainable_blocks <= 2
         study.tell(trial, 0.5)
+
+
+def test_an_image_space_searches_an_rbf_head_for_head_only_plans_and_the_rule_plan_keeps_the_linear_one(
+    book: RuleBook,
+) -> None:
+    rec = recommend(DatasetProfile(modality="image", n_examples=300, n_classes=3), rules=book)
+    space = space_for(rec, book, n_blocks=7, max_epochs_per_stage=5, head_kernels=("linear", "rbf"))
+    params = rule_plan_params(rec, space)
+    assert params["trainable_blocks"] == 0 and params["head_kernel"] == "linear"
+    assert space.suggest(optuna.trial.FixedTrial(params)).head_kernel == "linear"
+    plan = space.suggest(optuna.trial.FixedTrial({"trainable_blocks": 0, "head_c": 0.03, "head_kernel": "rbf"}))
+    assert plan.head_kernel == "rbf" and describe(plan, 7) == "head fit C=0.03 (head only, RBF kernel)"
+    # A fine-tuning plan is never asked for a kernel: its head is linear, and its blocks train under it.
+    tuned = {
+        "trainable_blocks": 2,
+        "head_c": 0.01,
+        "lr_head": space.lr_head[0],
+        "lr_backbone": space.lr_backbone[0],
+        "layer_decay": 1.0,
+        "tune_epochs": 2,
+        "weight_decay": space.weight_decay[0],
+    }
+    assert space.suggest(optuna.trial.FixedTrial(tuned)).head_kernel == "linear"

@@ -43,14 +43,23 @@ SVM_CS = (0.3, 1.0, 3.0, 10.0)
 
 def rbf_test_accuracy(features: np.ndarray, labels: np.ndarray, parts: tuple, seed: int) -> tuple[float, float]:
     """(test accuracy, chosen C) of the runners' RBF head, C on validation (ties: the smaller C)."""
+    return head_test_accuracy_of_runners(features, labels, parts, seed, RBF_CS, rbf=True)
+
+
+def head_test_accuracy_of_runners(
+    features: np.ndarray, labels: np.ndarray, parts: tuple, seed: int, cs, rbf: bool
+) -> tuple[float, float]:
+    """(test accuracy, chosen C) of the runners' converged head (`fit_linear_head`; with `rbf`, on the
+    Nyström map's kernel values), C on validation among `cs` (ties: the smaller C)."""
     train, val, test = parts
     n_classes = int(labels.max()) + 1
     rows = lambda idx: torch.from_numpy(features[idx].reshape(len(idx) * VIEWS, -1))  # noqa: E731
-    kernel = fit_nystrom(rows(train), seed, RBF_LANDMARKS)
-    mapped = {name: kernel.map(rows(idx)) for name, idx in (("train", train), ("val", val), ("test", test))}
+    transform = fit_nystrom(rows(train), seed, RBF_LANDMARKS).map if rbf else (lambda x: x)
+    mapped = {name: transform(rows(idx)) for name, idx in (("train", train), ("val", val), ("test", test))}
     y = torch.from_numpy(np.repeat(labels[train], VIEWS))
     best: tuple[float, float, float] | None = None
-    for c in RBF_CS:
+    for c in cs:
+        c = float(c)
         fit = fit_linear_head(mapped["train"], y, n_classes, c)
 
         def predict(name: str, n: int, fit=fit) -> np.ndarray:

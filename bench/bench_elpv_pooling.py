@@ -138,13 +138,27 @@ def main() -> None:
     split_tables(binary, grades, columns, args.splits, f"Lite0 at its pretrained input size, {VIEWS} rotations")
 
 
+Scorer = Callable[[np.ndarray, tuple[np.ndarray, ...], int], float]
+
+
 def split_tables(
-    binary: InMemoryData, grades: InMemoryData, columns: dict[str, np.ndarray], splits: int, what: str
+    binary: InMemoryData,
+    grades: InMemoryData,
+    columns: dict[str, np.ndarray],
+    splits: int,
+    what: str,
+    scorers: dict[str, Scorer] | None = None,
 ) -> None:
-    """For each task, one row per split of every column's test accuracy ((n, views, d) features each),
-    then the mean ± standard error over splits and each column's paired difference to the first."""
+    """For each task, one row per split of every column's test accuracy, then the mean ± standard error
+    over splits and each column's paired difference to the first. A column is (n, views, d) features
+    scored by `head_test_accuracy`, or in `scorers`, a function of (labels, split parts, split seed)."""
     se = lambda a: a.std(ddof=1) / np.sqrt(len(a))  # noqa: E731
-    names = list(columns)
+    score: dict[str, Scorer] = {
+        name: (lambda labels, parts, seed, f=features: head_test_accuracy(f, labels, parts))
+        for name, features in columns.items()
+    }
+    score.update(scorers or {})
+    names = list(score)
     for task, data in (("binary", binary), ("4 grades", grades)):
         labels = np.unique(np.array(data.labels), return_inverse=True)[1]
         scores = np.empty((splits, len(names)))
@@ -153,7 +167,7 @@ def split_tables(
         print("|---" * (len(names) + 1) + "|")
         for seed in range(splits):
             parts = split(data, seed)
-            scores[seed] = [head_test_accuracy(columns[name], labels, parts) for name in names]
+            scores[seed] = [score[name](labels, parts, seed) for name in names]
             print(f"| {seed} | " + " | ".join(f"{s:.3f}" for s in scores[seed]) + " |", flush=True)
         print("| mean ± SE | " + " | ".join(f"{s.mean():.3f} ± {se(s):.3f}" for s in scores.T) + " |")
         print(

@@ -24,10 +24,12 @@ def export_timm(
 
     `views` > 1 (written as `"views"`): every prediction averages the probabilities over that many
     dihedral views of the image (`runners.views`); the weights are the plain timm model's. A model
-    whose classifier is an RBF head (`StageSpec.head_kernel`) says so under `"head"`, with its shape.
+    whose classifier is an RBF head (`StageSpec.head_kernel`) says so under `"head"`, with its shape;
+    a `StageStatsNet` says `"head_features": "stage_statistics"` (timm's weights are under `net.`).
     """
     from safetensors.torch import save_file
 
+    from runners.backbones.timm_blocks import StageStatsNet
     from runners.training.head import head_config
 
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -51,6 +53,8 @@ def export_timm(
     head = head_config(cast(Any, model).get_classifier())  # timm: wherever the family keeps it
     if head is not None:
         config["head"] = head
+    if isinstance(model, StageStatsNet):
+        config["head_features"] = "stage_statistics"
     (model_dir / "config.json").write_text(json.dumps(config, indent=2))
     return model_dir
 

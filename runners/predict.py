@@ -111,7 +111,8 @@ class ImagePredictor:
         Not the dihedral views: an ensemble turns each batch itself, and members with different
         views share the views they have in common (`EnsemblePredictor._shared_pass`)."""
         cfg = tuple(sorted((k, str(v)) for k, v in self.data_cfg.items()))
-        return ("image", type(self.model).__name__, cfg, self.batch_size, str(self.device))
+        family = type(self.model).__name__ if self.adapter is None else self.adapter.family  # a StageStatsNet too
+        return ("image", family, cfg, self.batch_size, str(self.device))
 
     def batches(self, inputs: list[Any]) -> Iterator[tuple[torch.Tensor, ...]]:
         """The model's input state (boundary 0 of its blocks), `batch_size` inputs at a time, on its device."""
@@ -250,6 +251,7 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
     from safetensors.torch import load_file
 
     from runners.backbones.build import channels_last
+    from runners.backbones.timm_blocks import StageStatsNet
     from runners.training.head import head_from_config, replace_module
 
     model: Any = timm.create_model(
@@ -258,6 +260,13 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
         num_classes=config["num_classes"],
         **{"drop_rate": 0.0, **config.get("model_args", {})},
     )
+    features = config.get("head_features", "pooled")
+    if features == "stage_statistics":
+        model = StageStatsNet(model, config["num_classes"])
+    elif features != "pooled":
+        raise RunnerError(
+            f"{model_dir / 'config.json'}: head_features {features!r}: expected 'pooled' or 'stage_statistics'"
+        )
     try:
         head = head_from_config(config.get("head"), config["num_classes"])
     except (ValueError, KeyError, TypeError) as exc:

@@ -23,8 +23,16 @@ from runners.data import LabelledData
 from runners.data.splits import Split, stratified_split
 from runners.device import pick_device
 from runners.drift import DriftMeter
-from runners.errors import RunnerError, failure_text
-from runners.specs import Confusion, DataSource, EpochMetrics, ResolvedBackbone, TrialResult, TrialSpec
+from runners.errors import BackboneError, RunnerError, failure_text
+from runners.specs import (
+    Confusion,
+    DataSource,
+    EpochMetrics,
+    HeadFeatures,
+    ResolvedBackbone,
+    TrialResult,
+    TrialSpec,
+)
 from runners.training.loop import evaluate, seed_everything, train
 from runners.training.sources import UncachedSource, autocast
 
@@ -134,6 +142,10 @@ class Runner(ABC):
     def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> Any:
         """Builds the model; returns a modality-specific bundle passed to `pipeline`/`export`/`predictor`."""
 
+    def use_head_features(self, bundle: Any, features: str, n_classes: int) -> None:
+        """Gives the bundle's model a head on `features` (`TrialSpec.head_features`) other than the pooled ones."""
+        raise BackboneError(f"head_features={features!r}: the {type(self).__name__} has no such head")
+
     @abstractmethod
     def pipeline(self, bundle: Any, data: LabelledData, split: Split, spec: TrialSpec) -> Any:
         """Returns the InputPipeline for the split data."""
@@ -181,6 +193,8 @@ class Runner(ABC):
             if choice.fallback_reason:
                 log.warning(choice.fallback_reason)
             bundle = self.build(choice, split.class_names, dict(spec.backbone_kwargs))
+            if spec.head_features != "pooled":
+                self.use_head_features(bundle, spec.head_features, len(split.class_names))
             adapter = adapter_for(bundle.model)
         except Exception as exc:  # noqa: BLE001 - reported as a failed trial, with its traceback
             log.error("model build failed: %s", traceback.format_exc())
@@ -422,6 +436,10 @@ class Runner(ABC):
         return Confusion.of(list(labels), predicted).model_copy(
             update={"members": {name: Confusion.of(list(labels), guesses) for name, guesses in members.items()}}
         )
+
+    def head_feature_choices(self, backbone: str) -> tuple[HeadFeatures, ...]:
+        """What a head on this backbone can read (`TrialSpec.head_features`): the pooled features."""
+        return ("pooled",)
 
     def n_blocks(self, backbone: str, weights: str | None = None, **backbone_kwargs: Any) -> int:
         """Number of blocks of a backbone (builds it once; weights="none" avoids loading weights)."""

@@ -19,6 +19,9 @@ DihedralViews = Literal[1, 4, 8]
 Monitor = Literal["val_loss", "val_accuracy"]
 # `StageSpec.head_kernel`: logistic regression on the pooled features, or on their RBF kernel values.
 HeadKernel = Literal["linear", "rbf"]
+# `TrialSpec.head_features`: what the head reads: the pooled top features, or those and the channel
+# statistics of the upper half of the stages (`runners.backbones.timm_blocks.StageStatsNet`).
+HeadFeatures = Literal["pooled", "stage_statistics"]
 
 _USER = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 _RESULT = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -204,6 +207,12 @@ class TrialSpec(BaseModel):
         "and validation, test and every prediction of the exported model average the probabilities over "
         "the views. Converged-head stages only (the frozen backbone's features of each view are cached).",
     )
+    head_features: HeadFeatures = Field(
+        "pooled",
+        description="'stage_statistics': the head reads the pooled features and the channel means and "
+        "standard deviations of the upper half of the backbone's stages (EfficientNet families; a "
+        "`StageStatsNet` is exported). Converged-head stages only: the statistics come from the frozen pass.",
+    )
     train_on_val: bool = Field(
         False,
         description="Refit: train on train + validation (the split is unchanged on disk; validation "
@@ -233,6 +242,22 @@ class TrialSpec(BaseModel):
             raise ValueError(
                 f"dihedral_views needs every stage to be a converged head fit (head_c set, trainable_blocks 0); "
                 f"stage {tuned[0]} trains for epochs"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _stage_statistics(self) -> TrialSpec:
+        if self.head_features == "pooled":
+            return self
+        if self.modality != "image":
+            raise ValueError(
+                f"head_features={self.head_features!r} reads image feature maps; modality={self.modality!r}"
+            )
+        tuned = [i for i, s in enumerate(self.stages) if not s.converged_head]
+        if tuned:
+            raise ValueError(
+                f"head_features={self.head_features!r} needs every stage to be a converged head fit (head_c set, "
+                f"trainable_blocks 0); stage {tuned[0]} trains for epochs"
             )
         return self
 

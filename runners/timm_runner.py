@@ -7,22 +7,23 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import torch
 from torch import nn
 
 from runners.backbones.build import build_timm
+from runners.backbones.timm_blocks import StageStatsNet, TimmEfficientNetAdapter
 from runners.cache import make_key
 from runners.data import LabelledData, from_memory
 from runners.data.images import load_image_folder, native_side, to_rgb
 from runners.data.splits import Split
-from runners.errors import DataError
+from runners.errors import BackboneError, DataError
 from runners.export import export_timm
 from runners.predict import ImagePredictor
 from runners.runner import Runner
-from runners.specs import DataSource, InMemoryData, ResolvedBackbone, TrialSpec
+from runners.specs import DataSource, HeadFeatures, InMemoryData, ResolvedBackbone, TrialSpec
 from runners.transforms import eval_transform, train_transform
 
 
@@ -140,6 +141,24 @@ class TimmRunner(Runner):
     def build(self, choice: ResolvedBackbone, class_names: list[str], backbone_kwargs: dict[str, Any]) -> TimmBundle:
         model, data_cfg = build_timm(choice, len(class_names), backbone_kwargs)
         return TimmBundle(model, data_cfg, choice.architecture, backbone_kwargs)
+
+    def use_head_features(self, bundle: TimmBundle, features: str, n_classes: int) -> None:
+        """`stage_statistics`: wraps an EfficientNet-family model in a `StageStatsNet`."""
+        if features != "stage_statistics":
+            super().use_head_features(bundle, features, n_classes)
+        if not TimmEfficientNetAdapter.matches(bundle.model):
+            raise BackboneError(
+                f"head_features={features!r} taps the stages of an EfficientNet-family model; "
+                f"{bundle.architecture} is a {type(bundle.model).__name__}"
+            )
+        bundle.model = StageStatsNet(bundle.model, n_classes)
+
+    def head_feature_choices(self, backbone: str) -> tuple[HeadFeatures, ...]:
+        """The pooled features; and the stage statistics too for an EfficientNet family (`StageStatsNet`)."""
+        from runners.backbones.resolve import resolve_backbone
+
+        model, _ = build_timm(resolve_backbone(backbone, self.modality, "none"), 2, {})
+        return get_args(HeadFeatures) if TimmEfficientNetAdapter.matches(model) else ("pooled",)
 
     def _size(self, bundle: TimmBundle, spec: TrialSpec) -> int:
         return spec.image_size or bundle.data_cfg["input_size"]

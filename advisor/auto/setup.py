@@ -17,6 +17,7 @@ from advisor.auto.space import (
     HEAD_C_DEFAULT,
     HEAD_C_SWEEP,
     RBF_HEAD_C,
+    STAGE_STATISTICS_C_SWEEP,
     SearchSpace,
     TrialPlan,
     rule_plan_params,
@@ -109,7 +110,15 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
         # Workers and resumed runs read the stored config: they reuse the answers instead of measuring again.
         config = config.model_copy(update={"similarity": measured.similarity.level, "backbone": choice.name})
     n_blocks = runner.n_blocks(choice.name, config.weights)
-    space = space_for(rec, book, n_blocks, config.max_epochs_per_stage, config.view_choices, config.head_kernel_choices)
+    space = space_for(
+        rec,
+        book,
+        n_blocks,
+        config.max_epochs_per_stage,
+        config.view_choices,
+        config.head_kernel_choices,
+        runner.head_feature_choices(choice.name),
+    )
     from runners.data.splits import stratified_split
 
     return SearchSetup(
@@ -201,18 +210,28 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
                 head["class_weights"] = "off"  # the rule plan tried the guide's weighting
             if views is not None:
                 head["dihedral_views"] = views
-            if len(setup.space.head_kernels) > 1:
-                head["head_kernel"] = "linear"  # an enqueued trial without it would have it sampled
-            study.enqueue_trial(head, skip_if_exists=True)
+            study.enqueue_trial(_plain(head, setup.space), skip_if_exists=True)
+    most: dict[str, Any] = {"dihedral_views": max(setup.space.dihedral_views)} if searched else {}
+    if setup.space.imbalanced:
+        most["class_weights"] = "off"
+    if "stage_statistics" in setup.space.head_features:
+        # Heads on the stages' channel statistics too (bench/bench_elpv_layers.py: ELPV binary 0.858 →
+        # 0.869 over 8 splits); they read the views' cached top states, a fit of seconds each.
+        for c in STAGE_STATISTICS_C_SWEEP:
+            stats = {"trainable_blocks": 0, "head_c": c, **most, "head_features": "stage_statistics"}
+            study.enqueue_trial(_plain(stats, setup.space), skip_if_exists=True)
     if "rbf" in setup.space.head_kernels:
         # An RBF head beside the linear sweep, on the most views searched (bench/bench_elpv_heads.py:
         # C 0.003–0.1 won on ELPV's splits); the sampler takes its strength from there.
-        rbf: dict[str, Any] = {"trainable_blocks": 0, "head_c": RBF_HEAD_C, "head_kernel": "rbf"}
-        if setup.space.imbalanced:
-            rbf["class_weights"] = "off"
-        if searched:
-            rbf["dihedral_views"] = max(setup.space.dihedral_views)
-        study.enqueue_trial(rbf, skip_if_exists=True)
+        rbf = {"trainable_blocks": 0, "head_c": RBF_HEAD_C, **most, "head_kernel": "rbf"}
+        study.enqueue_trial(_plain(rbf, setup.space), skip_if_exists=True)
+
+
+def _plain(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
+    """An enqueued head-only trial's parameters with every searched head choice it leaves out set to the
+    guide's (a linear head on the pooled features): an enqueued trial without one would have it sampled."""
+    defaults = {"head_kernel": ("linear", space.head_kernels), "head_features": ("pooled", space.head_features)}
+    return {**{k: v for k, (v, choices) in defaults.items() if len(choices) > 1}, **params}
 
 
 def as_stored(study: optuna.Study, setup: SearchSetup) -> SearchSetup:

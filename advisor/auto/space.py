@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.engine.decide import match_lr_rule
 from advisor.engine.rulebook import RuleBook
 from advisor.recommendation import Recommendation
-from runners.specs import CLASS_WEIGHT_RATIO, DihedralViews, HeadKernel
+from runners.specs import CLASS_WEIGHT_RATIO, DihedralViews, HeadFeatures, HeadKernel
 
 # The LR ranges the tutorial gives are narrow (1e-5–1e-4 for top layers); the search looks this
 # factor beyond each end so it can find out when the guide is off for this dataset.
@@ -37,6 +37,8 @@ HEAD_C_RANGE = (1e-4, 1e2)
 HEAD_C_SWEEP = (1e-3, 3e-3, 3e-2, 0.3)
 # The RBF head's strength enqueued beside them (image searches): the middle of what won on ELPV.
 RBF_HEAD_C = 3e-2
+# Heads on the stages' channel statistics (image searches, EfficientNet families): the sweep's middle.
+STAGE_STATISTICS_C_SWEEP = (3e-3, 3e-2)
 
 
 class TrialPlan(BaseModel):
@@ -59,6 +61,11 @@ class TrialPlan(BaseModel):
     )
     head_kernel: HeadKernel = Field(
         "linear", description="Head-only plans: a linear head or an RBF one (`StageSpec.head_kernel`)."
+    )
+    head_features: HeadFeatures = Field(
+        "pooled",
+        description="Head-only plans: the pooled features, or those and the stages' channel statistics "
+        "(`TrialSpec.head_features`).",
     )
 
     @property
@@ -91,6 +98,12 @@ class SearchSpace(BaseModel):
         ("linear",),
         min_length=1,
         description="Heads a head-only plan fits (`TuneConfig.head_kernel_choices`): searched when more than one.",
+    )
+    head_features: tuple[HeadFeatures, ...] = Field(
+        ("pooled",),
+        min_length=1,
+        description="What a head-only plan's head reads (the runner's `head_feature_choices` for the "
+        "backbone): searched when more than one.",
     )
 
     @property
@@ -125,11 +138,8 @@ class SearchSpace(BaseModel):
         elif k == 0:
             plan["dihedral_views"] = self.dihedral_views[0]
         if k == 0:
-            plan["head_kernel"] = (
-                trial.suggest_categorical("head_kernel", list(self.head_kernels))
-                if len(self.head_kernels) > 1
-                else self.head_kernels[0]
-            )
+            plan["head_kernel"] = _choose(trial, "head_kernel", self.head_kernels)
+            plan["head_features"] = _choose(trial, "head_features", self.head_features)
         if k > 0:
             plan["lr_head"] = trial.suggest_float("lr_head", *self.lr_head, log=True)
             plan["lr_backbone"] = trial.suggest_float("lr_backbone", *self.lr_backbone, log=True)
@@ -140,6 +150,11 @@ class SearchSpace(BaseModel):
             )
             plan["weight_decay"] = trial.suggest_float("weight_decay", *self.weight_decay, log=True)
         return TrialPlan(**plan)
+
+
+def _choose(trial: Any, name: str, choices: tuple[str, ...]) -> Any:
+    """`name` suggested among `choices`, or the one choice there is (not a searched parameter)."""
+    return trial.suggest_categorical(name, list(choices)) if len(choices) > 1 else choices[0]
 
 
 def _widen(low: float, high: float) -> tuple[float, float]:
@@ -153,9 +168,10 @@ def space_for(
     max_epochs_per_stage: int,
     dihedral_views: tuple[DihedralViews, ...] = (1,),
     head_kernels: tuple[HeadKernel, ...] = ("linear",),
+    head_features: tuple[HeadFeatures, ...] = ("pooled",),
 ) -> SearchSpace:
-    """Centre the ranges on the recommendation's learning-rate guide; head-only plans use `dihedral_views`
-    and `head_kernels`.
+    """Centre the ranges on the recommendation's learning-rate guide; head-only plans use `dihedral_views`,
+    `head_kernels` and `head_features`.
 
     The head's learning rate only matters while the top blocks train (the head-only stage is a
     converged fit): its range runs from the fine-tuning stage's head rate up to the head stage's.
@@ -182,6 +198,7 @@ def space_for(
         imbalanced=(rec.profile.imbalance_ratio or 1.0) > CLASS_WEIGHT_RATIO,
         dihedral_views=dihedral_views,
         head_kernels=head_kernels,
+        head_features=head_features,
     )
 
 
@@ -207,6 +224,8 @@ def rule_plan_params(rec: Recommendation, space: SearchSpace) -> dict[str, Any]:
         params["dihedral_views"] = 1
     if k == 0 and len(space.head_kernels) > 1:
         params["head_kernel"] = "linear"  # the guide's classifier on the pooled features
+    if k == 0 and len(space.head_features) > 1:
+        params["head_features"] = "pooled"
     if k > 0:
         assert last.lr_backbone is not None
         decay = last.layer_decay(k) if last.layerwise_span else 1.0
@@ -225,7 +244,8 @@ def describe(plan: TrialPlan, n_blocks: int) -> str:
     if plan.trainable_blocks == 0:
         views = f", {plan.dihedral_views} views" if plan.dihedral_views > 1 else ""
         kernel = ", RBF kernel" if plan.head_kernel == "rbf" else ""
-        return f"{head} (head only{kernel}{views})"
+        features = ", stage statistics" if plan.head_features == "stage_statistics" else ""
+        return f"{head} (head only{kernel}{features}{views})"
     decay = "" if plan.layer_decay is None or math.isclose(plan.layer_decay, 1.0) else f" ×{plan.layer_decay:.2f}/block"
     return (
         f"{head}, then top {plan.trainable_blocks}/{n_blocks} blocks "

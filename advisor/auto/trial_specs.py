@@ -120,6 +120,7 @@ def trial_spec(
         class_weights=plan.class_weights,
         head_cv_folds=cv_folds if plan.trainable_blocks == 0 else None,
         dihedral_views=plan.dihedral_views if plan.trainable_blocks == 0 else 1,
+        head_features=plan.head_features if plan.trainable_blocks == 0 else "pooled",
     )
 
 

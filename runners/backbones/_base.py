@@ -22,6 +22,8 @@ class BlockAdapter(ABC):
     """Splits one model family into ordered blocks; subclasses register in `registry.ADAPTERS`."""
 
     family: ClassVar[str]
+    # What the state at the top holds; a cache key names it, so a cache filled before a change is not read.
+    state_format: ClassVar[str] = "pooled"
 
     def __init__(self, model: nn.Module) -> None:
         self.model: Any = model  # family-specific attributes (blocks, conv_stem, ...) are dynamic
@@ -99,7 +101,11 @@ class BlockAdapter(ABC):
         """Logits from the state at boundary `start`."""
         if start < self.n_blocks:
             state = self.encode(state, start, self.n_blocks)
-        return self.head()(state[0])
+        return self.head()(self.head_input(state))
+
+    def head_input(self, state: State) -> torch.Tensor:
+        """What the head reads from the state at the top boundary (the pooled features)."""
+        return state[0]
 
     def trim(self, state: State) -> State:
         """Drops padding a cached batch does not need (sequence models override)."""

@@ -10,11 +10,13 @@ from runners.backbones.timm_blocks import (
     TimmEfficientNetAdapter,
     TimmGenericAdapter,
     TimmResNetAdapter,
+    TimmStageStatsAdapter,
     TimmViTAdapter,
 )
 from runners.errors import BackboneError
 
 ADAPTERS: list[type[BlockAdapter]] = [
+    TimmStageStatsAdapter,
     TimmEfficientNetAdapter,
     TimmResNetAdapter,
     TimmViTAdapter,

@@ -209,7 +209,7 @@ def train(
             else:
                 stale += 1
             if stage.converged_head and stage_idx == 0 and spec.head_cv_folds:
-                out.cv = _cross_validate(pipeline, spec, stage, rows, val_src, n_classes, weights, kernel)
+                out.cv = _cross_validate(adapter, pipeline, spec, stage, rows, val_src, n_classes, weights, kernel)
             if not _call(callback, metrics, out):
                 break
             patience = _first_set(stage.early_stopping_patience, spec.early_stopping_patience)
@@ -303,19 +303,20 @@ def _first_set(stage_value, trial_value):
     return trial_value if stage_value is None else stage_value
 
 
-def _features(source, n: int, views: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every row a source holds at the top boundary: (features, row → example index), view by view.
-
-    A cached source gives all the views it cached; an uncached one computes `views` dihedral views.
+def _features(adapter: BlockAdapter, source, n: int, views: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every row of what the head reads a source holds at the top boundary: (features, row → example
+    index), view by view. A cached source gives all the views it cached; an uncached one computes
+    `views` dihedral views.
     """
     if hasattr(source, "tensors"):  # CachedSource: all cached views, stacked view by view
-        feats = source.tensors[0]
+        feats = adapter.head_input(source.tensors)
         return feats.float(), torch.arange(len(feats)) % n
-    chunks = [s[0].float().cpu() for v in range(views) for s, _ in source.view_batches(torch.arange(n), v)]
+    batches = (s for v in range(views) for s, _ in source.view_batches(torch.arange(n), v))
+    chunks = [adapter.head_input(s).float().cpu() for s in batches]
     return torch.cat(chunks), torch.arange(n * views) % n
 
 
-def _head_rows(pipeline, train_src, val_src=None, views: int = 1) -> tuple[torch.Tensor, ...]:
+def _head_rows(adapter, pipeline, train_src, val_src=None, views: int = 1) -> tuple[torch.Tensor, ...]:
     """Training rows of a converged head: (features, row → example, row is un-augmented, labels per example).
 
     The rows are the clean features of the training examples, or with `views` > 1 those of each of
@@ -326,10 +327,10 @@ def _head_rows(pipeline, train_src, val_src=None, views: int = 1) -> tuple[torch
     With `val_src`, the validation examples' rows join them (numbered after the training ones).
     """
     n_train = pipeline.size("train")
-    rows, example = _features(train_src, n_train, views)
+    rows, example = _features(adapter, train_src, n_train, views)
     labels = pipeline.labels("train")
     if val_src is not None:
-        val_rows, val_example = _features(val_src, pipeline.size("val"), views)
+        val_rows, val_example = _features(adapter, val_src, pipeline.size("val"), views)
         rows, example = torch.cat([rows, val_rows.to(rows)]), torch.cat([example, n_train + val_example])
         labels = torch.cat([labels, pipeline.labels("val")])
     return rows, example, torch.ones(len(rows), dtype=torch.bool), labels
@@ -339,7 +340,7 @@ def _head_inputs(adapter, pipeline, spec: TrialSpec, stage, sources: tuple, n_cl
     """A converged head's training rows (`_head_rows`), and the Nyström map of an RBF head (None for a
     linear one): with it, the model's classifier is replaced by the RBF head and the rows are mapped."""
     train_src, val_src = sources
-    rows = _head_rows(pipeline, train_src, val_src, spec.dihedral_views)
+    rows = _head_rows(adapter, pipeline, train_src, val_src, spec.dihedral_views)
     if stage.head_kernel != "rbf":
         return rows, None
     kernel = _install_rbf_head(adapter, rows[0], n_classes, spec.seed, device)
@@ -378,14 +379,16 @@ def _head_fit_steps(stage, head_rows: tuple | None, n_classes: int, weights, dev
     yield 0, loss, acc, 0.0, start, None
 
 
-def _cross_validate(pipeline, spec: TrialSpec, stage, head_rows: tuple | None, val_src, n_classes, weights, kernel):
+def _cross_validate(
+    adapter, pipeline, spec: TrialSpec, stage, head_rows: tuple | None, val_src, n_classes, weights, kernel
+):
     """k-fold accuracy of the converged head over train + validation examples, each scored on its
     clean features (or on the mean of its dihedral views' probabilities, as validation scores it).
     With `kernel` the head's rows are kernel values already, and the validation rows are mapped alike."""
     n_train, n_val = pipeline.size("train"), pipeline.size("val")
     assert head_rows is not None
     rows, example, clean, _ = head_rows
-    val_rows, val_example = _features(val_src, n_val, spec.dihedral_views)
+    val_rows, val_example = _features(adapter, val_src, n_val, spec.dihedral_views)
     if kernel is not None:
         val_rows = kernel.map(val_rows)
     return cross_validate_head(

@@ -125,6 +125,7 @@ class CachedSource:
         parts = dict(
             prefix=prefix_fingerprint(modules, params),
             family=adapter.family,
+            state=adapter.state_format,
             boundary=boundary,
             data=pipeline.data_fingerprint(split, augment),
         )

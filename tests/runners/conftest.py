@@ -42,6 +42,21 @@ def keyword_texts(n_per_class: int = 12, seed: int = 0) -> tuple[list[str], list
     return texts, labels
 
 
+def assert_reloads_and_runs_in_onnx(model_dir: Path, in_memory, images: list) -> None:
+    """The exported model in `model_dir` reloads to `in_memory`'s probabilities (1e-6) and its ONNX
+    export agrees with the reload within `PROBA_ATOL`."""
+    from runners.onnx_export import PROBA_ATOL, export_onnx, load_onnx_predictor
+    from runners.predict import load_predictor
+
+    reloaded = load_predictor(model_dir)
+    np.testing.assert_allclose(reloaded.predict_proba(images), in_memory.predict_proba(images), atol=1e-6, rtol=0)
+    onnx = export_onnx(model_dir, inputs=images)
+    assert onnx.check.passed
+    np.testing.assert_allclose(
+        load_onnx_predictor(onnx.out_dir).predict_proba(images), reloaded.predict_proba(images), atol=PROBA_ATOL, rtol=0
+    )
+
+
 @pytest.fixture(name="colour_images")
 def colour_images_fixture():
     """Factory: `colour_images(n_per_class, size, seed)` -> (arrays, labels)."""

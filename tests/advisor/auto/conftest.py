@@ -23,9 +23,15 @@ class ScriptedRunner:
     `Runner.run` does (its traceback is the error).
     """
 
-    def __init__(self, script: Callable[[TrialSpec], list[Any] | str], n_blocks: int = 6) -> None:
+    def __init__(
+        self,
+        script: Callable[[TrialSpec], list[Any] | str],
+        n_blocks: int = 6,
+        head_features: tuple[str, ...] = ("pooled",),
+    ) -> None:
         self.script = script
         self._n_blocks = n_blocks
+        self._head_features = head_features
         self.specs: list[TrialSpec] = []
         self.refits: list[TrialSpec] = []  # the finishing phase's refits on train + validation
 
@@ -40,6 +46,9 @@ class ScriptedRunner:
 
     def n_blocks(self, backbone: str, weights: str | None = None, **kwargs: Any) -> int:
         return self._n_blocks
+
+    def head_feature_choices(self, backbone: str) -> tuple[str, ...]:
+        return self._head_features
 
     def run(self, spec: TrialSpec, callback: Callable[[EpochMetrics], None] | None = None) -> TrialResult:
         (self.refits if spec.train_on_val else self.specs).append(spec)

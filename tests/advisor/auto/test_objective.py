@@ -13,7 +13,7 @@ import torch
 from advisor.auto.config import TuneConfig
 from advisor.auto.objective import _is_oom
 from advisor.auto.search import SearchFailed, run_search
-from advisor.auto.space import HEAD_C_SWEEP, RBF_HEAD_C
+from advisor.auto.space import HEAD_C_SWEEP, RBF_HEAD_C, STAGE_STATISTICS_C_SWEEP
 from runners import TrialSpec
 from runners.errors import failure_text
 
@@ -358,6 +358,26 @@ def test_an_image_search_fits_an_rbf_head_on_the_rotations_after_the_sweeps_and_
     rbf = runner.specs[9]
     assert rbf.stages[0].head_c == RBF_HEAD_C and rbf.dihedral_views == 4 and len(rbf.stages) == 1
     assert [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.refits] == [("rbf", 4)]
+
+
+def test_an_image_search_on_an_efficientnet_fits_heads_on_the_stage_statistics_before_the_rbf_head(
+    monkeypatch, image_dir, tmp_path
+) -> None:
+    """Where the runner can tap the backbone's stages, two heads on their statistics (on the 4
+    rotations) follow the sweeps, then the RBF head; when one validates best, the refit is that head."""
+
+    def script(spec: TrialSpec) -> list[float]:
+        bonus = 0.05 if spec.head_features == "stage_statistics" else 0.0
+        return [min(a + bonus, 0.99) for a in _lr_curve(spec)]
+
+    runner = ScriptedRunner(script, head_features=("pooled", "stage_statistics"))
+    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=12)
+    heads = [(spec.head_features, spec.stages[0].head_kernel) for spec in runner.specs]
+    assert heads == [("pooled", "linear")] * 9 + [("stage_statistics", "linear")] * 2 + [("pooled", "rbf")]
+    stats = runner.specs[9:11]
+    assert [s.stages[0].head_c for s in stats] == list(STAGE_STATISTICS_C_SWEEP)
+    assert all(s.dihedral_views == 4 and len(s.stages) == 1 for s in stats)
+    assert [(spec.head_features, spec.dihedral_views) for spec in runner.refits] == [("stage_statistics", 4)]
 
 
 def test_a_text_search_keeps_its_linear_head(tmp_path) -> None:

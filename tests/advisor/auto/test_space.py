@@ -145,3 +145,20 @@ def test_an_image_space_searches_an_rbf_head_for_head_only_plans_and_the_rule_pl
         "weight_decay": space.weight_decay[0],
     }
     assert space.suggest(optuna.trial.FixedTrial(tuned)).head_kernel == "linear"
+
+
+def test_head_only_plans_search_the_stage_statistics_where_the_backbone_has_them_and_the_rule_plan_does_not(
+    book: RuleBook,
+) -> None:
+    rec = recommend(DatasetProfile(modality="image", n_examples=300, n_classes=3), rules=book)
+    space = space_for(rec, book, n_blocks=8, max_epochs_per_stage=5, head_features=("pooled", "stage_statistics"))
+    params = rule_plan_params(rec, space)
+    assert params["head_features"] == "pooled"  # the guide's classifier reads the pooled features
+    assert space.suggest(optuna.trial.FixedTrial(params)).head_features == "pooled"
+    chosen = {"trainable_blocks": 0, "head_c": 0.03, "head_features": "stage_statistics"}
+    plan = space.suggest(optuna.trial.FixedTrial(chosen))
+    assert plan.head_features == "stage_statistics"
+    assert describe(plan, 8) == "head fit C=0.03 (head only, stage statistics)"
+    one = space_for(rec, book, n_blocks=8, max_epochs_per_stage=5)
+    assert "head_features" not in rule_plan_params(rec, one)  # not searched: no parameter
+    assert one.suggest(optuna.trial.FixedTrial({"trainable_blocks": 0, "head_c": 0.03})).head_features == "pooled"

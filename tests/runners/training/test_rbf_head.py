@@ -9,10 +9,10 @@ import torch
 
 from runners import StageSpec, TimmRunner, TrialSpec
 from runners.cache import ActivationCache
-from runners.onnx_export import PROBA_ATOL, export_onnx, load_onnx_predictor
-from runners.predict import load_predictor
 from runners.specs import InMemoryData
 from runners.training.head import fit_linear_head, fit_nystrom, head_config, load_into, rbf_head
+
+from ..conftest import assert_reloads_and_runs_in_onnx
 
 RBF = StageSpec(trainable_blocks=0, head_c=1.0, head_kernel="rbf")
 
@@ -59,19 +59,7 @@ def test_an_rbf_head_trial_exports_a_model_that_reloads_and_runs_in_onnx_to_the_
     config = json.loads((result.model_dir / "config.json").read_text())
     # resnet18's 512 pooled features; landmarks: every training row, 4 views of each training image
     assert config["head"] == {"kind": "rbf", "features": 512, "landmarks": 4 * result.n_train}
-    images = colour_images(3, seed=9)[0]
-    reloaded = load_predictor(result.model_dir)
-    np.testing.assert_allclose(
-        reloaded.predict_proba(images), runner.last_predictor.predict_proba(images), atol=1e-6, rtol=0
-    )
-    onnx = export_onnx(result.model_dir, inputs=images)
-    assert onnx.check.passed
-    np.testing.assert_allclose(
-        load_onnx_predictor(onnx.out_dir).predict_proba(images),
-        reloaded.predict_proba(images),
-        atol=PROBA_ATOL,
-        rtol=0,
-    )
+    assert_reloads_and_runs_in_onnx(result.model_dir, runner.last_predictor, colour_images(3, seed=9)[0])
 
 
 def test_a_head_only_refit_with_an_rbf_head_fits_on_train_plus_validation(image_spec):

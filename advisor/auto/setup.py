@@ -215,8 +215,8 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
     if setup.space.imbalanced:
         most["class_weights"] = "off"
     if "stage_statistics" in setup.space.head_features:
-        # Heads on the stages' channel statistics too (bench/bench_elpv_layers.py: ELPV binary 0.858 →
-        # 0.869 over 8 splits); they read the views' cached top states, a fit of seconds each.
+        # Heads on the stages' channel statistics too (bench/bench_elpv_layers.py: ELPV binary 0.859 →
+        # 0.866 over 8 splits, 0.873 with the RBF head); they read the views' cached top states.
         for c in STAGE_STATISTICS_C_SWEEP:
             stats = {"trainable_blocks": 0, "head_c": c, **most, "head_features": "stage_statistics"}
             study.enqueue_trial(_plain(stats, setup.space), skip_if_exists=True)

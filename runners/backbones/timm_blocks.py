@@ -100,8 +100,8 @@ class StageStatsNet(nn.Module):
     standard deviations of the upper half of its stages (`TrialSpec.head_features="stage_statistics"`).
 
     Far from ImageNet the top block's features are the least general (Yosinski et al., NeurIPS
-    2014): on ELPV a converged head on these features scored 0.869 against 0.858 on the pooled ones
-    alone, mean over 8 splits (`bench/bench_elpv_layers.py`). The weights are timm's under `net.`.
+    2014): on ELPV binary a converged linear head on these features scored 0.866 against 0.859 on the
+    pooled ones alone, mean over 8 splits (`bench/bench_elpv_layers.py`). The weights are timm's under `net.`.
     """
 
     def __init__(self, net: nn.Module, n_classes: int) -> None:

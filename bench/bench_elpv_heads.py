@@ -53,10 +53,11 @@ def head_test_accuracy_of_runners(
     Nyström map's kernel values), C on validation among `cs` (ties: the smaller C)."""
     train, val, test = parts
     n_classes = int(labels.max()) + 1
-    rows = lambda idx: torch.from_numpy(features[idx].reshape(len(idx) * VIEWS, -1))  # noqa: E731
+    views = features.shape[1]
+    rows = lambda idx: torch.from_numpy(features[idx].reshape(len(idx) * views, -1))  # noqa: E731
     transform = fit_nystrom(rows(train), seed, RBF_LANDMARKS).map if rbf else (lambda x: x)
     mapped = {name: transform(rows(idx)) for name, idx in (("train", train), ("val", val), ("test", test))}
-    y = torch.from_numpy(np.repeat(labels[train], VIEWS))
+    y = torch.from_numpy(np.repeat(labels[train], views))
     best: tuple[float, float, float] | None = None
     for c in cs:
         c = float(c)
@@ -64,7 +65,7 @@ def head_test_accuracy_of_runners(
 
         def predict(name: str, n: int, fit=fit) -> np.ndarray:
             logits = mapped[name].float() @ fit.weight.T + fit.bias
-            return logits.softmax(-1).view(n, VIEWS, -1).mean(1).argmax(-1).numpy()
+            return logits.softmax(-1).view(n, views, -1).mean(1).argmax(-1).numpy()
 
         score = float(np.mean(predict("val", len(val)) == labels[val]))
         if best is None or score > best[0]:

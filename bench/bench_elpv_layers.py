@@ -20,10 +20,14 @@ each column's paired difference to the first. Example (about 7 minutes for the p
 split and task on 2 CPU cores):
 
     HF_HUB_OFFLINE=1 python bench/bench_elpv_layers.py --splits 8 --cache /tmp/elpv_top_states.npz
+
+`--views 1` fits and scores on the image as it is (the first rotation), as a head-only trial does
+when the views' passes do not fit its budget.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -67,8 +71,17 @@ def top_states(paths: list[str], batch: int = 32) -> np.ndarray:
 
 
 def main() -> None:
-    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS), top_states)
-    features = features.astype(np.float32)
+    def views_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--views",
+            type=int,
+            choices=range(1, VIEWS + 1),
+            default=VIEWS,
+            help="fit and score on the first N rotations",
+        )
+
+    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS), top_states, views_option)
+    features = features[:, : args.views].astype(np.float32)
     pooled, statistics = features[..., :POOLED], features[..., POOLED:]
 
     def linear(features: np.ndarray) -> Scorer:
@@ -86,7 +99,8 @@ def main() -> None:
         "RBF, pooled": rbf(pooled),
         "RBF, pooled + statistics": rbf(features),
     }
-    split_tables(binary, grades, {}, args.splits, f"Lite0 on the {VIEWS} rotations", scorers)
+    what = "Lite0 on the image as it is" if args.views == 1 else f"Lite0 on the {args.views} rotations"
+    split_tables(binary, grades, {}, args.splits, what, scorers)
 
 
 if __name__ == "__main__":

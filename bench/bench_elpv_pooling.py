@@ -107,16 +107,21 @@ def head_test_accuracy(features: np.ndarray, labels: np.ndarray, parts: tuple[np
 
 
 def elpv_features(
-    doc: str, expected: Callable[[int], tuple[int, ...]], compute: Callable[[list[str]], np.ndarray]
+    doc: str,
+    expected: Callable[[int], tuple[int, ...]],
+    compute: Callable[[list[str]], np.ndarray],
+    options: Callable[[argparse.ArgumentParser], object] | None = None,
 ) -> tuple[argparse.Namespace, InMemoryData, InMemoryData, np.ndarray]:
-    """The ELPV benches' command line (`--splits`, `--cache`), both tasks' data, and the features:
-    read from `--cache` when it exists (its leading shape must be `expected(n_cells)`), else
-    `compute(paths)`, saved there when given."""
+    """The ELPV benches' command line (`--splits`, `--cache`, and what `options` adds), both tasks'
+    data, and the features: read from `--cache` when it exists (its leading shape must be
+    `expected(n_cells)`), else `compute(paths)`, saved there when given."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--splits", type=int, default=8)
     parser.add_argument(
         "--cache", type=Path, default=None, help="an .npz to keep the features in (read when it exists)"
     )
+    if options is not None:
+        options(parser)
     args = parser.parse_args()
     binary, grades = offline.elpv(), offline.elpv(levels=4)
     assert binary.inputs == grades.inputs

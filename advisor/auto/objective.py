@@ -129,10 +129,8 @@ class Objective:
         self.head_vals: list[float] = []
         self.tuned_vals: list[float] = []
         # The plans, seconds and cache-fill seconds of the trials whose models are kept (`_keep_top`),
-        # best first: what the export may hold and what their refits cost; whether a head on more
-        # than one view has run.
+        # best first: what the export may hold and what their refits cost.
         self.kept_runs: list[tuple[TrialPlan, float, float]] = []
-        self.views_run = False
         self.best_value = -1.0
         self.classical_read_seconds = classical_read_seconds
         self.classical_refit_seconds = classical_refit_seconds
@@ -142,17 +140,14 @@ class Objective:
         """Trainable blocks of the kept trials, best first."""
         return [plan.trainable_blocks for plan, _, _ in self.kept_runs]
 
-    @property
-    def kept_head_views(self) -> list[int]:
-        """Dihedral views of the kept head-only trials, best first."""
-        return [plan.dihedral_views for plan, _, _ in self.kept_runs if plan.trainable_blocks == 0]
-
     def trial_dir(self, number: int) -> Path:
         return self.config.out / "trials" / f"{number:04d}"
 
-    def reserve(self) -> float:
-        """Seconds the finishing phase needs: the refits of the kept trials the export is expected to
-        hold (best first), then scoring on the test split.
+    def reserve(self, candidate: tuple[TrialPlan, float] | None = None) -> float:
+        """Seconds the finishing phase needs for the export the kept trials make: the refits of the
+        members it is expected to hold (best first), then scoring on the test split. With `candidate`
+        (a trial about to start and its estimated seconds), for the export it would join: what
+        starting it commits the finishing phase to.
 
         Each member is refit: on ELPV 4 grades three heads on the 4 rotations took 43 s to refit where
         the reserve held the best one's (a few seconds), and the run ended 4.9% past its budget. A
@@ -162,18 +157,27 @@ class Objective:
         unless the trials leave the time.
         """
         forward = self.cost.forward_per_example or 0.0
-        members = self.kept_runs[: self.expected_members()]
-        if self._out_of_fold() and self.expected_members() == 1:
-            # Out-of-fold selection will export the best head (fine-tuning trials have not beaten it):
-            # its refit is what to reserve for, whatever trial scored best.
-            members = [(TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT), self.cost.overhead(), 0.0)]
         refit = 0.0
         if self.config.refit:
-            refits = (self.refit_seconds(plan, seconds, fill) for plan, seconds, fill in members)
+            refits = (self.refit_seconds(plan, seconds, fill) for plan, seconds, fill in self._members(candidate))
             refit = sum(r for r in refits if r <= REFIT_MAX_SHARE * self.config.budget_minutes * 60)
         # The exported model is scored on the test split: one pass per neural member. (The searched
         # winner alone is scored too when time is left; no reserve is held for it.)
-        return refit + forward * self.n_test * self.expected_passes() + self.classical_reserve()
+        return refit + forward * self.n_test * self.expected_passes(candidate) + self.classical_reserve()
+
+    def _members(self, candidate: tuple[TrialPlan, float] | None = None) -> list[tuple[TrialPlan, float, float]]:
+        """The plans, seconds and fill seconds of the trials the export is expected to hold, best first;
+        `candidate` (plan, estimated seconds) counts as kept and best."""
+        runs = [(candidate[0], candidate[1], 0.0), *self.kept_runs] if candidate else list(self.kept_runs)
+        plan = candidate[0] if candidate else None
+        n = self.expected_members(plan)
+        if self._out_of_fold(plan) and n == 1:
+            # Out-of-fold selection will export the best head (fine-tuning trials have not beaten it):
+            # its refit is what to reserve for, whatever trial scored best.
+            views = max((p.dihedral_views for p, _, _ in runs if p.trainable_blocks == 0), default=1)
+            head = TrialPlan(trainable_blocks=0, head_c=HEAD_C_DEFAULT, dihedral_views=views)
+            return [(head, self.cost.overhead(), 0.0)]
+        return runs[:n]
 
     def classical_reserve(self) -> float:
         """The classical member's share of the finishing phase: its refit on train + validation (one fit,
@@ -183,8 +187,9 @@ class Objective:
         refit = self.classical_refit_seconds if self.config.refit else 0.0
         return refit + self.classical_read_seconds * self.n_test / rows
 
-    def expected_passes(self) -> float:
-        """Full forward passes the exported model's test pass is expected to cost.
+    def expected_passes(self, candidate: tuple[TrialPlan, float] | None = None) -> float:
+        """Full forward passes the exported model's test pass is expected to cost (with `candidate`
+        among its members, as for `reserve`).
 
         A search's members share the frozen blocks below their boundary (`runners.ensemble.shared_depth`:
         same weights, same input size), so one full pass plus, for each further member, the top
@@ -192,45 +197,44 @@ class Objective:
         cells at 41.9 ms each where three whole passes took 128.3. Random weights share nothing.
 
         A head-only member on dihedral views scores every view, one pass per view shared by the
-        heads (`_head_views`); fine-tuning members score the image as it is, view 0, and share its
-        frozen blocks, so each adds its top blocks (`runners.ensemble.EnsemblePredictor._shared_pass`).
+        heads; fine-tuning members score the image as it is, view 0, and share its frozen blocks,
+        so each adds its top blocks (`runners.ensemble.EnsemblePredictor._shared_pass`). Views are
+        counted once a member on them is kept or about to start: a trial's start pays for the
+        passes its views would add. Held from the first trial (on ELPV, 2 CPU cores, 4 views' test
+        pass, 107 s), they stopped the search after the rule plan with 99 s left.
         """
-        members = self.expected_members()
-        n = self.space.n_blocks
-        views = self._head_views()
-        if self.config.weights == "none" or not self.kept_depths or n <= 0:
+        members = self.expected_members(candidate[0] if candidate else None)
+        plans = [plan for plan, _, _ in self._members(candidate)]
+        views = max((plan.dihedral_views for plan in plans if plan.trainable_blocks == 0), default=1)
+        depths = [plan.trainable_blocks for plan in plans]
+        if self.config.weights == "none" or not depths or self.space.n_blocks <= 0:
             return float(members - 1 + views)
         if views == 1:
-            return 1.0 + (members - 1) * self.cost.top_share(max(self.kept_depths))
-        tuned = [k for k in self.kept_depths if k > 0][: members - 1]
+            return 1.0 + (members - 1) * self.cost.top_share(max(depths))
+        tuned = [k for k in depths if k > 0][: members - 1]
         return views + (len(tuned) * self.cost.top_share(max(tuned)) if tuned else 0.0)
 
-    def _head_views(self) -> int:
-        """Views the export's head-only member is expected to score: the most the space allows until a
-        head on views has run (the head-strength sweep on them follows the rule plan), then the most
-        among the kept heads. On ELPV 4 grades an export whose reserve held one pass until its
-        views head was kept ran the 8 views of the test split past the budget (+14.6%)."""
-        if not self.views_run:
-            return max(self.space.dihedral_views)
-        return max(self.kept_head_views, default=1)
-
-    def expected_members(self) -> int:
-        """Neural members the exported model is expected to have (each costs a pass at prediction).
+    def expected_members(self, candidate: TrialPlan | None = None) -> int:
+        """Neural members the exported model is expected to have (each costs a pass at prediction),
+        `candidate` (a trial about to start) counted as complete.
 
         Up to `KEEP_MODELS` with the ensemble on; on a small validation split (out-of-fold selection,
         `finish.select_out_of_fold`) one head plus the fine-tuning trials that beat the best head
-        on validation, the only ones that may join it.
+        on validation, the only ones that may join it (a fine-tuning candidate may be one).
         """
         if not self.config.ensemble:
             return 1
-        if not self._out_of_fold():
-            return min(KEEP_MODELS, max(1, self.n_complete))
-        better = sum(v > max(self.head_vals) for v in self.tuned_vals)
+        if not self._out_of_fold(candidate):
+            return min(KEEP_MODELS, max(1, self.n_complete + (candidate is not None)))
+        better = sum(v > max(self.head_vals, default=0.0) for v in self.tuned_vals)
+        better += candidate is not None and candidate.trainable_blocks > 0
         return 1 + min(KEEP_MODELS - 1, better)
 
-    def _out_of_fold(self) -> bool:
-        """The finishing phase will select the ensemble out of fold: small validation, a head-only trial done."""
-        return self.config.ensemble and self.n_val < SMALL_VALIDATION and bool(self.head_vals)
+    def _out_of_fold(self, candidate: TrialPlan | None = None) -> bool:
+        """The finishing phase will select the ensemble out of fold: small validation, a head-only trial
+        done (or `candidate`, about to start, one)."""
+        head = bool(self.head_vals) or (candidate is not None and candidate.trainable_blocks == 0)
+        return self.config.ensemble and self.n_val < SMALL_VALIDATION and head
 
     def refit_seconds(self, plan: TrialPlan, seconds: float, fill: float = 0.0) -> float:
         """Estimated seconds to refit on train + validation a trial of this plan that took `seconds`,
@@ -257,9 +261,13 @@ class Objective:
         trial.set_user_attr(TrialAttr.WORKER, self.worker)
         trial.set_user_attr(TrialAttr.PLAN, plan.model_dump())
         estimate = self.cost.estimate(plan)
-        if estimate is not None and estimate > left and not rule_plan:
+        # What the trial adds to the finishing phase if kept (its refit, its views' test passes) is paid
+        # from the same time left: kept, it would otherwise push the finish past the deadline.
+        finish = max(self.reserve((plan, estimate)) - self.reserve(), 0.0) if estimate is not None else 0.0
+        if estimate is not None and estimate + finish > left and not rule_plan:
             self.skipped_in_a_row += 1
-            reason = f"not started: estimated {estimate:.0f} s, {max(left, 0):.0f} s left"
+            then = f" ({finish:.0f} s of it to finish with it)" if finish >= 0.5 else ""
+            reason = f"not started: estimated {estimate + finish:.0f} s{then}, {max(left, 0):.0f} s left"
             trial.set_user_attr(TrialAttr.SKIPPED_BY_BUDGET, reason)
             raise optuna.TrialPruned(reason)
         self.skipped_in_a_row = 0
@@ -388,7 +396,6 @@ class Objective:
         (self.tuned_vals if plan.trainable_blocks else self.head_vals).append(
             float(trial.user_attrs.get(TrialAttr.VAL_ACCURACY) or 0.0)
         )
-        self.views_run = self.views_run or plan.dihedral_views > 1
         if value > self.best_value:
             self.best_value = value
         self._keep_top(trial, value)

@@ -496,15 +496,18 @@ def test_a_head_fit_whose_views_do_not_fit_the_time_left_is_not_started(image_di
 def test_head_members_on_dihedral_views_cost_a_pass_per_view_at_the_test_split(image_dir, tmp_path, book) -> None:
     """Head-only members share each view's pass (8 in all); a fine-tuning member scores the image as
     it is, view 0, whose frozen blocks it shares with them: it adds its top 2 of 8 blocks, and so
-    does a second one."""
+    does a second one. Before a head on views is kept, the passes are the kept trials' own; a head on
+    views about to start counts its 8."""
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0, dihedral_views=8)
     objective.config = objective.config.model_copy(update={"weights": None})
     objective.n_train, objective.n_val, objective.n_test = 1000, 300, 1000
     objective.n_complete = 1
     objective.kept_runs = _kept((2, 1))  # the rule plan fine-tuned: the heads on views are still to come
-    assert objective.expected_passes() == pytest.approx(8.0)
-    objective.n_complete, objective.views_run = 3, True
+    assert objective.expected_passes() == pytest.approx(1.0)
+    on_8 = HEAD.model_copy(update={"dihedral_views": 8})
+    assert objective.expected_passes((on_8, 5.0)) == pytest.approx(8.0 + 2 / 8)
+    objective.n_complete = 3
     objective.kept_runs = _kept((0, 8), (0, 8), (0, 8))
     assert objective.expected_passes() == pytest.approx(8.0)
     objective.kept_runs = _kept((2, 1), (0, 8), (0, 8))
@@ -513,22 +516,65 @@ def test_head_members_on_dihedral_views_cost_a_pass_per_view_at_the_test_split(i
     assert objective.expected_passes() == pytest.approx(8.0 + 2 * 2 / 8)
 
 
-def test_with_views_searched_the_reserve_holds_their_passes_until_heads_on_them_have_run(
+def test_with_views_searched_the_test_passes_of_views_are_counted_once_a_head_on_them_is_kept_or_starts(
     image_dir, tmp_path, book
 ) -> None:
-    """`--dihedral-views auto`: 4 views are counted until a head on them has run; then the kept
-    heads' views decide: none kept on views, the clean pass and the kept members' top blocks."""
+    """`--dihedral-views auto`: the kept heads' views decide; a head on 4 views about to start is
+    counted among the members it would join."""
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0, dihedral_views="auto")
     assert objective.space.dihedral_views == (1, 4)
     objective.config = objective.config.model_copy(update={"weights": None})
     objective.n_complete = 3
     objective.kept_runs = _kept((0, 1), (0, 1), (0, 1))
-    assert objective.expected_passes() == pytest.approx(4.0)
-    objective.views_run = True
     assert objective.expected_passes() == pytest.approx(1.0)
+    assert objective.expected_passes((HEAD.model_copy(update={"dihedral_views": 4}), 5.0)) == pytest.approx(4.0)
     objective.kept_runs = _kept((0, 1), (0, 4), (0, 1))
     assert objective.expected_passes() == pytest.approx(4.0)
+
+
+def test_after_a_long_rule_plan_the_cached_heads_still_run_and_a_head_on_views_pays_for_its_test_passes(
+    image_dir, tmp_path, book
+) -> None:
+    """ELPV binary on a slower CPU: the rule plan (top 2 of 8 blocks) ended at 500 s of 600 with 40 ms a
+    pass. The reserve held the test pass of 4 views (107 s) for heads on views not yet run, and the
+    search stopped with 99 s left and its cached head fits waiting. Now the kept rule plan's one pass
+    (26 s) is held: a head on the cached clean features runs; a head on 4 views is refused, its 3
+    views' fill (144 s) and the 3 more test passes it would bring (79 s) counted."""
+    now = [0.0]
+    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=600.0, dihedral_views="auto")
+    objective.config = objective.config.model_copy(update={"weights": None})
+    objective.n_test = 656
+    rule_plan = _tuned(2, 8)
+    objective.cost.observe(
+        rule_plan, 337.0, [1.0, 336.0], [_epoch(0, 1.0)] + [_epoch(1, 25.0)] * 8, 0.03, fill=130.0, fill_boundary=6
+    )
+    assert objective.cost.forward_per_example == pytest.approx(0.04)  # 30 ms below the top 2 of 8 blocks
+    objective.kept_runs, objective.n_complete, objective.tuned_vals = [(rule_plan, 337.0, 130.0)], 1, [0.865]
+    now[0] = 500.0
+    assert objective.reserve() == pytest.approx(0.04 * 656)  # the rule plan's refit (> 150 s) is not held
+    assert objective.time_left() == pytest.approx(100.0 - 0.04 * 656)
+    study = optuna.create_study(direction="maximize")
+    on_4 = {"trainable_blocks": 0, "head_c": 1.0, "dihedral_views": 4}
+    study.enqueue_trial({"trainable_blocks": 0, "head_c": 1.0, "dihedral_views": 1})
+    study.enqueue_trial(on_4)
+    study.optimize(objective, n_trials=2)
+    clean, views = study.trials
+    assert clean.state == optuna.trial.TrialState.COMPLETE and len(runner.specs) == 1
+    fill, passes = 0.04 * 1200 * 3, 0.04 * 656 * 3
+    assert views.user_attrs["skipped_by_budget"] == (
+        f"not started: estimated {fill + passes:.0f} s ({passes:.0f} s of it to finish with it), "
+        f"{objective.time_left():.0f} s left"
+    )
+    # With the time for its fill but not for its test passes, it is still refused.
+    now[0] = 600.0 - objective.reserve() - (fill + passes / 2)
+    study.enqueue_trial(on_4)
+    study.optimize(objective, n_trials=1)
+    assert "to finish with it" in study.trials[-1].user_attrs["skipped_by_budget"] and len(runner.specs) == 1
+    now[0] -= passes
+    study.enqueue_trial(on_4)
+    study.optimize(objective, n_trials=1)
+    assert len(runner.specs) == 2
 
 
 # MiniLM-L6's blocks (embeddings, then 6 layers) as BBC 5/class's measuring pass timed them; inputs 0.18%.

@@ -360,23 +360,32 @@ def test_an_image_search_fits_an_rbf_head_on_the_rotations_after_the_sweeps_and_
     assert [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.refits] == [("rbf", 4)]
 
 
-def test_an_image_search_on_an_efficientnet_fits_heads_on_the_stage_statistics_before_the_rbf_head(
+def test_an_image_search_on_an_efficientnet_fits_heads_on_the_stage_statistics_after_each_sweep(
     monkeypatch, image_dir, tmp_path
 ) -> None:
-    """Where the runner can tap the backbone's stages, two heads on their statistics (on the 4
-    rotations) follow the sweeps, then the RBF head; when one validates best, the refit is that head."""
+    """Where the runner can tap the backbone's stages, two heads on their statistics follow each view
+    count's sweep (the clean images' first: they read the cache the rule plan filled), then the RBF
+    head; when one validates best, the refit is that head."""
 
     def script(spec: TrialSpec) -> list[float]:
-        bonus = 0.05 if spec.head_features == "stage_statistics" else 0.0
+        bonus = 0.05 + 0.01 * (spec.dihedral_views == 4) if spec.head_features == "stage_statistics" else 0.0
         return [min(a + bonus, 0.99) for a in _lr_curve(spec)]
 
     runner = ScriptedRunner(script, head_features=("pooled", "stage_statistics"))
-    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=12)
-    heads = [(spec.head_features, spec.stages[0].head_kernel) for spec in runner.specs]
-    assert heads == [("pooled", "linear")] * 9 + [("stage_statistics", "linear")] * 2 + [("pooled", "rbf")]
-    stats = runner.specs[9:11]
-    assert [s.stages[0].head_c for s in stats] == list(STAGE_STATISTICS_C_SWEEP)
-    assert all(s.dihedral_views == 4 and len(s.stages) == 1 for s in stats)
+    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=14)
+    heads = [(spec.head_features, spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.specs]
+    linear, stats = ("pooled", "linear"), ("stage_statistics", "linear")
+    assert heads == [
+        *[(*linear, 1)] * 5,
+        *[(*stats, 1)] * 2,
+        *[(*linear, 4)] * 4,
+        *[(*stats, 4)] * 2,
+        ("pooled", "rbf", 4),
+    ]
+    for first in (5, 11):
+        on_statistics = runner.specs[first : first + 2]
+        assert [s.stages[0].head_c for s in on_statistics] == list(STAGE_STATISTICS_C_SWEEP)
+        assert all(len(s.stages) == 1 for s in on_statistics)
     assert [(spec.head_features, spec.dihedral_views) for spec in runner.refits] == [("stage_statistics", 4)]
 
 

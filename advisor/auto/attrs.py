@@ -31,6 +31,9 @@ class TrialAttr:
     # set when the trial is enqueued or starts
     RULE_PLAN: Final = "rule_plan"
     RETRY_OF: Final = "retry_of"
+    # A head fit of the sweep enqueued after the rule plan: a finite queue, so one the budget refuses
+    # does not count toward the streak of refusals that ends the search.
+    SWEEP: Final = "sweep"
     TRIAL_DIR: Final = "trial_dir"
     WORKER: Final = "worker"
     PLAN: Final = "plan"

@@ -265,7 +265,9 @@ class Objective:
         # from the same time left: kept, it would otherwise push the finish past the deadline.
         finish = max(self.reserve((plan, estimate)) - self.reserve(), 0.0) if estimate is not None else 0.0
         if estimate is not None and estimate + finish > left and not rule_plan:
-            self.skipped_in_a_row += 1
+            if not trial.user_attrs.get(TrialAttr.SWEEP):
+                # The sweep's queue ends; a sampler that keeps proposing what does not fit is what the streak stops.
+                self.skipped_in_a_row += 1
             then = f" ({finish:.0f} s of it to finish with it)" if finish >= 0.5 else ""
             reason = f"not started: estimated {estimate + finish:.0f} s{then}, {max(left, 0):.0f} s left"
             trial.set_user_attr(TrialAttr.SKIPPED_BY_BUDGET, reason)

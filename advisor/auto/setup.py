@@ -207,22 +207,23 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
     # 0.864; on the 4 rotations, 0.859 → 0.866, 0.873 with the RBF head), so where the views' passes do
     # not fit the time the rule plan left, the statistics on the clean images still run.
     searched = len(setup.space.dihedral_views) > 1
+    swept = {TrialAttr.SWEEP: True}
     balanced = {"class_weights": "off"} if setup.space.imbalanced else {}  # the rule plan tried the guide's weighting
     statistics = "stage_statistics" in setup.space.head_features
     for views in setup.space.dihedral_views if searched else (None,):
         on_views = {"dihedral_views": views} if views is not None else {}
         for c in HEAD_C_SWEEP:
             head = {"trainable_blocks": 0, "head_c": c, **balanced, **on_views}
-            study.enqueue_trial(_plain(head, setup.space), skip_if_exists=True)
+            study.enqueue_trial(_plain(head, setup.space), skip_if_exists=True, user_attrs=swept)
         for c in STAGE_STATISTICS_C_SWEEP if statistics else ():
             stats = {"trainable_blocks": 0, "head_c": c, **balanced, **on_views, "head_features": "stage_statistics"}
-            study.enqueue_trial(_plain(stats, setup.space), skip_if_exists=True)
+            study.enqueue_trial(_plain(stats, setup.space), skip_if_exists=True, user_attrs=swept)
     most: dict[str, Any] = {"dihedral_views": max(setup.space.dihedral_views)} if searched else {}
     if "rbf" in setup.space.head_kernels:
         # An RBF head beside the linear sweep, on the most views searched (bench/bench_elpv_heads.py:
         # C 0.003–0.1 won on ELPV's splits); the sampler takes its strength from there.
         rbf = {"trainable_blocks": 0, "head_c": RBF_HEAD_C, **balanced, **most, "head_kernel": "rbf"}
-        study.enqueue_trial(_plain(rbf, setup.space), skip_if_exists=True)
+        study.enqueue_trial(_plain(rbf, setup.space), skip_if_exists=True, user_attrs=swept)
 
 
 def _plain(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:

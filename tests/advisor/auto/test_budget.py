@@ -493,6 +493,29 @@ def test_a_head_fit_whose_views_do_not_fit_the_time_left_is_not_started(image_di
     assert runner.specs == [] and trial.user_attrs["skipped_by_budget"] == "not started: estimated 420 s, 300 s left"
 
 
+def test_sweep_heads_the_budget_refuses_do_not_count_toward_the_streak_that_ends_the_search(
+    image_dir, tmp_path, book
+) -> None:
+    """ELPV binary, slower CPU: 131 s were left after the rule plan and the cached heads, and the sweep's
+    five heads on 4 views (301 s each) were refused in a row, which ended the search as if a sampler
+    kept proposing what does not fit. The sweep's queue is finite: its refusals do not count."""
+    from advisor.auto.attrs import TrialAttr
+    from advisor.auto.search import MAX_SKIPPED_IN_A_ROW
+
+    objective, runner = _objective(image_dir, tmp_path, book, [0.0], budget_s=300.0, dihedral_views=8)
+    objective.cost.forward_prior = 0.05  # 420 s of views for 300 s of budget
+    study = optuna.create_study(direction="maximize")
+    head = {"trainable_blocks": 0, "head_c": 1.0}
+    for _ in range(MAX_SKIPPED_IN_A_ROW):
+        study.enqueue_trial(head, user_attrs={TrialAttr.SWEEP: True})
+    study.optimize(objective, n_trials=MAX_SKIPPED_IN_A_ROW)
+    assert all("skipped_by_budget" in t.user_attrs for t in study.trials) and runner.specs == []
+    assert objective.skipped_in_a_row == 0
+    study.enqueue_trial(head)  # proposed as the sampler would: it counts
+    study.optimize(objective, n_trials=1)
+    assert "skipped_by_budget" in study.trials[-1].user_attrs and objective.skipped_in_a_row == 1
+
+
 def test_head_members_on_dihedral_views_cost_a_pass_per_view_at_the_test_split(image_dir, tmp_path, book) -> None:
     """Head-only members share each view's pass (8 in all); a fine-tuning member scores the image as
     it is, view 0, whose frozen blocks it shares with them: it adds its top 2 of 8 blocks, and so

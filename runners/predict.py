@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 import numpy as np
 
@@ -252,6 +252,7 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
 
     from runners.backbones.build import channels_last
     from runners.backbones.timm_blocks import StageStatsNet
+    from runners.specs import POOLED_FEATURES, HeadFeatures
     from runners.training.head import head_from_config, replace_module
 
     model: Any = timm.create_model(
@@ -260,13 +261,12 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
         num_classes=config["num_classes"],
         **{"drop_rate": 0.0, **config.get("model_args", {})},
     )
-    features = config.get("head_features", "pooled")
+    features = config.get("head_features", POOLED_FEATURES)
     if features == "stage_statistics":
         model = StageStatsNet(model, config["num_classes"])
-    elif features != "pooled":
-        raise RunnerError(
-            f"{model_dir / 'config.json'}: head_features {features!r}: expected 'pooled' or 'stage_statistics'"
-        )
+    elif features != POOLED_FEATURES:
+        expected = " or ".join(repr(choice) for choice in get_args(HeadFeatures))
+        raise RunnerError(f"{model_dir / 'config.json'}: head_features {features!r}: expected {expected}")
     try:
         head = head_from_config(config.get("head"), config["num_classes"])
     except (ValueError, KeyError, TypeError) as exc:

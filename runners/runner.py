@@ -25,6 +25,7 @@ from runners.device import pick_device
 from runners.drift import DriftMeter
 from runners.errors import BackboneError, RunnerError, failure_text
 from runners.specs import (
+    POOLED_FEATURES,
     Confusion,
     DataSource,
     EpochMetrics,
@@ -193,7 +194,7 @@ class Runner(ABC):
             if choice.fallback_reason:
                 log.warning(choice.fallback_reason)
             bundle = self.build(choice, split.class_names, dict(spec.backbone_kwargs))
-            if spec.head_features != "pooled":
+            if spec.head_features != POOLED_FEATURES:
                 self.use_head_features(bundle, spec.head_features, len(split.class_names))
             adapter = adapter_for(bundle.model)
         except Exception as exc:  # noqa: BLE001 - reported as a failed trial, with its traceback
@@ -439,7 +440,7 @@ class Runner(ABC):
 
     def head_feature_choices(self, backbone: str) -> tuple[HeadFeatures, ...]:
         """What a head on this backbone can read (`TrialSpec.head_features`): the pooled features."""
-        return ("pooled",)
+        return (POOLED_FEATURES,)
 
     def n_blocks(self, backbone: str, weights: str | None = None, **backbone_kwargs: Any) -> int:
         """Number of blocks of a backbone (builds it once; weights="none" avoids loading weights)."""

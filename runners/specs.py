@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,6 +22,10 @@ HeadKernel = Literal["linear", "rbf"]
 # `TrialSpec.head_features`: what the head reads: the pooled top features, or those and the channel
 # statistics of the upper half of the stages (`runners.backbones.timm_blocks.StageStatsNet`).
 HeadFeatures = Literal["pooled", "stage_statistics"]
+# The guide's head, what every stage fits unless a search or a user asks otherwise: a linear classifier
+# on the pooled top features.
+LINEAR_HEAD: Final[HeadKernel] = "linear"
+POOLED_FEATURES: Final[HeadFeatures] = "pooled"
 
 _USER = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 _RESULT = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
@@ -99,7 +103,7 @@ class StageSpec(BaseModel):
         "scikit-learn's C = head_c on standardised features) instead of `epochs` of AdamW.",
     )
     head_kernel: HeadKernel = Field(
-        "linear",
+        LINEAR_HEAD,
         description="Converged-head stage: 'rbf' fits the logistic regression on the RBF kernel values of "
         "the standardised features against up to `runners.training.head.RBF_LANDMARKS` training rows (a "
         "Nyström map), a head that can bend where a linear one cannot. Image trials, last stage only.",
@@ -117,7 +121,7 @@ class StageSpec(BaseModel):
 
     @model_validator(mode="after")
     def _kernel(self) -> StageSpec:
-        if self.head_kernel != "linear" and not self.converged_head:
+        if self.head_kernel != LINEAR_HEAD and not self.converged_head:
             raise ValueError(
                 f"head_kernel={self.head_kernel!r} needs a converged head fit (head_c set, trainable_blocks 0); "
                 f"got head_c={self.head_c}, trainable_blocks={self.trainable_blocks}"
@@ -208,7 +212,7 @@ class TrialSpec(BaseModel):
         "the views. Converged-head stages only (the frozen backbone's features of each view are cached).",
     )
     head_features: HeadFeatures = Field(
-        "pooled",
+        POOLED_FEATURES,
         description="'stage_statistics': the head reads the pooled features and the channel means and "
         "standard deviations of the upper half of the backbone's stages (EfficientNet families; a "
         "`StageStatsNet` is exported). Converged-head stages only: the statistics come from the frozen pass.",
@@ -247,7 +251,7 @@ class TrialSpec(BaseModel):
 
     @model_validator(mode="after")
     def _stage_statistics(self) -> TrialSpec:
-        if self.head_features == "pooled":
+        if self.head_features == POOLED_FEATURES:
             return self
         if self.modality != "image":
             raise ValueError(
@@ -263,7 +267,7 @@ class TrialSpec(BaseModel):
 
     @model_validator(mode="after")
     def _kernel_head_last(self) -> TrialSpec:
-        kernel = [i for i, s in enumerate(self.stages) if s.head_kernel != "linear"]
+        kernel = [i for i, s in enumerate(self.stages) if s.head_kernel != LINEAR_HEAD]
         if kernel and self.modality != "image":
             raise ValueError(
                 f"stage {kernel[0]}: head_kernel={self.stages[kernel[0]].head_kernel!r} is for image trials "

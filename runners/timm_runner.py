@@ -23,7 +23,7 @@ from runners.errors import BackboneError, DataError
 from runners.export import export_timm
 from runners.predict import ImagePredictor
 from runners.runner import Runner
-from runners.specs import DataSource, HeadFeatures, InMemoryData, ResolvedBackbone, TrialSpec
+from runners.specs import POOLED_FEATURES, DataSource, HeadFeatures, InMemoryData, ResolvedBackbone, TrialSpec
 from runners.transforms import eval_transform, train_transform
 
 
@@ -158,7 +158,7 @@ class TimmRunner(Runner):
         from runners.backbones.resolve import resolve_backbone
 
         model, _ = build_timm(resolve_backbone(backbone, self.modality, "none"), 2, {})
-        return get_args(HeadFeatures) if TimmEfficientNetAdapter.matches(model) else ("pooled",)
+        return get_args(HeadFeatures) if TimmEfficientNetAdapter.matches(model) else (POOLED_FEATURES,)
 
     def _size(self, bundle: TimmBundle, spec: TrialSpec) -> int:
         return spec.image_size or bundle.data_cfg["input_size"]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from advisor.profile import Modality, Priority, Similarity
 from runners.data.formats import check_data_file, guess_modality
 from runners.device import Device
-from runners.specs import DihedralViews, HeadKernel
+from runners.specs import LINEAR_HEAD, DihedralViews, HeadKernel
 
 PrunerName = Literal["hyperband", "successive_halving", "median", "none"]
 # A worker that stops beating for GRACE seconds (killed, machine lost) has its trial marked
@@ -27,7 +27,7 @@ AUTO_DIHEDRAL_VIEWS: tuple[DihedralViews, ...] = (1, 4)
 # rotations, over 8 splits, an RBF head beat the linear one by 0.7 ± 0.2 points (binary) and
 # 1.5 ± 0.5 (4 grades) (bench/bench_elpv_heads.py). Text keeps its linear head: a text model
 # exports the transformers classifier, and no text task was measured.
-IMAGE_HEAD_KERNELS: tuple[HeadKernel, ...] = ("linear", "rbf")
+IMAGE_HEAD_KERNELS: tuple[HeadKernel, ...] = (LINEAR_HEAD, "rbf")
 
 
 class TuneConfig(BaseModel):
@@ -111,7 +111,7 @@ class TuneConfig(BaseModel):
     @property
     def head_kernel_choices(self) -> tuple[HeadKernel, ...]:
         """The heads head-only trials may fit: linear and RBF for images, linear for text."""
-        return IMAGE_HEAD_KERNELS if self.data_modality == "image" else ("linear",)
+        return IMAGE_HEAD_KERNELS if self.data_modality == "image" else (LINEAR_HEAD,)
 
     @property
     def data_modality(self) -> Modality:

@@ -29,6 +29,7 @@ from advisor.engine.rulebook import RuleBook
 from advisor.profile import DatasetProfile
 from advisor.profiling.progress import Progress, staged
 from advisor.recommendation import Recommendation
+from runners.specs import LINEAR_HEAD, POOLED_FEATURES
 
 if TYPE_CHECKING:
     from advisor.profiling.evidence import Measured
@@ -229,7 +230,10 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
 def _plain(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
     """An enqueued head-only trial's parameters with every searched head choice it leaves out set to the
     guide's (a linear head on the pooled features): an enqueued trial without one would have it sampled."""
-    defaults = {"head_kernel": ("linear", space.head_kernels), "head_features": ("pooled", space.head_features)}
+    defaults = {
+        "head_kernel": (LINEAR_HEAD, space.head_kernels),
+        "head_features": (POOLED_FEATURES, space.head_features),
+    }
     return {**{k: v for k, (v, choices) in defaults.items() if len(choices) > 1}, **params}
 
 

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from advisor.engine.decide import match_lr_rule
 from advisor.engine.rulebook import RuleBook
 from advisor.recommendation import Recommendation
-from runners.specs import CLASS_WEIGHT_RATIO, DihedralViews, HeadFeatures, HeadKernel
+from runners.specs import (
+    CLASS_WEIGHT_RATIO,
+    LINEAR_HEAD,
+    POOLED_FEATURES,
+    DihedralViews,
+    HeadFeatures,
+    HeadKernel,
+)
 
 # The LR ranges the tutorial gives are narrow (1e-5–1e-4 for top layers); the search looks this
 # factor beyond each end so it can find out when the guide is off for this dataset.
@@ -60,10 +67,10 @@ class TrialPlan(BaseModel):
         1, description="Head-only plans: views the head is fitted and scored on (`TrialSpec.dihedral_views`)."
     )
     head_kernel: HeadKernel = Field(
-        "linear", description="Head-only plans: a linear head or an RBF one (`StageSpec.head_kernel`)."
+        LINEAR_HEAD, description="Head-only plans: a linear head or an RBF one (`StageSpec.head_kernel`)."
     )
     head_features: HeadFeatures = Field(
-        "pooled",
+        POOLED_FEATURES,
         description="Head-only plans: the pooled features, or those and the stages' channel statistics "
         "(`TrialSpec.head_features`).",
     )
@@ -95,12 +102,12 @@ class SearchSpace(BaseModel):
         description="View counts a head-only plan uses (`TuneConfig.view_choices`): searched when more than one.",
     )
     head_kernels: tuple[HeadKernel, ...] = Field(
-        ("linear",),
+        (LINEAR_HEAD,),
         min_length=1,
         description="Heads a head-only plan fits (`TuneConfig.head_kernel_choices`): searched when more than one.",
     )
     head_features: tuple[HeadFeatures, ...] = Field(
-        ("pooled",),
+        (POOLED_FEATURES,),
         min_length=1,
         description="What a head-only plan's head reads (the runner's `head_feature_choices` for the "
         "backbone): searched when more than one.",
@@ -167,8 +174,8 @@ def space_for(
     n_blocks: int,
     max_epochs_per_stage: int,
     dihedral_views: tuple[DihedralViews, ...] = (1,),
-    head_kernels: tuple[HeadKernel, ...] = ("linear",),
-    head_features: tuple[HeadFeatures, ...] = ("pooled",),
+    head_kernels: tuple[HeadKernel, ...] = (LINEAR_HEAD,),
+    head_features: tuple[HeadFeatures, ...] = (POOLED_FEATURES,),
 ) -> SearchSpace:
     """Centre the ranges on the recommendation's learning-rate guide; head-only plans use `dihedral_views`,
     `head_kernels` and `head_features`.
@@ -223,9 +230,9 @@ def rule_plan_params(rec: Recommendation, space: SearchSpace) -> dict[str, Any]:
     if k == 0 and len(space.dihedral_views) > 1:
         params["dihedral_views"] = 1
     if k == 0 and len(space.head_kernels) > 1:
-        params["head_kernel"] = "linear"  # the guide's classifier on the pooled features
+        params["head_kernel"] = LINEAR_HEAD  # the guide's classifier on the pooled features
     if k == 0 and len(space.head_features) > 1:
-        params["head_features"] = "pooled"
+        params["head_features"] = POOLED_FEATURES
     if k > 0:
         assert last.lr_backbone is not None
         decay = last.layer_decay(k) if last.layerwise_span else 1.0

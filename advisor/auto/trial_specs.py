@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from advisor.auto.config import TuneConfig
 from advisor.auto.space import HEAD_C_DEFAULT, TrialPlan
 from advisor.recommendation import AugmentOp, Recommendation, Stage
-from runners.specs import Monitor
+from runners.specs import POOLED_FEATURES, Monitor
 
 # A search's trial keeps the epoch its selection scores: validation accuracy (`TrialSpec.monitor`).
 SEARCH_MONITOR: Monitor = "val_accuracy"
@@ -120,7 +120,7 @@ def trial_spec(
         class_weights=plan.class_weights,
         head_cv_folds=cv_folds if plan.trainable_blocks == 0 else None,
         dihedral_views=plan.dihedral_views if plan.trainable_blocks == 0 else 1,
-        head_features=plan.head_features if plan.trainable_blocks == 0 else "pooled",
+        head_features=plan.head_features if plan.trainable_blocks == 0 else POOLED_FEATURES,
     )
 
 

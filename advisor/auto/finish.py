@@ -25,7 +25,7 @@ from advisor.auto.attrs import TrialAttr
 from advisor.auto.classical import ClassicalMember
 from advisor.auto.objective import KEEP_MODELS, Objective, run_seconds
 from advisor.auto.space import TrialPlan
-from advisor.auto.study import out_of_fold_head, ranked_trials
+from advisor.auto.study import diverse_first, out_of_fold_head, ranked_trials
 from runners.specs import EpochMetrics, kept_epoch
 
 if TYPE_CHECKING:
@@ -70,12 +70,13 @@ def trial_folder(trial: optuna.trial.FrozenTrial, objective: Objective) -> Path:
 
 
 def _candidates(ranked: list[optuna.trial.FrozenTrial], objective: Objective, keep: int) -> dict[str, Any]:
-    """Kept trials with a model on disk, best first (ensemble members also need validation probabilities),
-    and, when it is not among them, the best head-only trial with out-of-fold predictions (the
-    out-of-fold ensemble's head: its score is cross-validated, the others' may be validation accuracy)."""
+    """Kept trials with a model on disk, the best of each kind first (`diverse_first`; ensemble members
+    also need validation probabilities), and, when it is not among them, the best head-only trial with
+    out-of-fold predictions (the out-of-fold ensemble's head: its score is cross-validated, the
+    others' may be validation accuracy)."""
     out: dict[str, Any] = {}
     on_disk = [t for t in ranked if (trial_folder(t, objective) / "model").is_dir()]
-    for t in on_disk:
+    for t in diverse_first(on_disk):
         if not out or TrialAttr.VAL_PROBS in t.user_attrs:
             out[f"trial_{t.number:04d}"] = t
         if len(out) == keep:

@@ -22,7 +22,7 @@ from advisor.auto.budget import CostModel, PassPrice
 from advisor.auto.config import TuneConfig
 from advisor.auto.diagnosis import final_diagnoses, head_stage, observe, stage_gains
 from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
-from advisor.auto.study import out_of_fold_head, ranked_trials, selection_key
+from advisor.auto.study import diverse_first, out_of_fold_head, ranked_trials, selection_key
 from advisor.auto.trial_specs import rule_plan_spec, trial_spec
 from advisor.engine.diagnose import Diagnosis, diagnose
 from advisor.engine.rulebook import RuleBook
@@ -451,13 +451,14 @@ class Objective:
         return float(result.cv_accuracy)
 
     def _keep_top(self, trial: optuna.Trial, value: float) -> None:
-        """Keep the models of the `KEEP_MODELS` best finished trials (ensemble candidates), and of the
-        best head-only trial with out-of-fold predictions (the out-of-fold ensemble's head); drop the others'."""
+        """Keep the models of the `KEEP_MODELS` ensemble candidates (the best trial of each kind, then the
+        best others: `diverse_first`), and of the best head-only trial with out-of-fold predictions
+        (the out-of-fold ensemble's head); drop the others'."""
         done: list[Any] = [*ranked_trials(trial.study), trial]  # this trial is not stored as complete yet
         ranked = sorted(
             done, key=lambda t: selection_key(value if t is trial else t.value, t.user_attrs, t.number), reverse=True
         )
-        kept = {t.number for t in ranked[:KEEP_MODELS]}
+        kept = {t.number for t in diverse_first(ranked)[:KEEP_MODELS]}
         head = out_of_fold_head(ranked)
         if head is not None:
             kept.add(head.number)

@@ -414,6 +414,35 @@ def test_kept_depths_follow_the_models_the_search_keeps(image_dir, tmp_path, boo
     assert sorted(objective.kept_depths) == [0, 0, 2]
 
 
+def test_the_kept_candidates_hold_the_best_of_each_kind_before_more_of_one(image_dir, tmp_path, book) -> None:
+    """ELPV binary, split 2: heads on the stage statistics at nearby strengths outscored the fine-tuned
+    rule plan on validation and filled the three kept places; the ensemble then had nothing to mix.
+    Four heads of one kind above a fine-tuning trial: the best head, the fine-tuned trial, the
+    next head are kept; a head of another kind (more views) takes the third place."""
+    now = [0.0]
+    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=10_000.0, dihedral_views="auto")
+    runner.script = lambda spec: (
+        [0.95 - spec.stages[0].head_c / 10] if spec.stages[-1].trainable_blocks == 0 else [0.8] * spec.stages[-1].epochs
+    )
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    tuned = _tuned(2, 1).model_dump(exclude_none=True, exclude={"class_weights", "dihedral_views", "head_kernel"})
+    tuned.pop("head_features")
+    for c in (0.1, 0.2, 0.3, 0.4):
+        study.enqueue_trial({"trainable_blocks": 0, "head_c": c, "dihedral_views": 1})
+    study.enqueue_trial(tuned)
+    study.optimize(objective, n_trials=5)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    assert [(plan.trainable_blocks, plan.head_c) for plan, _, _ in objective.kept_runs] == [
+        (0, 0.1),
+        (0, 0.2),
+        (2, 1.0),
+    ]
+    study.enqueue_trial({"trainable_blocks": 0, "head_c": 0.4, "dihedral_views": 4})
+    study.optimize(objective, n_trials=1)
+    kept = [(plan.trainable_blocks, plan.dihedral_views, plan.head_c) for plan, _, _ in objective.kept_runs]
+    assert kept == [(0, 1, 0.1), (0, 4, 0.4), (2, 1, 1.0)]  # best first
+
+
 def test_a_joining_worker_prices_its_first_trials_with_the_creating_runs_pass(image_dir, tmp_path, book) -> None:
     """A worker makes no measuring pass: without the stored price its first deep trial ran unpriced."""
     from advisor import DatasetProfile, recommend

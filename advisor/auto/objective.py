@@ -143,11 +143,9 @@ class Objective:
     def trial_dir(self, number: int) -> Path:
         return self.config.out / "trials" / f"{number:04d}"
 
-    def reserve(self, candidate: tuple[TrialPlan, float] | None = None) -> float:
+    def reserve(self) -> float:
         """Seconds the finishing phase needs for the export the kept trials make: the refits of the
-        members it is expected to hold (best first), then scoring on the test split. With `candidate`
-        (a trial about to start and its estimated seconds), for the export it would join: what
-        starting it commits the finishing phase to.
+        members it is expected to hold (best first), then scoring on the test split.
 
         Each member is refit: on ELPV 4 grades three heads on the 4 rotations took 43 s to refit where
         the reserve held the best one's (a few seconds), and the run ended 4.9% past its budget. A
@@ -159,19 +157,24 @@ class Objective:
         forward = self.cost.forward_per_example or 0.0
         refit = 0.0
         if self.config.refit:
-            refits = (self.refit_seconds(plan, seconds, fill) for plan, seconds, fill in self._members(candidate))
+            refits = (self.refit_seconds(plan, seconds, fill) for plan, seconds, fill in self._members())
             refit = sum(r for r in refits if r <= REFIT_MAX_SHARE * self.config.budget_minutes * 60)
         # The exported model is scored on the test split: one pass per neural member. (The searched
         # winner alone is scored too when time is left; no reserve is held for it.)
-        return refit + forward * self.n_test * self.expected_passes(candidate) + self.classical_reserve()
+        return refit + forward * self.n_test * self.expected_passes() + self.classical_reserve()
 
-    def _members(self, candidate: tuple[TrialPlan, float] | None = None) -> list[tuple[TrialPlan, float, float]]:
+    def test_pass_growth(self, plan: TrialPlan) -> float:
+        """Seconds a trial of `plan`, kept, would add to scoring the export on the test split (its views'
+        passes, its top blocks): paid from the time left when it starts, or the finish runs past the deadline."""
+        added = max(self.expected_passes(plan) - self.expected_passes(), 0.0)
+        return added * (self.cost.forward_per_example or 0.0) * self.n_test
+
+    def _members(self, candidate: TrialPlan | None = None) -> list[tuple[TrialPlan, float, float]]:
         """The plans, seconds and fill seconds of the trials the export is expected to hold, best first;
-        `candidate` (plan, estimated seconds) counts as kept and best."""
-        runs = [(candidate[0], candidate[1], 0.0), *self.kept_runs] if candidate else list(self.kept_runs)
-        plan = candidate[0] if candidate else None
-        n = self.expected_members(plan)
-        if self._out_of_fold(plan) and n == 1:
+        `candidate` (a trial about to start) counts as kept and best."""
+        runs = [(candidate, 0.0, 0.0), *self.kept_runs] if candidate is not None else list(self.kept_runs)
+        n = self.expected_members(candidate)
+        if self._out_of_fold(candidate) and n == 1:
             # Out-of-fold selection will export the best head (fine-tuning trials have not beaten it):
             # its refit is what to reserve for, whatever trial scored best.
             views = max((p.dihedral_views for p, _, _ in runs if p.trainable_blocks == 0), default=1)
@@ -187,9 +190,9 @@ class Objective:
         refit = self.classical_refit_seconds if self.config.refit else 0.0
         return refit + self.classical_read_seconds * self.n_test / rows
 
-    def expected_passes(self, candidate: tuple[TrialPlan, float] | None = None) -> float:
-        """Full forward passes the exported model's test pass is expected to cost (with `candidate`
-        among its members, as for `reserve`).
+    def expected_passes(self, candidate: TrialPlan | None = None) -> float:
+        """Full forward passes the exported model's test pass is expected to cost (with `candidate`, a
+        trial about to start, among its members).
 
         A search's members share the frozen blocks below their boundary (`runners.ensemble.shared_depth`:
         same weights, same input size), so one full pass plus, for each further member, the top
@@ -203,7 +206,7 @@ class Objective:
         passes its views would add. Held from the first trial (on ELPV, 2 CPU cores, 4 views' test
         pass, 107 s), they stopped the search after the rule plan with 99 s left.
         """
-        members = self.expected_members(candidate[0] if candidate else None)
+        members = self.expected_members(candidate)
         plans = [plan for plan, _, _ in self._members(candidate)]
         views = max((plan.dihedral_views for plan in plans if plan.trainable_blocks == 0), default=1)
         depths = [plan.trainable_blocks for plan in plans]
@@ -261,9 +264,7 @@ class Objective:
         trial.set_user_attr(TrialAttr.WORKER, self.worker)
         trial.set_user_attr(TrialAttr.PLAN, plan.model_dump())
         estimate = self.cost.estimate(plan)
-        # What the trial adds to the finishing phase if kept (its refit, its views' test passes) is paid
-        # from the same time left: kept, it would otherwise push the finish past the deadline.
-        finish = max(self.reserve((plan, estimate)) - self.reserve(), 0.0) if estimate is not None else 0.0
+        finish = self.test_pass_growth(plan) if estimate is not None else 0.0
         if estimate is not None and estimate + finish > left and not rule_plan:
             if not trial.user_attrs.get(TrialAttr.SWEEP):
                 # The sweep's queue ends; a sampler that keeps proposing what does not fit is what the streak stops.

@@ -558,7 +558,7 @@ def test_head_members_on_dihedral_views_cost_a_pass_per_view_at_the_test_split(i
     objective.kept_runs = _kept((2, 1))  # the rule plan fine-tuned: the heads on views are still to come
     assert objective.expected_passes() == pytest.approx(1.0)
     on_8 = HEAD.model_copy(update={"dihedral_views": 8})
-    assert objective.expected_passes((on_8, 5.0)) == pytest.approx(8.0 + 2 / 8)
+    assert objective.expected_passes(on_8) == pytest.approx(8.0 + 2 / 8)
     objective.n_complete = 3
     objective.kept_runs = _kept((0, 8), (0, 8), (0, 8))
     assert objective.expected_passes() == pytest.approx(8.0)
@@ -580,7 +580,7 @@ def test_with_views_searched_the_test_passes_of_views_are_counted_once_a_head_on
     objective.n_complete = 3
     objective.kept_runs = _kept((0, 1), (0, 1), (0, 1))
     assert objective.expected_passes() == pytest.approx(1.0)
-    assert objective.expected_passes((HEAD.model_copy(update={"dihedral_views": 4}), 5.0)) == pytest.approx(4.0)
+    assert objective.expected_passes(HEAD.model_copy(update={"dihedral_views": 4})) == pytest.approx(4.0)
     objective.kept_runs = _kept((0, 1), (0, 4), (0, 1))
     assert objective.expected_passes() == pytest.approx(4.0)
 

@@ -30,6 +30,7 @@ def export_timm(
     from safetensors.torch import save_file
 
     from runners.backbones.timm_blocks import StageStatsNet
+    from runners.specs import STAGE_STATISTICS
     from runners.training.head import head_config
 
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +55,7 @@ def export_timm(
     if head is not None:
         config["head"] = head
     if isinstance(model, StageStatsNet):
-        config["head_features"] = "stage_statistics"
+        config["head_features"] = STAGE_STATISTICS
     (model_dir / "config.json").write_text(json.dumps(config, indent=2))
     return model_dir
 

@@ -252,7 +252,7 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
 
     from runners.backbones.build import channels_last
     from runners.backbones.timm_blocks import StageStatsNet
-    from runners.specs import POOLED_FEATURES, HeadFeatures
+    from runners.specs import POOLED_FEATURES, STAGE_STATISTICS, HeadFeatures
     from runners.training.head import head_from_config, replace_module
 
     model: Any = timm.create_model(
@@ -262,7 +262,7 @@ def _load_timm(model_dir: Path, config: dict[str, Any], device: str) -> ImagePre
         **{"drop_rate": 0.0, **config.get("model_args", {})},
     )
     features = config.get("head_features", POOLED_FEATURES)
-    if features == "stage_statistics":
+    if features == STAGE_STATISTICS:
         model = StageStatsNet(model, config["num_classes"])
     elif features != POOLED_FEATURES:
         expected = " or ".join(repr(choice) for choice in get_args(HeadFeatures))

@@ -26,6 +26,7 @@ HeadFeatures = Literal["pooled", "stage_statistics"]
 # on the pooled top features.
 LINEAR_HEAD: Final[HeadKernel] = "linear"
 POOLED_FEATURES: Final[HeadFeatures] = "pooled"
+STAGE_STATISTICS: Final[HeadFeatures] = "stage_statistics"
 
 _USER = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 _RESULT = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)

@@ -23,7 +23,15 @@ from runners.errors import BackboneError, DataError
 from runners.export import export_timm
 from runners.predict import ImagePredictor
 from runners.runner import Runner
-from runners.specs import POOLED_FEATURES, DataSource, HeadFeatures, InMemoryData, ResolvedBackbone, TrialSpec
+from runners.specs import (
+    POOLED_FEATURES,
+    STAGE_STATISTICS,
+    DataSource,
+    HeadFeatures,
+    InMemoryData,
+    ResolvedBackbone,
+    TrialSpec,
+)
 from runners.transforms import eval_transform, train_transform
 
 
@@ -144,7 +152,7 @@ class TimmRunner(Runner):
 
     def use_head_features(self, bundle: TimmBundle, features: str, n_classes: int) -> None:
         """`stage_statistics`: wraps an EfficientNet-family model in a `StageStatsNet`."""
-        if features != "stage_statistics":
+        if features != STAGE_STATISTICS:
             super().use_head_features(bundle, features, n_classes)
         if not TimmEfficientNetAdapter.matches(bundle.model):
             raise BackboneError(

@@ -29,7 +29,7 @@ from advisor.engine.rulebook import RuleBook
 from advisor.profile import DatasetProfile
 from advisor.profiling.progress import Progress, staged
 from advisor.recommendation import Recommendation
-from runners.specs import LINEAR_HEAD, POOLED_FEATURES
+from runners.specs import LINEAR_HEAD, POOLED_FEATURES, STAGE_STATISTICS
 
 if TYPE_CHECKING:
     from advisor.profiling.evidence import Measured
@@ -210,14 +210,14 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
     searched = len(setup.space.dihedral_views) > 1
     swept = {TrialAttr.SWEEP: True}
     balanced = {"class_weights": "off"} if setup.space.imbalanced else {}  # the rule plan tried the guide's weighting
-    statistics = "stage_statistics" in setup.space.head_features
+    statistics = STAGE_STATISTICS in setup.space.head_features
     for views in setup.space.dihedral_views if searched else (None,):
         on_views = {"dihedral_views": views} if views is not None else {}
         for c in HEAD_C_SWEEP:
             head = {"trainable_blocks": 0, "head_c": c, **balanced, **on_views}
             study.enqueue_trial(_plain(head, setup.space), skip_if_exists=True, user_attrs=swept)
         for c in STAGE_STATISTICS_C_SWEEP if statistics else ():
-            stats = {"trainable_blocks": 0, "head_c": c, **balanced, **on_views, "head_features": "stage_statistics"}
+            stats = {"trainable_blocks": 0, "head_c": c, **balanced, **on_views, "head_features": STAGE_STATISTICS}
             study.enqueue_trial(_plain(stats, setup.space), skip_if_exists=True, user_attrs=swept)
     most: dict[str, Any] = {"dihedral_views": max(setup.space.dihedral_views)} if searched else {}
     if "rbf" in setup.space.head_kernels:
@@ -227,7 +227,7 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
         # on the pooled features alone over 8 splits (bench/bench_elpv_layers.py).
         rbf = {"trainable_blocks": 0, "head_c": RBF_HEAD_C, **balanced, **most, "head_kernel": "rbf"}
         if statistics:
-            rbf["head_features"] = "stage_statistics"
+            rbf["head_features"] = STAGE_STATISTICS
         study.enqueue_trial(_plain(rbf, setup.space), skip_if_exists=True, user_attrs=swept)
 
 

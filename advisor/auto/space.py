@@ -22,6 +22,7 @@ from runners.specs import (
     CLASS_WEIGHT_RATIO,
     LINEAR_HEAD,
     POOLED_FEATURES,
+    STAGE_STATISTICS,
     DihedralViews,
     HeadFeatures,
     HeadKernel,
@@ -251,7 +252,7 @@ def describe(plan: TrialPlan, n_blocks: int) -> str:
     if plan.trainable_blocks == 0:
         views = f", {plan.dihedral_views} views" if plan.dihedral_views > 1 else ""
         kernel = ", RBF kernel" if plan.head_kernel == "rbf" else ""
-        features = ", stage statistics" if plan.head_features == "stage_statistics" else ""
+        features = ", stage statistics" if plan.head_features == STAGE_STATISTICS else ""
         return f"{head} (head only{kernel}{features}{views})"
     decay = "" if plan.layer_decay is None or math.isclose(plan.layer_decay, 1.0) else f" ×{plan.layer_decay:.2f}/block"
     return (

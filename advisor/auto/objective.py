@@ -165,7 +165,9 @@ class Objective:
 
     def test_pass_growth(self, plan: TrialPlan) -> float:
         """Seconds a trial of `plan`, kept, would add to scoring the export on the test split (its views'
-        passes, its top blocks): paid from the time left when it starts, or the finish runs past the deadline."""
+        passes, its top blocks): paid from the time left when it starts, or the finish runs past the
+        deadline (ELPV 4 grades: a reserve that held one pass until a head on 8 views was kept ran the
+        test split's 8 views past the budget, +14.6%)."""
         added = max(self.expected_passes(plan) - self.expected_passes(), 0.0)
         return added * (self.cost.forward_per_example or 0.0) * self.n_test
 

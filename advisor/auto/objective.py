@@ -135,11 +135,6 @@ class Objective:
         self.classical_read_seconds = classical_read_seconds
         self.classical_refit_seconds = classical_refit_seconds
 
-    @property
-    def kept_depths(self) -> list[int]:
-        """Trainable blocks of the kept trials, best first."""
-        return [plan.trainable_blocks for plan, _, _ in self.kept_runs]
-
     def trial_dir(self, number: int) -> Path:
         return self.config.out / "trials" / f"{number:04d}"
 

@@ -411,7 +411,7 @@ def test_kept_depths_follow_the_models_the_search_keeps(image_dir, tmp_path, boo
         study.enqueue_trial(params)
     study.optimize(objective, n_trials=3)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
-    assert sorted(objective.kept_depths) == [0, 0, 2]
+    assert sorted(plan.trainable_blocks for plan, _, _ in objective.kept_runs) == [0, 0, 2]
 
 
 def test_the_kept_candidates_hold_the_best_of_each_kind_before_more_of_one(image_dir, tmp_path, book) -> None:

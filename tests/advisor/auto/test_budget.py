@@ -11,6 +11,7 @@ from advisor.auto.objective import Objective
 from advisor.auto.progress import SilentProgress
 from advisor.auto.space import SearchSpace, TrialPlan
 from runners import AugmentConfig, EpochMetrics
+from runners.specs import LINEAR_HEAD, HeadKernel
 
 from .conftest import ScriptedRunner
 
@@ -141,7 +142,13 @@ def test_the_forward_price_is_the_median_of_the_trials_measurements() -> None:
 
 
 def _objective(
-    image_dir, tmp_path, book, now: list[float], budget_s: float, **settings: object
+    image_dir,
+    tmp_path,
+    book,
+    now: list[float],
+    budget_s: float,
+    head_kernels: tuple[HeadKernel, ...] = (LINEAR_HEAD,),
+    **settings: object,
 ) -> tuple[Objective, ScriptedRunner]:
     runner = ScriptedRunner(lambda spec: [0.7] * sum(s.epochs for s in spec.stages))
     settings.setdefault("dihedral_views", 1)  # the clean images unless a test searches the views
@@ -154,6 +161,7 @@ def _objective(
         lr_backbone=(1e-5, 1e-3),
         max_epochs_per_stage=8,
         dihedral_views=config.view_choices,
+        head_kernels=head_kernels,
     )
     objective = Objective(
         config=config,
@@ -418,9 +426,12 @@ def test_the_kept_candidates_hold_the_best_of_each_kind_before_more_of_one(image
     """ELPV binary, split 2: heads on the stage statistics at nearby strengths outscored the fine-tuned
     rule plan on validation and filled the three kept places; the ensemble then had nothing to mix.
     Four heads of one kind above a fine-tuning trial: the best head, the fine-tuned trial, the
-    next head are kept; a head of another kind (more views) takes the third place."""
+    next head are kept; a head of another kind (more views) takes the third place. Two other kinds
+    of head above the fine-tuned trial (ELPV split 2 again, one place per kind) do not push it out."""
     now = [0.0]
-    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=10_000.0, dihedral_views="auto")
+    objective, runner = _objective(
+        image_dir, tmp_path, book, now, budget_s=10_000.0, head_kernels=(LINEAR_HEAD, "rbf"), dihedral_views="auto"
+    )
     runner.script = lambda spec: (
         [0.95 - spec.stages[0].head_c / 10] if spec.stages[-1].trainable_blocks == 0 else [0.8] * spec.stages[-1].epochs
     )
@@ -428,7 +439,7 @@ def test_the_kept_candidates_hold_the_best_of_each_kind_before_more_of_one(image
     tuned = _tuned(2, 1).model_dump(exclude_none=True, exclude={"class_weights", "dihedral_views", "head_kernel"})
     tuned.pop("head_features")
     for c in (0.1, 0.2, 0.3, 0.4):
-        study.enqueue_trial({"trainable_blocks": 0, "head_c": c, "dihedral_views": 1})
+        study.enqueue_trial({"trainable_blocks": 0, "head_c": c, "dihedral_views": 1, "head_kernel": LINEAR_HEAD})
     study.enqueue_trial(tuned)
     study.optimize(objective, n_trials=5)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5
@@ -437,10 +448,19 @@ def test_the_kept_candidates_hold_the_best_of_each_kind_before_more_of_one(image
         (0, 0.2),
         (2, 1.0),
     ]
-    study.enqueue_trial({"trainable_blocks": 0, "head_c": 0.4, "dihedral_views": 4})
+    study.enqueue_trial({"trainable_blocks": 0, "head_c": 0.4, "dihedral_views": 4, "head_kernel": LINEAR_HEAD})
     study.optimize(objective, n_trials=1)
     kept = [(plan.trainable_blocks, plan.dihedral_views, plan.head_c) for plan, _, _ in objective.kept_runs]
     assert kept == [(0, 1, 0.1), (0, 4, 0.4), (2, 1, 1.0)]  # best first
+    study.enqueue_trial({"trainable_blocks": 0, "head_c": 0.3, "dihedral_views": 1, "head_kernel": "rbf"})
+    study.optimize(objective, n_trials=1)
+    kept = [
+        (plan.trainable_blocks, plan.head_kernel, plan.dihedral_views, plan.head_c)
+        for plan, _, _ in objective.kept_runs
+    ]
+    # Three kinds of head (0.94, RBF 0.92, 4 views 0.91) rank above the fine-tuned trial (0.8): it keeps
+    # the second place and the best of the other kinds the third.
+    assert kept == [(0, LINEAR_HEAD, 1, 0.1), (0, "rbf", 1, 0.3), (2, LINEAR_HEAD, 1, 1.0)]  # best first
 
 
 def test_a_joining_worker_prices_its_first_trials_with_the_creating_runs_pass(image_dir, tmp_path, book) -> None:

@@ -129,7 +129,7 @@ class Objective:
         self.head_vals: list[float] = []
         self.tuned_vals: list[float] = []
         # The plans, seconds and cache-fill seconds of the trials whose models are kept (`_keep_top`),
-        # best first: what the export may hold and what their refits cost.
+        # in the ensemble candidates' order (`diverse_first`): what the export may hold and what their refits cost.
         self.kept_runs: list[tuple[TrialPlan, float, float]] = []
         self.best_value = -1.0
         self.classical_read_seconds = classical_read_seconds
@@ -167,8 +167,8 @@ class Objective:
         return added * (self.cost.forward_per_example or 0.0) * self.n_test
 
     def _members(self, candidate: TrialPlan | None = None) -> list[tuple[TrialPlan, float, float]]:
-        """The plans, seconds and fill seconds of the trials the export is expected to hold, best first;
-        `candidate` (a trial about to start) counts as kept and best."""
+        """The plans, seconds and fill seconds of the trials the export is expected to hold, in the
+        candidates' order (`kept_runs`); `candidate` (a trial about to start) counts as kept and first."""
         runs = [(candidate, 0.0, 0.0), *self.kept_runs] if candidate is not None else list(self.kept_runs)
         n = self.expected_members(candidate)
         if self._out_of_fold(candidate) and n == 1:
@@ -456,13 +456,14 @@ class Objective:
         ranked = sorted(
             done, key=lambda t: selection_key(value if t is trial else t.value, t.user_attrs, t.number), reverse=True
         )
-        kept = {t.number for t in diverse_first(ranked)[:KEEP_MODELS]}
+        candidates = diverse_first(ranked)
+        kept = {t.number for t in candidates[:KEEP_MODELS]}
         head = out_of_fold_head(ranked)
         if head is not None:
             kept.add(head.number)
         self.kept_runs = [
             (TrialPlan.model_validate(t.user_attrs[TrialAttr.PLAN]), *run_seconds(t))
-            for t in ranked
+            for t in candidates
             if t.number in kept
         ]
         for t in ranked:

@@ -25,7 +25,7 @@ def _tuned(k: int, epochs: int) -> TrialPlan:
 
 
 def _kept(*members: tuple[int, int]) -> list[tuple[TrialPlan, float, float]]:
-    """`Objective.kept_runs` of trials (trainable blocks, dihedral views), best first."""
+    """`Objective.kept_runs` of trials (trainable blocks, dihedral views), in the candidates' order."""
     return [
         (HEAD.model_copy(update={"dihedral_views": views}) if k == 0 else _tuned(k, 1), 0.0, 0.0)
         for k, views in members
@@ -443,15 +443,16 @@ def test_the_kept_candidates_hold_the_best_of_each_kind_before_more_of_one(image
     study.enqueue_trial(tuned)
     study.optimize(objective, n_trials=5)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    # In the ensemble candidates' order, what the export holds: the best, the best fine-tuned, the rest.
     assert [(plan.trainable_blocks, plan.head_c) for plan, _, _ in objective.kept_runs] == [
         (0, 0.1),
-        (0, 0.2),
         (2, 1.0),
+        (0, 0.2),
     ]
     study.enqueue_trial({"trainable_blocks": 0, "head_c": 0.4, "dihedral_views": 4, "head_kernel": LINEAR_HEAD})
     study.optimize(objective, n_trials=1)
     kept = [(plan.trainable_blocks, plan.dihedral_views, plan.head_c) for plan, _, _ in objective.kept_runs]
-    assert kept == [(0, 1, 0.1), (0, 4, 0.4), (2, 1, 1.0)]  # best first
+    assert kept == [(0, 1, 0.1), (2, 1, 1.0), (0, 4, 0.4)]
     study.enqueue_trial({"trainable_blocks": 0, "head_c": 0.3, "dihedral_views": 1, "head_kernel": "rbf"})
     study.optimize(objective, n_trials=1)
     kept = [
@@ -460,7 +461,7 @@ def test_the_kept_candidates_hold_the_best_of_each_kind_before_more_of_one(image
     ]
     # Three kinds of head (0.94, RBF 0.92, 4 views 0.91) rank above the fine-tuned trial (0.8): it keeps
     # the second place and the best of the other kinds the third.
-    assert kept == [(0, LINEAR_HEAD, 1, 0.1), (0, "rbf", 1, 0.3), (2, LINEAR_HEAD, 1, 1.0)]  # best first
+    assert kept == [(0, LINEAR_HEAD, 1, 0.1), (2, LINEAR_HEAD, 1, 1.0), (0, "rbf", 1, 0.3)]
 
 
 def test_a_joining_worker_prices_its_first_trials_with_the_creating_runs_pass(image_dir, tmp_path, book) -> None:

@@ -20,15 +20,25 @@ _MIN_RUNNING_VAR = 1e-3
 
 
 class _MomentMeter:
-    """Accumulates per-channel first and second moments of a BatchNorm layer's input."""
+    """Accumulates per-channel first and second moments of a BatchNorm layer's input, over the
+    batches that keep the examples measured at `share` of those seen (every batch at 1)."""
 
-    def __init__(self, bn: nn.modules.batchnorm._BatchNorm) -> None:
+    def __init__(self, bn: nn.modules.batchnorm._BatchNorm, share: float = 1.0) -> None:
         self.bn = bn
+        self.share = share
+        self.seen = 0  # examples through the layer
+        self.examples = 0  # examples measured
         self.count = 0
         self.sum: torch.Tensor | None = None
         self.sq: torch.Tensor | None = None
 
     def __call__(self, _module: nn.Module, args: tuple[torch.Tensor, ...], _out: Any) -> None:
+        batch = args[0].shape[0]
+        take = self.examples < self.share * (self.seen + batch)
+        self.seen += batch
+        if not take:
+            return
+        self.examples += batch
         x = args[0].detach().float()
         dims = [d for d in range(x.dim()) if d != 1]
         n = x.numel() // x.shape[1]
@@ -53,10 +63,17 @@ class _MomentMeter:
 
 
 class DriftMeter:
-    """Context manager: while active, every BatchNorm layer of the adapter's blocks records its input moments."""
+    """Context manager: while active, every BatchNorm layer of the adapter's blocks records its input moments.
 
-    def __init__(self, adapter: Any) -> None:
+    With `sample` and `total` (examples the pass will run), the layers measure about `sample` of
+    them, in batches spread over the pass (a split's examples may come class by class): the
+    moments are means over every pixel, and on ELPV's 1,968 cells (2 CPU cores) measuring all of
+    them took 29 s of the set-up's 113-second pass.
+    """
+
+    def __init__(self, adapter: Any, sample: int | None = None, total: int | None = None) -> None:
         self.adapter = adapter
+        self.share = min(1.0, sample / total) if sample and total else 1.0
         self.meters: list[tuple[int, _MomentMeter]] = []
         self._handles: list[Any] = []
 
@@ -65,7 +82,7 @@ class DriftMeter:
             for module in self.adapter.block_modules(i):
                 for sub in module.modules():
                     if isinstance(sub, nn.modules.batchnorm._BatchNorm) and sub.track_running_stats:
-                        meter = _MomentMeter(sub)
+                        meter = _MomentMeter(sub, self.share)
                         self.meters.append((i, meter))
                         self._handles.append(sub.register_forward_hook(meter))
         return self
@@ -74,6 +91,11 @@ class DriftMeter:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+    @property
+    def examples(self) -> int:
+        """Examples the layers measured (0 without BatchNorm)."""
+        return max((m.examples for _, m in self.meters), default=0)
 
     def layer_drift(self) -> list[float]:
         """Drift of every measured layer, bottom to top."""

@@ -56,6 +56,7 @@ class FrozenFeatures:
         n_blocks: Blocks of the backbone as the runners count them.
         n_params: Parameters of the backbone (head included).
         layer_drift: BatchNorm drift of every layer, bottom to top.
+        drift_examples: Examples the drift was measured on (0 without BatchNorm).
         inputs, labels: The examples measured, when the pass chose them (`Runner.frozen_pass`).
         block_seconds: Seconds per example each block took on one batch, bottom to top, when the
             pass timed them (`Runner.frozen_pass`): what the blocks above a boundary cost. Uneven:
@@ -71,6 +72,7 @@ class FrozenFeatures:
     n_blocks: int
     n_params: int = 0
     layer_drift: list[float] = field(default_factory=list)
+    drift_examples: int = 0
     inputs: list[Any] | None = None
     labels: list[str] | None = None
     block_seconds: list[float] | None = None
@@ -94,6 +96,7 @@ def _frozen_result(
         n_blocks=adapter.n_blocks,
         n_params=sum(p.numel() for p in model.parameters()),
         layer_drift=meter.layer_drift(),
+        drift_examples=meter.examples,
         **examples,
     )
 
@@ -279,7 +282,12 @@ class Runner(ABC):
             self._data_memo = {key: self.load_data(source, progress)}  # one source at a time: no unbounded growth
         return self._data_memo[key]
 
-    def frozen_pass(self, spec: TrialSpec, progress: Callable[[int, int], None] | None = None) -> FrozenFeatures:
+    def frozen_pass(
+        self,
+        spec: TrialSpec,
+        progress: Callable[[int, int], None] | None = None,
+        drift_sample: int | None = None,
+    ) -> FrozenFeatures:
         """Pooled features and BatchNorm drift from the pass a feature-extraction trial of `spec` makes anyway.
 
         The frozen backbone runs over the validation and training splits (clean, un-augmented)
@@ -288,6 +296,7 @@ class Runner(ABC):
 
         Args:
             progress: Called with (examples done, examples in all) after every batch the pass computes.
+            drift_sample: Examples to measure the drift on, spread over the pass (`DriftMeter`); all when None.
 
         Returns:
             `FrozenFeatures` with `inputs` and `labels` of the examples measured.
@@ -315,7 +324,7 @@ class Runner(ABC):
 
         step(0)
         # no_grad, not inference_mode: cached tensors feed later trials' autograd (inference tensors cannot).
-        with DriftMeter(adapter) as meter, torch.no_grad():
+        with DriftMeter(adapter, drift_sample, total) as meter, torch.no_grad():
             for name in parts:
                 chunks.append(self._pooled(pipe, adapter, name, spec, device, shared, step))
                 index = getattr(split, name)

@@ -166,7 +166,9 @@ def measure_for_search(
             update={"output_dir": None}
         )
         # One pass measures similarity and leaves the features every head fit reads.
-        frozen = runner.frozen_pass(spec, staged(progress, f"frozen pass: {candidates[0]}"))
+        # The drift is measured on as many examples as `advisor profile` samples (its thresholds' calibration).
+        progress_of = staged(progress, f"frozen pass: {candidates[0]}")
+        frozen = runner.frozen_pass(spec, progress_of, drift_sample=book.profiling.sample)
     price = (
         PassPrice.from_pass(frozen.seconds, len(frozen.labels), frozen.block_seconds, frozen.input_seconds)
         if frozen is not None and frozen.labels
@@ -219,16 +221,18 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
         for c in STAGE_STATISTICS_C_SWEEP if statistics else ():
             stats = {"trainable_blocks": 0, "head_c": c, **balanced, **on_views, "head_features": STAGE_STATISTICS}
             study.enqueue_trial(_plain(stats, setup.space), skip_if_exists=True, user_attrs=swept)
-    most: dict[str, Any] = {"dihedral_views": max(setup.space.dihedral_views)} if searched else {}
-    if "rbf" in setup.space.head_kernels:
-        # An RBF head beside the linear sweep, on the most views searched (bench/bench_elpv_heads.py:
-        # C 0.003–0.1 won on ELPV's splits); the sampler takes its strength from there. It reads the
-        # stage statistics where they are offered: on ELPV binary's 4 rotations, 0.873 against 0.865
-        # on the pooled features alone over 8 splits (bench/bench_elpv_layers.py).
-        rbf = {"trainable_blocks": 0, "head_c": RBF_HEAD_C, **balanced, **most, "head_kernel": "rbf"}
-        if statistics:
-            rbf["head_features"] = STAGE_STATISTICS
-        study.enqueue_trial(_plain(rbf, setup.space), skip_if_exists=True, user_attrs=swept)
+        if "rbf" in setup.space.head_kernels:
+            # An RBF head beside each view count's linear sweep (bench/bench_elpv_heads.py: C 0.003–0.1
+            # won on ELPV's splits); the sampler takes its strength from there. It reads the stage
+            # statistics where they are offered: on ELPV binary's 4 rotations, 0.873 against 0.865 on
+            # the pooled features alone over 8 splits (bench/bench_elpv_layers.py). Queued after the
+            # views' sweep only, it never ran on digits (slower CPU): the rotations' pass and a 62 s
+            # head on their statistics went first, and the reserve for them ended the search, 0.989
+            # test against 0.996 when the RBF head ran.
+            rbf = {"trainable_blocks": 0, "head_c": RBF_HEAD_C, **balanced, **on_views, "head_kernel": "rbf"}
+            if statistics:
+                rbf["head_features"] = STAGE_STATISTICS
+            study.enqueue_trial(_plain(rbf, setup.space), skip_if_exists=True, user_attrs=swept)
 
 
 def _plain(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:

@@ -35,6 +35,20 @@ def test_drift_of_one_layer_is_the_standardised_shift_plus_log_scale() -> None:
     assert expected[0] == pytest.approx(1 + 0.5 * math.log(4), abs=0.05)  # the textbook case: shift 1, scale ×2
 
 
+def test_a_sampled_drift_measures_batches_spread_over_the_pass() -> None:
+    """A quarter of 8 batches: the first and the fifth, not the first two (a split may come class by class)."""
+    bn = nn.BatchNorm2d(1)
+    meter = _MomentMeter(bn, share=0.25)
+    for value in range(8):  # batch `value` holds 4 examples, every pixel `value`
+        meter(bn, (torch.full((4, 1, 2, 2), float(value)),), None)
+    assert (meter.seen, meter.examples) == (32, 8)
+    assert meter.sum is not None and float(meter.sum[0] / meter.count) == pytest.approx((0 + 4) / 2)
+    every = _MomentMeter(bn)
+    for value in range(8):
+        every(bn, (torch.full((4, 1, 2, 2), float(value)),), None)
+    assert every.examples == 32 and every.sum is not None and float(every.sum[0] / every.count) == pytest.approx(3.5)
+
+
 def test_image_features_and_drift_cover_every_example_and_block(colour_images) -> None:  # noqa: ANN001
     images, _ = colour_images(6)
     done: list[tuple[int, int]] = []
@@ -84,6 +98,10 @@ def test_frozen_pass_fills_exactly_what_a_head_only_trial_reads(image_spec) -> N
     again = runner.frozen_pass(spec)  # everything cached now: still measured, on a private cache
     assert again.block_drift == pytest.approx(frozen.block_drift)
     assert again.features == pytest.approx(frozen.features)
+    assert frozen.drift_examples == n
+    sampled = runner.frozen_pass(spec, drift_sample=n // 3)  # batches of 8 spread over the pass
+    assert n // 3 <= sampled.drift_examples < n // 3 + spec.batch_size
+    assert sampled.features == pytest.approx(frozen.features)  # the features are every example's still
 
 
 def test_augmented_trial_fits_its_head_on_the_frozen_pass_and_fine_tunes_on_views(image_spec) -> None:  # noqa: ANN001

@@ -324,13 +324,13 @@ def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_
         return [min(a + (gain if spec.dihedral_views == 4 else 0.0), 0.99) for a in _lr_curve(spec)]
 
     runner = ScriptedRunner(script)
-    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=9)
-    assert [spec.dihedral_views for spec in runner.specs] == [1] * 5 + [4] * 4
-    heads = [spec.stages[0].head_c for spec in runner.specs[1:]]
+    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=11)
+    assert [spec.dihedral_views for spec in runner.specs] == [1] * 6 + [4] * 5  # each sweep ends in an RBF head
+    heads = [spec.stages[0].head_c for spec in runner.specs[1:] if spec.stages[0].head_kernel == "linear"]
     assert heads == [*HEAD_C_SWEEP, *HEAD_C_SWEEP]
     exported = {spec.dihedral_views for spec in runner.refits}
     (note,) = [n for n in report.notes if "`--dihedral-views auto`" in n]
-    assert "head-only trials 5, 6, 7, 8 " in note
+    assert "head-only trials 6, 7, 8, 9, 10 " in note
     (selected,) = [line for line in (tmp_path / "out" / "report.md").read_text().splitlines() if "Selected" in line]
     assert selected.count("validation accuracy") == 1  # selected on validation: its score is said once
     if gain > 0:
@@ -341,22 +341,23 @@ def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_
         assert exported == {1} and "holds none of them" in note
 
 
-def test_an_image_search_fits_an_rbf_head_on_the_rotations_after_the_sweeps_and_exports_it(
+def test_an_image_search_fits_an_rbf_head_after_each_linear_sweep_and_exports_the_best(
     monkeypatch, image_dir, tmp_path
 ) -> None:
-    """After the rule plan and the two linear sweeps, an RBF head on the 4 rotations; when it validates
-    best, the export (refit included) is that head on those views."""
+    """After the rule plan, the linear sweep on the clean images, an RBF head on them, then the same on
+    the 4 rotations; when the rotations' RBF head validates best, the export (refit included) is that
+    head on those views."""
 
     def script(spec: TrialSpec) -> list[float]:
-        bonus = 0.05 if spec.stages[0].head_kernel == "rbf" else 0.0
+        bonus = 0.05 + 0.01 * (spec.dihedral_views == 4) if spec.stages[0].head_kernel == "rbf" else 0.0
         return [min(a + bonus, 0.99) for a in _lr_curve(spec)]
 
     runner = ScriptedRunner(script)
-    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=10)
-    kernels = [spec.stages[0].head_kernel for spec in runner.specs]
-    assert kernels == ["linear"] * 9 + ["rbf"]
-    rbf = runner.specs[9]
-    assert rbf.stages[0].head_c == RBF_HEAD_C and rbf.dihedral_views == 4 and len(rbf.stages) == 1
+    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=11)
+    kernels = [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.specs]
+    assert kernels == [("linear", 1)] * 5 + [("rbf", 1)] + [("linear", 4)] * 4 + [("rbf", 4)]
+    for rbf in (runner.specs[5], runner.specs[10]):
+        assert rbf.stages[0].head_c == RBF_HEAD_C and len(rbf.stages) == 1
     assert [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.refits] == [("rbf", 4)]
 
 
@@ -364,8 +365,9 @@ def test_an_image_search_on_an_efficientnet_fits_heads_on_the_stage_statistics_a
     monkeypatch, image_dir, tmp_path
 ) -> None:
     """Where the runner can tap the backbone's stages, two heads on their statistics follow each view
-    count's sweep (the clean images' first: they read the cache the rule plan filled), then the RBF
-    head, on the statistics too; when one validates best, the refit is that head."""
+    count's sweep (the clean images' first: they read the cache the rule plan filled), then an RBF
+    head, on the statistics too, before the next view count's sweep; when one validates best, the
+    refit is that head."""
 
     def script(spec: TrialSpec) -> list[float]:
         linear = spec.stages[0].head_kernel == "linear"
@@ -373,17 +375,18 @@ def test_an_image_search_on_an_efficientnet_fits_heads_on_the_stage_statistics_a
         return [min(a + bonus, 0.99) for a in _lr_curve(spec)]
 
     runner = ScriptedRunner(script, head_features=("pooled", "stage_statistics"))
-    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=14)
+    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=15)
     heads = [(spec.head_features, spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.specs]
     linear, stats = ("pooled", "linear"), ("stage_statistics", "linear")
     assert heads == [
         *[(*linear, 1)] * 5,
         *[(*stats, 1)] * 2,
+        ("stage_statistics", "rbf", 1),
         *[(*linear, 4)] * 4,
         *[(*stats, 4)] * 2,
         ("stage_statistics", "rbf", 4),
     ]
-    for first in (5, 11):
+    for first in (5, 12):
         on_statistics = runner.specs[first : first + 2]
         assert [s.stages[0].head_c for s in on_statistics] == list(STAGE_STATISTICS_C_SWEEP)
         assert all(len(s.stages) == 1 for s in on_statistics)

@@ -122,17 +122,18 @@ def diverse_first(ranked: Sequence[_T]) -> list[_T]:
     alike. The fine-tuned member had the largest weight where it was kept (0.52 and 0.4, splits 0
     and 1: test 0.875 and 0.878).
     """
-    seen: set[tuple[Any, ...]] = set()
+    seen: list[tuple[Any, ...]] = []  # the kinds of `firsts`, in order
     firsts: list[_T] = []
     rest: list[_T] = []
     for t in ranked:
         kind = trial_kind(t.user_attrs)
-        (rest if kind in seen else firsts).append(t)
-        seen.add(kind)
-    tuned = next((t for t in firsts[1:] if trial_kind(t.user_attrs) == FINE_TUNED), None)
-    if tuned is not None:
-        firsts.remove(tuned)
-        firsts.insert(1, tuned)
+        if kind in seen:
+            rest.append(t)
+        else:
+            firsts.append(t)
+            seen.append(kind)
+    if FINE_TUNED in seen[1:]:
+        firsts.insert(1, firsts.pop(seen.index(FINE_TUNED)))
     return firsts + rest
 
 

@@ -77,7 +77,7 @@ def main() -> None:
             type=int,
             choices=range(1, VIEWS + 1),
             default=VIEWS,
-            help="fit and score on the first N rotations",
+            help="fit and score on the first N views (`runners.views`: 0, 180, 90, 270 degrees)",
         )
 
     args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS), top_states, views_option)
@@ -99,7 +99,7 @@ def main() -> None:
         "RBF, pooled": rbf(pooled),
         "RBF, pooled + statistics": rbf(features),
     }
-    what = "Lite0 on the image as it is" if args.views == 1 else f"Lite0 on the {args.views} rotations"
+    what = "Lite0 on the image as it is" if args.views == 1 else f"Lite0 on the first {args.views} rotations"
     split_tables(binary, grades, {}, args.splits, what, scorers)
 
 

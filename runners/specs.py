@@ -13,8 +13,9 @@ from runners.device import Device
 
 # class_weights="auto" weights the classes when the largest is more than this many times the smallest.
 CLASS_WEIGHT_RATIO = 1.5
-# `TrialSpec.dihedral_views`: the image as it is; its 4 right-angle rotations; those and their mirror images.
-DihedralViews = Literal[1, 4, 8]
+# `TrialSpec.dihedral_views`: the image as it is; it and its half turn; its 4 right-angle rotations; those
+# and their mirror images (`runners.views`).
+DihedralViews = Literal[1, 2, 4, 8]
 # `TrialSpec.monitor`; each one's sort key is in `MONITORS`.
 Monitor = Literal["val_loss", "val_accuracy"]
 # `StageSpec.head_kernel`: logistic regression on the pooled features, or on their RBF kernel values.
@@ -207,8 +208,8 @@ class TrialSpec(BaseModel):
     )
     dihedral_views: DihedralViews = Field(
         1,
-        description="Images with no 'up': every image is also fed turned by right angles (4 views), and "
-        "mirrored (8) (`runners.views`); the converged head is fitted on every view of the training images, "
+        description="Images with no 'up': every image is also fed turned by a half turn (2 views), by right "
+        "angles (4), and mirrored (8) (`runners.views`); the converged head is fitted on every view of the training images, "
         "and validation, test and every prediction of the exported model average the probabilities over "
         "the views. Converged-head stages only (the frozen backbone's features of each view are cached).",
     )

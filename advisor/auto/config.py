@@ -21,8 +21,11 @@ GRACE_SECONDS = 30
 DEFAULT_STUDY_NAME = "advisor"
 # `TuneConfig.dihedral_views="auto"`: the view counts an image search's head-only trials choose among.
 # Not 8: over 8 ELPV splits the mirror images added 0.6 points to the 4 rotations on binary and none on
-# 4 grades, for 4 more frozen passes and twice the prediction cost (bench/bench_elpv_views.py).
-AUTO_DIHEDRAL_VIEWS: tuple[DihedralViews, ...] = (1, 4)
+# 4 grades, for 4 more frozen passes and twice the prediction cost (bench/bench_elpv_views.py). The
+# half turn (2) costs one pass where the rotations cost three: on a 2-core CPU, ELPV's 4 rotations
+# never fit beside the rule plan in 10 minutes, and over 8 splits an RBF head on the image and its
+# half turn scored 0.872 on binary against 0.865 on the image alone (bench/bench_elpv_view_sets.py).
+AUTO_DIHEDRAL_VIEWS: tuple[DihedralViews, ...] = (1, 2, 4)
 # The heads an image search's head-only trials choose among. On frozen Lite0 features of ELPV's 4
 # rotations, over 8 splits, an RBF head beat the linear one by 0.7 ± 0.2 points (binary) and
 # 1.5 ± 0.5 (4 grades) (bench/bench_elpv_heads.py). Text keeps its linear head: a text model
@@ -71,10 +74,11 @@ class TuneConfig(BaseModel):
     dihedral_views: DihedralViews | Literal["auto"] = Field(
         "auto",
         description="Images with no 'up' (cells, tissue, aerial views): head-only trials fit and score every "
-        "image under its 4 right-angle rotations (4), or those and their mirror images (8) (`runners.views`), "
-        "and so does the exported model; that many frozen passes where a clean head needs one, at search "
-        "and at prediction time. 'auto' (images): the search tries head-only trials on the image as it is "
-        "and on its 4 rotations and keeps what validates better; 1: never.",
+        "image and its half turn (2), the image under its 4 right-angle rotations (4), or those and their "
+        "mirror images (8) (`runners.views`), and so does the exported model; that many frozen passes where "
+        "a clean head needs one, at search and at prediction time. 'auto' (images): the search tries "
+        "head-only trials on the image as it is, then on 2 and on 4 views, and keeps what validates better; "
+        "1: never.",
     )
     refit: bool = Field(True, description="Retrain the selected model(s) on train + validation before export.")
     ensemble: bool = Field(

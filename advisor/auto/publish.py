@@ -23,6 +23,7 @@ from advisor.auto.storage import redact
 from advisor.auto.study import ranked_trials
 from advisor.profiling.progress import Progress, staged
 from runners.specs import Confusion
+from runners.views import VIEW_SETS
 
 if TYPE_CHECKING:
     from advisor.auto.config import TuneConfig
@@ -182,8 +183,10 @@ def _views_note(config: TuneConfig, trials: list[optuna.trial.FrozenTrial], fini
     on_views = {n: v for n, v in on_views.items() if v > 1}
     if not on_views:
         return None
-    count = max(on_views.values())
-    views = "4 right-angle rotations" + (" and their mirror images" if count == 8 else "")
+    fitted = "; ".join(
+        f"{_trials(sorted(n for n, v in on_views.items() if v == count))} on {VIEW_SETS[count]}"
+        for count in sorted(set(on_views.values()))
+    )
     held = sorted(m.trial for m in finished.members if m.trial in on_views)
     exported = (
         f"the exported model's {_trials(held)} predict{'' if len(held) > 1 else 's'} on them"
@@ -191,9 +194,9 @@ def _views_note(config: TuneConfig, trials: list[optuna.trial.FrozenTrial], fini
         else "the exported model holds none of them and predicts on each image as it is"
     )
     return (
-        f"Dihedral views (`--dihedral-views {config.dihedral_views}`): head-only {_trials(sorted(on_views))} fitted their "
-        f"head on every training image's {views} and scored each image on the mean of its {count} views' "
-        f"probabilities; {exported}. The other trials trained and scored on the images as they are."
+        f"Dihedral views (`--dihedral-views {config.dihedral_views}`): head-only trials fitted their head on "
+        f"every training image's views and scored each image on the mean of its views' probabilities ({fitted}); "
+        f"{exported}. The other trials trained and scored on the images as they are."
     )
 
 

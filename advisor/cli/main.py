@@ -312,9 +312,9 @@ def auto(
         DihedralChoice,  # type: ignore[valid-type]
         typer.Option(
             help="Images with no 'up' (cells, tissue, aerial views): head-only models fit and predict on each "
-            "image's 4 right-angle rotations (4), or those and their mirror images (8): a frozen pass per view. "
-            "auto: the search tries the image as it is and its 4 rotations and keeps what validates better; "
-            "1: never."
+            "image and its half turn (2), its 4 right-angle rotations (4), or those and their mirror images (8): "
+            "a frozen pass per view. auto: the search tries the image as it is, then 2 and 4 views, and keeps "
+            "what validates better; 1: never."
         ),
     ] = "auto",  # type: ignore[assignment]
 ) -> None:

@@ -317,20 +317,23 @@ def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_
     monkeypatch, image_dir, tmp_path, gain
 ) -> None:
     """`--dihedral-views auto`: the rule plan as it is, the head-strength sweep on the clean images,
-    then again on their 4 rotations; the export (refit included) predicts on them only when they
-    validated better, and the report says which trials ran on them."""
+    then again on the images and their half turns, then on their 4 rotations; the export (refit
+    included) predicts on the rotations only when they validated better, and the report says which
+    trials ran on which views."""
 
     def script(spec: TrialSpec) -> list[float]:
         return [min(a + (gain if spec.dihedral_views == 4 else 0.0), 0.99) for a in _lr_curve(spec)]
 
     runner = ScriptedRunner(script)
-    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=11)
-    assert [spec.dihedral_views for spec in runner.specs] == [1] * 6 + [4] * 5  # each sweep ends in an RBF head
+    report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=16)
+    # Each sweep ends in an RBF head.
+    assert [spec.dihedral_views for spec in runner.specs] == [1] * 6 + [2] * 5 + [4] * 5
     heads = [spec.stages[0].head_c for spec in runner.specs[1:] if spec.stages[0].head_kernel == "linear"]
-    assert heads == [*HEAD_C_SWEEP, *HEAD_C_SWEEP]
+    assert heads == [*HEAD_C_SWEEP] * 3
     exported = {spec.dihedral_views for spec in runner.refits}
     (note,) = [n for n in report.notes if "`--dihedral-views auto`" in n]
-    assert "head-only trials 6, 7, 8, 9, 10 " in note
+    assert "trials 6, 7, 8, 9, 10 on the image and its half turn; " in note
+    assert "trials 11, 12, 13, 14, 15 on the image's 4 right-angle rotations)" in note
     (selected,) = [line for line in (tmp_path / "out" / "report.md").read_text().splitlines() if "Selected" in line]
     assert selected.count("validation accuracy") == 1  # selected on validation: its score is said once
     if gain > 0:
@@ -345,18 +348,20 @@ def test_an_image_search_fits_an_rbf_head_after_each_linear_sweep_and_exports_th
     monkeypatch, image_dir, tmp_path
 ) -> None:
     """After the rule plan, the linear sweep on the clean images, an RBF head on them, then the same on
-    the 4 rotations; when the rotations' RBF head validates best, the export (refit included) is that
-    head on those views."""
+    the images and their half turns and on the 4 rotations; when the rotations' RBF head validates
+    best, the export (refit included) is that head on those views."""
 
     def script(spec: TrialSpec) -> list[float]:
         bonus = 0.05 + 0.01 * (spec.dihedral_views == 4) if spec.stages[0].head_kernel == "rbf" else 0.0
         return [min(a + bonus, 0.99) for a in _lr_curve(spec)]
 
     runner = ScriptedRunner(script)
-    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=11)
+    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=16)
     kernels = [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.specs]
-    assert kernels == [("linear", 1)] * 5 + [("rbf", 1)] + [("linear", 4)] * 4 + [("rbf", 4)]
-    for rbf in (runner.specs[5], runner.specs[10]):
+    assert kernels == [("linear", 1)] * 5 + [("rbf", 1)] + [("linear", 2)] * 4 + [("rbf", 2)] + [
+        ("linear", 4)
+    ] * 4 + [("rbf", 4)]
+    for rbf in (runner.specs[5], runner.specs[10], runner.specs[15]):
         assert rbf.stages[0].head_c == RBF_HEAD_C and len(rbf.stages) == 1
     assert [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.refits] == [("rbf", 4)]
 
@@ -375,18 +380,21 @@ def test_an_image_search_on_an_efficientnet_fits_heads_on_the_stage_statistics_a
         return [min(a + bonus, 0.99) for a in _lr_curve(spec)]
 
     runner = ScriptedRunner(script, head_features=("pooled", "stage_statistics"))
-    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=15)
+    _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=22)
     heads = [(spec.head_features, spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.specs]
     linear, stats = ("pooled", "linear"), ("stage_statistics", "linear")
     assert heads == [
         *[(*linear, 1)] * 5,
         *[(*stats, 1)] * 2,
         ("stage_statistics", "rbf", 1),
+        *[(*linear, 2)] * 4,
+        *[(*stats, 2)] * 2,
+        ("stage_statistics", "rbf", 2),
         *[(*linear, 4)] * 4,
         *[(*stats, 4)] * 2,
         ("stage_statistics", "rbf", 4),
     ]
-    for first in (5, 12):
+    for first in (5, 12, 19):
         on_statistics = runner.specs[first : first + 2]
         assert [s.stages[0].head_c for s in on_statistics] == list(STAGE_STATISTICS_C_SWEEP)
         assert all(len(s.stages) == 1 for s in on_statistics)

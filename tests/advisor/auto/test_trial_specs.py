@@ -215,7 +215,7 @@ def test_dihedral_views_go_to_head_only_trials_and_only_on_images(tmp_path) -> N
         TuneConfig(data=texts, out=tmp_path / "out", dihedral_views=4)
     # What head-only plans may use: the count asked for; by default ("auto") 1 or 4 on images, 1 on texts.
     assert config.view_choices == (8,)
-    assert TuneConfig(data=images, out=tmp_path / "out").view_choices == (1, 4)
+    assert TuneConfig(data=images, out=tmp_path / "out").view_choices == (1, 2, 4)
     assert TuneConfig(data=images, out=tmp_path / "out", dihedral_views=1).view_choices == (1,)
     assert TuneConfig(data=texts, out=tmp_path / "out").view_choices == (1,)
 

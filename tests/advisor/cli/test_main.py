@@ -141,7 +141,8 @@ def test_predict_refuses_a_missing_model(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "views"), [([], "auto"), (["--dihedral-views", "4"], 4), (["--dihedral-views", "1"], 1)]
+    ("argv", "views"),
+    [([], "auto"), (["--dihedral-views", "4"], 4), (["--dihedral-views", "2"], 2), (["--dihedral-views", "1"], 1)],
 )
 def test_auto_passes_the_dihedral_views_setting_on(monkeypatch, tmp_path: Path, argv: list[str], views) -> None:
     import advisor.auto.search
@@ -158,6 +159,6 @@ def test_auto_passes_the_dihedral_views_setting_on(monkeypatch, tmp_path: Path, 
     result = RUNNER.invoke(app, ["auto", str(tmp_path / "images"), "--out", str(tmp_path / "out"), *argv])
     assert seen == [views] and "stop here" in result.output
     refused = RUNNER.invoke(
-        app, ["auto", str(tmp_path / "images"), "--out", str(tmp_path / "o"), "--dihedral-views", "2"]
+        app, ["auto", str(tmp_path / "images"), "--out", str(tmp_path / "o"), "--dihedral-views", "3"]
     )
     assert refused.exit_code == 2 and seen == [views]

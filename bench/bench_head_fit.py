@@ -44,8 +44,8 @@ def main() -> None:
     features = features.astype(np.float32)
     names = list(SETTINGS)
     print(f"\nConverged head on Lite0's top state ({features.shape[-1]} numbers), {torch.get_num_threads()} threads\n")
-    print("| task | split | views | C | " + " | ".join(f"{n}: s, iterations, val, test" for n in names))
-    print("| test agreement, max prob. change |")
+    columns = [f"{n}: s, iterations, val, test" for n in names]
+    print("| task | split | views | C | " + " | ".join(columns) + " | test agreement, max prob. change |")
     print("|---" * (len(names) + 5) + "|")
     for task, data in (("binary", binary), ("4 grades", grades)):
         labels = np.unique(np.array(data.labels), return_inverse=True)[1]

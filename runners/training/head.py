@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 # L-BFGS stops when the largest gradient entry of the (per-example averaged) objective is below this.
-# On ELPV's top states (4 rotations of 1,575 cells × 2,688 numbers, C 0.001–0.3) a fit at 1e-5 in
-# float32 predicts the test cells as one at 1e-6 in float64 does (≥ 99.85% agreement, the same
-# accuracy to 0.15 points, probabilities within 0.02) in 3–4× less time: 9 s instead of 31 s at
-# C 0.03 on 4 grades, 2 CPU cores (/tmp scratch runs, 2026-12-07; see docs/benchmarks.md).
+# On ELPV's top states (4 rotations of 1,575 cells × 2,688 numbers, C 0.003–0.3) a fit at 1e-5 in
+# float32 predicts the test cells as one at 1e-6 in float64 does (at most 1 of 656 differs,
+# probabilities within 0.03) in 2–8× less time: 7.1 s instead of 27.7 s at C 0.03 on 4 grades,
+# 2 CPU cores (bench/bench_head_fit.py).
 _TOLERANCE_GRAD = 1e-5
 # What the solver computes in: the standardisation is measured in float64, the fit in this.
 _SOLVER_DTYPE = torch.float32

@@ -358,9 +358,9 @@ def test_an_image_search_fits_an_rbf_head_after_each_linear_sweep_and_exports_th
     runner = ScriptedRunner(script)
     _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=16)
     kernels = [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.specs]
-    assert kernels == [("linear", 1)] * 5 + [("rbf", 1)] + [("linear", 2)] * 4 + [("rbf", 2)] + [
-        ("linear", 4)
-    ] * 4 + [("rbf", 4)]
+    assert kernels == [("linear", 1)] * 5 + [("rbf", 1)] + [("linear", 2)] * 4 + [("rbf", 2)] + [("linear", 4)] * 4 + [
+        ("rbf", 4)
+    ]
     for rbf in (runner.specs[5], runner.specs[10], runner.specs[15]):
         assert rbf.stages[0].head_c == RBF_HEAD_C and len(rbf.stages) == 1
     assert [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.refits] == [("rbf", 4)]

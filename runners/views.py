@@ -39,11 +39,17 @@ def dihedral_view(x: torch.Tensor, view: int) -> torch.Tensor:
     """View `view` (0-7) of a batch of images (n, c, h, w): turned by `_QUARTER_TURNS[view % 4]` quarter
     turns, then mirrored left-right when `view` >= 4. Square images keep their shape (the runners feed
     square crops)."""
+    turns, mirrored = view_geometry(view)
+    turned = torch.rot90(x, turns, (2, 3)) if turns else x
+    return torch.flip(turned, (3,)) if mirrored else turned
+
+
+def view_geometry(view: int) -> tuple[int, bool]:
+    """(quarter turns, mirrored) of view `view`: what a cache key names, so that a key made before
+    the views were numbered as they are now cannot serve another view's features."""
     if not 0 <= view < DIHEDRAL_VIEWS:
         raise ValueError(f"view must be in [0, {DIHEDRAL_VIEWS}), got {view}")
-    turns = _QUARTER_TURNS[view % 4]
-    turned = torch.rot90(x, turns, (2, 3)) if turns else x
-    return torch.flip(turned, (3,)) if view >= 4 else turned
+    return _QUARTER_TURNS[view % 4], view >= 4
 
 
 def view_state(state: tuple[torch.Tensor, ...], view: int) -> tuple[torch.Tensor, ...]:

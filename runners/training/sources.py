@@ -10,7 +10,7 @@ import torch
 
 from runners.backbones._base import BlockAdapter, State
 from runners.cache import ActivationCache, make_key, prefix_fingerprint
-from runners.views import view_state
+from runners.views import view_geometry, view_state
 
 
 class InputPipeline(Protocol):
@@ -146,7 +146,7 @@ class CachedSource:
         self, pipeline: InputPipeline, split: str, boundary: int, cache: ActivationCache, parts: dict, view: int
     ) -> State:
         """Dihedral view `view` of the split at the boundary, from the cache or computed into it."""
-        key = make_key(**parts, views=1, seed=None, **({"view": view} if view else {}))
+        key = make_key(**parts, views=1, seed=None, **({"view": list(view_geometry(view))} if view else {}))
         tensors = cache.get(key)
         if tensors is None:
             src = UncachedSource(pipeline, self.adapter, split, boundary, False, self.batch_size, self.device)

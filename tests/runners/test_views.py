@@ -17,7 +17,7 @@ from runners.ensemble import EnsemblePredictor
 from runners.export import export_timm
 from runners.predict import ImagePredictor, load_predictor
 from runners.timm_runner import TimmRunner
-from runners.views import ViewAveraged, dihedral_view
+from runners.views import ViewAveraged, dihedral_view, view_geometry
 
 HEAD_ONLY = [StageSpec(trainable_blocks=0, head_c=1.0)]
 
@@ -44,6 +44,8 @@ def test_the_first_two_views_are_the_image_and_its_half_turn_four_the_rotations_
     assert _bytes(views) == _bytes(_numpy_views(a))
     with pytest.raises(ValueError, match="view must be in"):
         dihedral_view(x, 8)
+    # What a cache key names: view 1 is the half turn, view 6 the quarter turn mirrored.
+    assert view_geometry(1) == (2, False) and view_geometry(6) == (1, True)
 
 
 def test_view_averaged_logits_are_the_log_of_the_views_mean_probabilities() -> None:

@@ -7,7 +7,7 @@ order: 0, 180, 90, 270 degrees), per split (60/15/25, seeds 0, 1, …) and task,
 the runners' converged linear head on the first 1, 2 and 4 views, and the RBF head on the first 1
 and 2. A view costs one frozen pass over the training and validation cells in the search, and one
 over the test cells at prediction time. Example (the layers bench's cache, or about 7 minutes of
-passes to make it; then about 10 minutes per split on 2 CPU cores):
+passes to make it; then about 5 minutes per split, both tasks, on 2 CPU cores):
 
     HF_HUB_OFFLINE=1 python bench/bench_elpv_view_sets.py --splits 8 --cache /tmp/elpv_top_states.npz
 """

@@ -596,7 +596,7 @@ def test_with_views_searched_the_test_passes_of_views_are_counted_once_a_head_on
     counted among the members it would join."""
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0, dihedral_views="auto")
-    assert objective.space.dihedral_views == (1, 4)
+    assert objective.space.dihedral_views == (1, 2, 4)
     objective.config = objective.config.model_copy(update={"weights": None})
     objective.n_complete = 3
     objective.kept_runs = _kept((0, 1), (0, 1), (0, 1))

@@ -94,9 +94,10 @@ def test_weak_trials_are_pruned(monkeypatch, image_dir, tmp_path) -> None:
         ScriptedRunner(script),
         image_dir,
         tmp_path / "out",
-        trials=15,  # 10 enqueued (the rule plan, two sweeps, an RBF head), then 5 sampled
+        trials=11,  # 6 enqueued (the rule plan, the sweep on the clean images, an RBF head), then 5 sampled
         max_epochs_per_stage=4,
         pruner="median",
+        dihedral_views=1,
     )
     pruned = [t for t in report.trials if t.state == "PRUNED"]
     assert report.n_pruned == len(pruned) >= 1

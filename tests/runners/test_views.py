@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -16,8 +17,9 @@ from runners.data.splits import stratified_split
 from runners.ensemble import EnsemblePredictor
 from runners.export import export_timm
 from runners.predict import ImagePredictor, load_predictor
+from runners.specs import DihedralViews
 from runners.timm_runner import TimmRunner
-from runners.views import ViewAveraged, dihedral_view, view_geometry
+from runners.views import VIEW_SETS, ViewAveraged, dihedral_view, view_geometry
 
 HEAD_ONLY = [StageSpec(trainable_blocks=0, head_c=1.0)]
 
@@ -46,6 +48,8 @@ def test_the_first_two_views_are_the_image_and_its_half_turn_four_the_rotations_
         dihedral_view(x, 8)
     # What a cache key names: view 1 is the half turn, view 6 the quarter turn mirrored.
     assert view_geometry(1) == (2, False) and view_geometry(6) == (1, True)
+    # Every view count a spec accepts has a name for the report, and no other.
+    assert set(VIEW_SETS) == set(get_args(DihedralViews))
 
 
 def test_view_averaged_logits_are_the_log_of_the_views_mean_probabilities() -> None:

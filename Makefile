@@ -4,6 +4,8 @@ PY := $(VENV)/bin/python
 # Model hubs are unreachable here: fail fast instead of waiting on them.
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# pip's cache would keep a second copy of torch's CUDA build (several GB); CI once ran out of disk there.
+export PIP_NO_CACHE_DIR := 1
 
 .PHONY: install demo test lint
 

@@ -7,7 +7,7 @@ import pytest
 
 from advisor.auto.budget import CostModel, PassPrice
 from advisor.auto.config import TuneConfig
-from advisor.auto.objective import Objective
+from advisor.auto.objective import SMALL_VALIDATION, Objective
 from advisor.auto.progress import SilentProgress
 from advisor.auto.space import SearchSpace, TrialPlan
 from runners import AugmentConfig, EpochMetrics
@@ -266,14 +266,16 @@ def test_the_reserve_holds_back_an_affordable_refit_and_never_one_that_would_sta
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
+    objective.n_train, objective.n_val = 1000, SMALL_VALIDATION  # selected on validation: one fit per head
     objective.cost.observe(HEAD, seconds=12.0, stage_seconds=[2.0], curve=[_epoch(0, 2.0)], fill_rate=0.01)
     assert objective.reserve() == 0.0  # nothing selected yet, no test split
     objective.kept_runs = [(HEAD, 12.0, 0.0)]
-    head_refit = 12.0 * 1200 / 1000  # train and validation features come from the cache
+    rows = 1000 + SMALL_VALIDATION
+    head_refit = 12.0 * rows / 1000  # train and validation features come from the cache
     assert objective.reserve() == pytest.approx(head_refit)
     assert objective.time_left() == pytest.approx(600.0 - head_refit)
     objective.config = objective.config.model_copy(update={"cache": False})
-    assert objective.reserve() == pytest.approx(head_refit + 0.01 * (1000 + 200))  # + one clean pass
+    assert objective.reserve() == pytest.approx(head_refit + 0.01 * rows)  # + one clean pass
     objective.config = objective.config.model_copy(update={"cache": True})
     objective.kept_runs = [(_tuned(2, 8), 400.0, 0.0)]  # refit ~480 s + fill > 150 s
     assert objective.reserve() == 0.0
@@ -336,9 +338,10 @@ def test_the_rule_plan_starts_even_when_its_estimate_exceeds_the_time_left(image
 def test_on_a_small_validation_split_the_reserve_prices_the_head_the_export_will_hold(
     image_dir, tmp_path, book
 ) -> None:
-    """50 validation examples: the export will be the best head (+ TF-IDF) unless a fine-tuning trial
-    beats it on validation, so the reserve holds one test pass and the head's refit, whatever trial
-    scored best; a fine-tuning trial that beats the head adds its pass and its refit."""
+    """50 validation examples: the export will be the kept heads (+ TF-IDF) unless a fine-tuning trial
+    beats them on validation, so the reserve holds one test pass and the heads' refits, whatever trial
+    scored best; a fine-tuning trial that beats the head adds its pass and its refit, a second kept
+    head its refit. A head's trial cross-validated it (5 folds and a fit on train): its refit is one fit."""
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
@@ -346,7 +349,7 @@ def test_on_a_small_validation_split_the_reserve_prices_the_head_the_export_will
     objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], fill_rate=0.01)
     objective.head_vals, objective.tuned_vals = [0.96], [0.94]
     objective.kept_runs = [(_tuned(2, 4), 60.0, 0.0), (HEAD, 3.0, 0.0)]  # best score, but not what is exported
-    head_refit = 3.0 * 150 / 100  # a head's fixed cost, on the cached features of train + validation
+    head_refit = 3.0 / 6 * 150 / 100  # one of its six fits, on the cached features of train + validation
     assert objective.expected_members() == 1
     assert objective.reserve() == pytest.approx(head_refit + 0.01 * 1000)
     objective.tuned_vals.append(0.98)  # this one beats the head on validation: it may join
@@ -354,6 +357,11 @@ def test_on_a_small_validation_split_the_reserve_prices_the_head_the_export_will
     tuned_refit = objective.refit_seconds(_tuned(2, 4), 60.0)
     assert tuned_refit == pytest.approx(60.0 * 150 / 100 + 0.01 * 150)
     assert objective.reserve() == pytest.approx(tuned_refit + head_refit + 2 * 0.01 * 1000)
+    rbf = HEAD.model_copy(update={"head_kernel": "rbf"})
+    objective.kept_runs.append((rbf, 12.0, 0.0))  # level 1 weighs every kept head
+    assert objective.expected_members() == 3
+    assert [plan for plan, _, _ in objective._members()] == [HEAD, rbf, _tuned(2, 4)]
+    assert objective.refit_seconds(rbf, 12.0) == pytest.approx(12.0 / 6 * 150 / 100)
 
 
 def test_the_reserve_holds_the_refit_of_every_member_the_export_will_hold(image_dir, tmp_path, book) -> None:
@@ -366,11 +374,13 @@ def test_the_reserve_holds_the_refit_of_every_member_the_export_will_hold(image_
     objective.config = objective.config.model_copy(update={"refit": True, "budget_minutes": 10.0})
     on_4 = HEAD.model_copy(update={"dihedral_views": 4})
     objective.n_complete = 3
+    objective.n_train, objective.n_val = 1000, SMALL_VALIDATION  # selected on validation: one fit per head
     objective.kept_runs = [(on_4, 6.1, 0.0), (on_4, 14.7, 0.0), (on_4, 117.9, 113.0)]
     assert objective.expected_members() == 3
-    assert objective.reserve() == pytest.approx((6.1 + 14.7 + 4.9) * 1200 / 1000)
-    objective.kept_runs[1] = (_tuned(2, 8), 400.0, 0.0)  # its refit, ~480 s, would starve the search
-    assert objective.reserve() == pytest.approx((6.1 + 4.9) * 1200 / 1000)
+    grown = (1000 + SMALL_VALIDATION) / 1000
+    assert objective.reserve() == pytest.approx((6.1 + 14.7 + 4.9) * grown)
+    objective.kept_runs[1] = (_tuned(2, 8), 400.0, 0.0)  # its refit, ~800 s, would starve the search
+    assert objective.reserve() == pytest.approx((6.1 + 4.9) * grown)
 
 
 def test_the_reserve_holds_the_classical_members_refit_and_test_reading(image_dir, tmp_path, book) -> None:
@@ -394,7 +404,7 @@ def test_the_test_pass_is_priced_as_the_shared_pass_the_ensemble_will_run(image_
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0)
     objective.config = objective.config.model_copy(update={"weights": None, "refit": False})
-    objective.n_train, objective.n_val, objective.n_test = 1000, 300, 1000  # large validation: top trials
+    objective.n_train, objective.n_val, objective.n_test = 1000, SMALL_VALIDATION, 1000  # large validation: top trials
     objective.cost.observe(HEAD, seconds=3.0, stage_seconds=[1.0], curve=[_epoch(0, 1.0)], fill_rate=0.01)
     objective.n_complete = 3
     assert objective.expected_members() == 3
@@ -574,7 +584,7 @@ def test_head_members_on_dihedral_views_cost_a_pass_per_view_at_the_test_split(i
     now = [0.0]
     objective, _ = _objective(image_dir, tmp_path, book, now, budget_s=600.0, dihedral_views=8)
     objective.config = objective.config.model_copy(update={"weights": None})
-    objective.n_train, objective.n_val, objective.n_test = 1000, 300, 1000
+    objective.n_train, objective.n_val, objective.n_test = 1000, SMALL_VALIDATION, 1000
     objective.n_complete = 1
     objective.kept_runs = _kept((2, 1))  # the rule plan fine-tuned: the heads on views are still to come
     assert objective.expected_passes() == pytest.approx(1.0)

@@ -213,13 +213,55 @@ def test_out_of_fold_selection_weighs_tfidf_on_train_plus_validation_and_fine_tu
     assert alone is not None and alone.weights == {"trial_0002": 1.0}
 
 
+def _half_right(y: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Probabilities sure of the true class where `right`, else leaning (0.45 against 0.35) to the next one."""
+    rows = np.arange(len(y))
+    probs = np.repeat(np.where(right, 0.1, 0.2)[:, None], 3, axis=1)
+    probs[rows, y] = np.where(right, 0.8, 0.35)
+    probs[rows, (y + 1) % 3] = np.where(right, 0.1, 0.45)
+    return probs
+
+
+def test_out_of_fold_selection_weighs_every_kept_head_that_errs_differently() -> None:
+    """Two heads, each right on two thirds of the train + validation rows and each wrong where the
+    other is sure: together they are right everywhere, so level 1 keeps both (a linear and an RBF
+    head on one backbone's features err apart on ELPV 4 grades). A fine-tuning trial below that mix
+    on validation stays out."""
+    from advisor.auto.finish import select_out_of_fold
+
+    y_all = np.arange(63) % 3
+    third = np.arange(63) % 9 // 3  # 0, 1, 2 in runs of three: every class in every third
+    linear, rbf = _half_right(y_all, third != 2), _half_right(y_all, third != 0)
+    assert (linear.argmax(1) == y_all).mean() == pytest.approx(2 / 3)
+    assert (rbf.argmax(1) == y_all).mean() == pytest.approx(2 / 3)
+    y_val = y_all[-9:]
+    heads = {
+        f"trial_000{n}": _Trial(n, {"cv_probabilities": p.tolist(), "cv_labels": y_all.tolist()})
+        for n, p in ((1, linear), (2, rbf))
+    }
+    tuned_probs = _half_right(y_val, np.arange(9) < 8)  # 8 of 9 on validation: below the mix's 9
+    candidates = {**heads, "trial_0003": _Trial(3, {"val_probabilities": tuned_probs.tolist()})}
+    val_probs = {"trial_0001": linear[-9:], "trial_0002": rbf[-9:], "trial_0003": tuned_probs}
+    chosen = select_out_of_fold(candidates, val_probs, y_val)  # type: ignore[arg-type]
+    assert chosen is not None
+    assert set(chosen.weights) == {"trial_0001", "trial_0002"}
+    assert sum(chosen.weights.values()) == pytest.approx(1.0)
+    assert (chosen.val_probs.argmax(1) == y_val).all()
+    assert "out-of-fold accuracy 1.0000" in chosen.note and "no fine-tuning trial improved" in chosen.note
+    # One head alone (its folds the only ones): level 1 is that head, and the fine-tuning trial now beats it.
+    alone = select_out_of_fold(
+        {"trial_0001": heads["trial_0001"], "trial_0003": candidates["trial_0003"]}, val_probs, y_val
+    )  # type: ignore[arg-type]
+    assert alone is not None and "trial_0003" in alone.weights
+
+
 def test_the_tfidf_member_chooses_c_on_a_large_validation_split_and_reports_its_progress() -> None:
     from types import SimpleNamespace
 
     from advisor.auto.classical import fit_classical_member, left_out_note
     from advisor.auto.objective import SMALL_VALIDATION
 
-    data, split, y_all = _keyword_split(per_class=90, n_val=70)
+    data, split, y_all = _keyword_split(per_class=420, n_val=340)
     assert len(split.val) >= SMALL_VALIDATION
     config = SimpleNamespace(data_modality="text", seed=0, ensemble=True, priority="balanced")
     steps: list[tuple[str, int, int]] = []
@@ -324,7 +366,7 @@ def test_the_pixel_member_draws_its_landmarks_with_the_search_seed() -> None:
     from runners.pixels import LANDMARKS, fit_kernel_map, raw_pixels
 
     digits = offline.digits()
-    train, val = list(range(1200)), list(range(1200, 1500))  # validation over SMALL_VALIDATION: C on it
+    train, val = list(range(1200)), list(range(1200, 1500))  # C out of fold; the model itself fits on train
     split = SimpleNamespace(train=train, val=val, class_names=[str(d) for d in range(10)])
     pixels = raw_pixels(digits.inputs[:1500])
     members = {}

@@ -246,7 +246,12 @@ class Objective:
         """The finishing phase will select the ensemble out of fold: small validation, a head-only trial
         done (or `candidate`, about to start, one)."""
         head = bool(self.head_vals) or (candidate is not None and candidate.trainable_blocks == 0)
-        return self.config.ensemble and self.n_val < SMALL_VALIDATION and head
+        return self.config.ensemble and self.head_cv_folds is not None and head
+
+    @property
+    def head_cv_folds(self) -> int | None:
+        """Folds a head-only trial is cross-validated on (small validation), else None: scored on validation."""
+        return CV_FOLDS if self.n_val < SMALL_VALIDATION else None
 
     def refit_seconds(self, plan: TrialPlan, seconds: float, fill: float = 0.0) -> float:
         """Estimated seconds to refit on train + validation a trial of this plan that took `seconds`,
@@ -256,8 +261,8 @@ class Objective:
         is one fit. Priced as its trial, ELPV 4 grades' best head (4 rotations, 23.4 s, split 0)
         held 29 s; its refit, the pixel member's and the export took 7.2 s together.
         """
-        if plan.trainable_blocks == 0 and self.n_val < SMALL_VALIDATION:
-            seconds = fill + max(seconds - fill, 0.0) / (CV_FOLDS + 1)
+        if plan.trainable_blocks == 0 and self.head_cv_folds is not None:
+            seconds = fill + max(seconds - fill, 0.0) / (self.head_cv_folds + 1)
         return self.cost.refit(plan, seconds, self.n_train, self.n_val, self.views, cached=self.config.cache, fill=fill)
 
     def time_left(self) -> float:
@@ -291,7 +296,7 @@ class Objective:
             raise optuna.TrialPruned(reason)
         self.skipped_in_a_row = 0
         self.events.trial_started(trial.number, plan)
-        cv_folds = CV_FOLDS if self.n_val < SMALL_VALIDATION else None
+        cv_folds = self.head_cv_folds
         spec = self.spec_for(trial, plan, self.trial_dir(trial.number), cv_folds)
         trial.set_user_attr(TrialAttr.STAGES, [stage.model_dump(exclude_defaults=True) for stage in spec.stages])
         result, next_step = self._run(trial, plan, spec)

@@ -121,11 +121,21 @@ def diverse_first(ranked: Sequence[_T]) -> list[_T]:
     pooled features ranked above it, and every head reads the same frozen backbone, so they err
     alike. The fine-tuned member had the largest weight where it was kept (0.52 and 0.4, splits 0
     and 1: test 0.875 and 0.878).
+
+    With a cross-validated head among them (out-of-fold selection, `finish.select_out_of_fold`) a
+    fine-tuned trial joins the export only by beating the heads' mix on validation, so those that
+    do not beat the best head's validation accuracy go last (`Objective.expected_members` counts
+    the same): their place is a head's. On ELPV 4 grades (split 1, AMX CPU) the rule plan (0.700 on
+    validation, heads up to 0.779) held the second place, the RBF head on the rotations (third by
+    cross-validation) was dropped, and the two linear heads and the pixels tested 0.782.
     """
+    behind = _below_the_heads(ranked)
     seen: list[tuple[Any, ...]] = []  # the kinds of `firsts`, in order
     firsts: list[_T] = []
     rest: list[_T] = []
     for t in ranked:
+        if any(t is b for b in behind):
+            continue
         kind = trial_kind(t.user_attrs)
         if kind in seen:
             rest.append(t)
@@ -134,7 +144,20 @@ def diverse_first(ranked: Sequence[_T]) -> list[_T]:
             seen.append(kind)
     if FINE_TUNED in seen[1:]:
         firsts.insert(1, firsts.pop(seen.index(FINE_TUNED)))
-    return firsts + rest
+    return firsts + rest + behind
+
+
+def _below_the_heads(ranked: Sequence[_T]) -> list[_T]:
+    """The fine-tuned trials of `ranked` at or below the best head-only trial's validation accuracy,
+    when a head was cross-validated (out-of-fold selection); else none."""
+    if not any(TrialAttr.CV_PROBS in t.user_attrs for t in ranked):
+        return []
+
+    def val(t: _T) -> float:
+        return float(t.user_attrs.get(TrialAttr.VAL_ACCURACY) or 0.0)
+
+    best_head = max(val(t) for t in ranked if trial_kind(t.user_attrs) != FINE_TUNED)
+    return [t for t in ranked if trial_kind(t.user_attrs) == FINE_TUNED and val(t) <= best_head]
 
 
 def out_of_fold_head(ranked: Iterable[_T]) -> _T | None:

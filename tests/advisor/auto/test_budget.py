@@ -474,6 +474,58 @@ def test_the_kept_candidates_hold_the_best_of_each_kind_before_more_of_one(image
     assert kept == [(0, LINEAR_HEAD, 1, 0.1), (2, LINEAR_HEAD, 1, 1.0), (0, "rbf", 1, 0.3)]
 
 
+class _CrossValidating(ScriptedRunner):
+    """Head-only trials on a small validation split come back cross-validated (3 points above their
+    validation score), with out-of-fold probabilities, as `TimmRunner` returns them."""
+
+    def run(self, spec, callback=None):  # type: ignore[no-untyped-def]
+        result = super().run(spec, callback)
+        if spec.head_cv_folds is None or result.best_val_accuracy is None:
+            return result
+        cv = {"cv_accuracy": result.best_val_accuracy + 0.03, "cv_labels": [0, 1, 0, 1]}
+        return result.model_copy(update={**cv, "cv_probabilities": [[0.6, 0.4], [0.4, 0.6]] * 2})
+
+
+def test_out_of_fold_a_fine_tuned_trial_below_the_heads_gives_its_kept_place_to_a_head(
+    image_dir, tmp_path, book
+) -> None:
+    """With heads cross-validated (200 validation examples), a fine-tuned trial joins the export only
+    by beating the heads' mix on validation. ELPV 4 grades, split 1: the rule plan (0.700 on
+    validation, the heads up to 0.779) kept the second place and the RBF head on the rotations
+    was dropped. Below the best head, it gives its place to the next kind of head; above it, it takes
+    the second place again."""
+    now = [0.0]
+    objective, _ = _objective(
+        image_dir, tmp_path, book, now, budget_s=10_000.0, head_kernels=(LINEAR_HEAD, "rbf"), dihedral_views="auto"
+    )
+    runner = _CrossValidating(
+        lambda spec: (
+            [0.8 - spec.stages[0].head_c / 10]
+            if spec.stages[-1].trainable_blocks == 0
+            else [spec.stages[-1].lr_backbone * 1000] * spec.stages[-1].epochs
+        )
+    )
+    objective.runner = runner
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    tuned = _tuned(2, 1).model_dump(exclude_none=True, exclude={"class_weights", "dihedral_views", "head_kernel"})
+    tuned.pop("head_features")
+    study.enqueue_trial({**tuned, "lr_backbone": 7e-4})  # the rule plan first, 0.70 on validation
+    for c, views, kernel in ((0.2, 1, LINEAR_HEAD), (0.3, 1, LINEAR_HEAD), (0.4, 1, "rbf"), (0.5, 4, LINEAR_HEAD)):
+        study.enqueue_trial({"trainable_blocks": 0, "head_c": c, "dihedral_views": views, "head_kernel": kernel})
+    study.optimize(objective, n_trials=5)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 5
+    assert all(t.user_attrs.get("selection") == "cross-validation" for t in study.trials[1:])
+    kept = [(p.trainable_blocks, p.head_kernel, p.dihedral_views, p.head_c) for p, _, _ in objective.kept_runs]
+    assert kept == [(0, LINEAR_HEAD, 1, 0.2), (0, "rbf", 1, 0.4), (0, LINEAR_HEAD, 4, 0.5)]
+    assert not (objective.trial_dir(0) / "model").exists()
+    assert objective.expected_members() == 3  # three heads, no fine-tuned trial
+    # A fine-tuned trial above the best head (0.79 > 0.78 on validation) takes the second place.
+    study.enqueue_trial({**tuned, "lr_backbone": 7.9e-4})
+    study.optimize(objective, n_trials=1)
+    kept = [(p.trainable_blocks, p.head_kernel, p.dihedral_views, p.head_c) for p, _, _ in objective.kept_runs]
+    assert kept == [(0, LINEAR_HEAD, 1, 0.2), (2, LINEAR_HEAD, 1, 1.0), (0, "rbf", 1, 0.4)]
+
+
 def test_a_joining_worker_prices_its_first_trials_with_the_creating_runs_pass(image_dir, tmp_path, book) -> None:
     """A worker makes no measuring pass: without the stored price its first deep trial ran unpriced."""
     from advisor import DatasetProfile, recommend

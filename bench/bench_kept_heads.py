@@ -7,7 +7,10 @@ the best head alone. This bench reads a run that `bench/bench_peers.py --keep` l
 classical member as the search did (same seed, same folds), runs the greedy selection on the
 out-of-fold predictions of (a) the best head and the classical member and (b) every head whose
 model was kept and the classical member, and scores both mixes with the searched models (no refit)
-on the test split. Example (after a kept ELPV 4 grades run; a minute or two of test passes):
+on the test split. Then level 2 over the kept fine-tuning trials, on the validation rows, as the
+export chooses it (`select_out_of_fold`: a fine-tuning trial competes only if it alone beats the
+level-1 mix on validation) and with greedy selection alone deciding (no such gate).
+Example (after a kept ELPV 4 grades run; a minute or two of test passes):
 
     HF_HUB_OFFLINE=1 python bench/bench_peers.py --task elpv4 --budget-minutes 10 --rows "advisor auto" --keep
     HF_HUB_OFFLINE=1 python bench/bench_kept_heads.py /tmp/bench-elpv4-XXXXXXXX
@@ -27,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from advisor.auto.attrs import StudyAttr, TrialAttr  # noqa: E402
 from advisor.auto.classical import fit_classical_member  # noqa: E402
 from advisor.auto.config import TuneConfig  # noqa: E402
+from advisor.auto.finish import LEVEL_ONE, select_out_of_fold  # noqa: E402
 from advisor.auto.setup import data_source  # noqa: E402
 from runners import get_runner  # noqa: E402
 from runners.data.splits import stratified_split  # noqa: E402
@@ -74,10 +78,47 @@ def main() -> None:
         print(f"| {name} | | {accuracy(oof[name], y_oof):.4f} | {accuracy(on_test[name], y_test):.4f} |")
     for label, names in (("best head + classical", [best, member.name]), ("every kept head + classical", list(oof))):
         weights = greedy_selection({n: oof[n] for n in names}, y_oof)
-        listed = ", ".join(f"{n} {w:.2f}" for n, w in sorted(weights.items(), key=lambda kv: -kv[1]))
         mix_oof = np.sum([w * oof[n] for n, w in weights.items()], axis=0)
         mix_test = np.sum([w * on_test[n] for n, w in weights.items()], axis=0)
-        print(f"| {label} | {listed} | {accuracy(mix_oof, y_oof):.4f} | {accuracy(mix_test, y_test):.4f} |")
+        print(f"| {label} | {listed(weights)} | {accuracy(mix_oof, y_oof):.4f} | {accuracy(mix_test, y_test):.4f} |")
+    tuned = {
+        f"trial_{t.number:04d}": t
+        for t in study.trials
+        if t.number not in heads
+        and TrialAttr.VAL_PROBS in t.user_attrs
+        and (run / "trials" / f"{t.number:04d}" / "model").is_dir()
+    }
+    if not tuned:
+        return
+    y_val = y_oof[len(split.train) :]
+    val = {name: np.asarray(t.user_attrs[TrialAttr.VAL_PROBS]) for name, t in tuned.items()}
+    for name in tuned:
+        on_test[name] = load_predictor(run / "trials" / name.removeprefix("trial_") / "model").predict_proba(inputs)
+        print(
+            f"| {name} (fine-tuned; validation, not out of fold) | | {accuracy(val[name], y_val):.4f} | "
+            f"{accuracy(on_test[name], y_test):.4f} |"
+        )
+    candidates = {f"trial_{n:04d}": t for n, t in heads.items()} | tuned
+    chosen = select_out_of_fold(candidates, val, y_val, member)  # type: ignore[arg-type]
+    assert chosen is not None
+    level_one = {n: w for n, w in chosen.weights.items() if n in oof}
+    share = sum(level_one.values())
+    level = {LEVEL_ONE: np.sum([w / share * oof[n][len(split.train) :] for n, w in level_one.items()], axis=0), **val}
+    ungated = greedy_selection(level, y_val)
+    ungated = {n: w * ungated.get(LEVEL_ONE, 0.0) / share for n, w in level_one.items()} | {
+        n: w for n, w in ungated.items() if n != LEVEL_ONE
+    }
+    for label, weights in (("level 2 as exported (gate)", chosen.weights), ("level 2, greedy alone", ungated)):
+        mix_val = np.sum([w * (val[n] if n in val else oof[n][len(split.train) :]) for n, w in weights.items()], axis=0)
+        mix_test = np.sum([w * on_test[n] for n, w in weights.items()], axis=0)
+        print(
+            f"| {label} | {listed(weights)} | {accuracy(mix_val, y_val):.4f} (validation) | "
+            f"{accuracy(mix_test, y_test):.4f} |"
+        )
+
+
+def listed(weights: dict[str, float]) -> str:
+    return ", ".join(f"{n} {w:.2f}" for n, w in sorted(weights.items(), key=lambda kv: -kv[1]) if w > 0)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,11 @@ def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
     return float((probs.argmax(1) == y).mean())
 
 
+def model_dir(run: Path, number: int) -> Path:
+    """Where a kept trial's searched model lies in a kept run (the search's `trials/NNNN/model`)."""
+    return run / "trials" / f"{number:04d}" / "model"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kept", type=Path, help="a folder bench_peers.py --keep left (holds auto/ and data/)")
@@ -55,9 +60,7 @@ def main() -> None:
     classes = list(split.class_names)
     member = fit_classical_member(config, data, split)
     heads = {
-        t.number: t
-        for t in study.trials
-        if TrialAttr.CV_PROBS in t.user_attrs and (run / "trials" / f"{t.number:04d}" / "model").is_dir()
+        t.number: t for t in study.trials if TrialAttr.CV_PROBS in t.user_attrs and model_dir(run, t.number).is_dir()
     }
     if not heads or member is None or member.oof_probs is None:
         raise SystemExit(f"{run}: no kept cross-validated head or no out-of-fold classical member to weigh")
@@ -66,10 +69,7 @@ def main() -> None:
     y_test = np.array([classes.index(p.parent.name) for p in test])
     inputs = [p.read_text(encoding="utf-8") if config.data_modality == "text" else str(p) for p in test]
     oof = {f"trial_{n:04d}": np.asarray(t.user_attrs[TrialAttr.CV_PROBS]) for n, t in heads.items()}
-    on_test = {
-        name: load_predictor(run / "trials" / name.removeprefix("trial_") / "model").predict_proba(inputs)
-        for name in oof
-    }
+    on_test = {f"trial_{n:04d}": load_predictor(model_dir(run, n)).predict_proba(inputs) for n in heads}
     oof[member.name], on_test[member.name] = member.oof_probs, member.model.predict_proba(inputs)
     best = f"trial_{max(heads, key=lambda n: heads[n].value or 0.0):04d}"
     print(f"{args.kept.name}: {len(y_oof)} out-of-fold rows, {len(y_test)} test examples\n")
@@ -84,16 +84,14 @@ def main() -> None:
     tuned = {
         f"trial_{t.number:04d}": t
         for t in study.trials
-        if t.number not in heads
-        and TrialAttr.VAL_PROBS in t.user_attrs
-        and (run / "trials" / f"{t.number:04d}" / "model").is_dir()
+        if t.number not in heads and TrialAttr.VAL_PROBS in t.user_attrs and model_dir(run, t.number).is_dir()
     }
     if not tuned:
         return
     y_val = y_oof[len(split.train) :]
     val = {name: np.asarray(t.user_attrs[TrialAttr.VAL_PROBS]) for name, t in tuned.items()}
-    for name in tuned:
-        on_test[name] = load_predictor(run / "trials" / name.removeprefix("trial_") / "model").predict_proba(inputs)
+    for name, t in tuned.items():
+        on_test[name] = load_predictor(model_dir(run, t.number)).predict_proba(inputs)
         print(
             f"| {name} (fine-tuned; validation, not out of fold) | | {accuracy(val[name], y_val):.4f} | "
             f"{accuracy(on_test[name], y_test):.4f} |"

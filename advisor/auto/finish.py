@@ -25,6 +25,7 @@ from advisor.auto.attrs import TrialAttr
 from advisor.auto.classical import ClassicalMember
 from advisor.auto.objective import KEEP_MODELS, Objective, run_seconds
 from advisor.auto.space import TrialPlan
+from advisor.auto.stacking import fine_tune_bar, level_one, member_name
 from advisor.auto.study import diverse_first, out_of_fold_head, ranked_trials
 from runners.specs import EpochMetrics, kept_epoch
 
@@ -69,22 +70,25 @@ def trial_folder(trial: optuna.trial.FrozenTrial, objective: Objective) -> Path:
     return Path(recorded) if recorded else objective.trial_dir(trial.number)
 
 
-def _candidates(ranked: list[optuna.trial.FrozenTrial], objective: Objective, keep: int) -> dict[str, Any]:
-    """Kept trials with a model on disk, the best of each kind first (`diverse_first`; ensemble members
-    also need validation probabilities), and, when it is not among them, the best head-only trial with
-    out-of-fold predictions (the out-of-fold ensemble's head: its score is cross-validated, the
-    others' may be validation accuracy)."""
+def _candidates(
+    ranked: list[optuna.trial.FrozenTrial], objective: Objective, keep: int, classical: ClassicalMember | None = None
+) -> dict[str, Any]:
+    """Kept trials with a model on disk, the best of each kind first (`diverse_first`, fine-tuned trials
+    under the heads' mix last; ensemble members also need validation probabilities), and, when it
+    is not among them, the best head-only trial with out-of-fold predictions (the out-of-fold
+    ensemble's head: its score is cross-validated, the others' may be validation accuracy)."""
     out: dict[str, Any] = {}
     on_disk = [t for t in ranked if (trial_folder(t, objective) / "model").is_dir()]
-    for t in diverse_first(on_disk):
+    bar = fine_tune_bar(on_disk, keep, classical) if keep > 1 else None
+    for t in diverse_first(on_disk, bar):
         if not out or TrialAttr.VAL_PROBS in t.user_attrs:
-            out[f"trial_{t.number:04d}"] = t
+            out[member_name(t.number)] = t
         if len(out) == keep:
             break
     if out and keep > 1:
         head = out_of_fold_head(on_disk)
         if head is not None:
-            out.setdefault(f"trial_{head.number:04d}", head)
+            out.setdefault(member_name(head.number), head)
     return out
 
 
@@ -108,7 +112,7 @@ def finish_search(
     config = objective.config
     ranked = ranked_trials(study)
     notes: list[str] = []
-    candidates = _candidates(ranked, objective, KEEP_MODELS if config.ensemble else 1)
+    candidates = _candidates(ranked, objective, KEEP_MODELS if config.ensemble else 1, classical)
     if not candidates:
         return Finished(members=[], model_dir=out_model if out_model.is_dir() else None, seconds=clock() - start)
     first = next(iter(candidates.values()))
@@ -206,46 +210,30 @@ def select_out_of_fold(
     """
     from runners.ensemble import greedy_selection
 
-    cross_validated = [name for name, t in candidates.items() if TrialAttr.CV_PROBS in t.user_attrs]
-    if not cross_validated:
+    first = level_one(candidates, y, classical)
+    if first is None:
         return None
-    y_oof = np.asarray(candidates[cross_validated[0]].user_attrs[TrialAttr.CV_LABELS], dtype=np.int64)
-    n_train = len(y_oof) - len(y)
-    if n_train < 0 or not np.array_equal(y_oof[n_train:], y):
-        return None  # not the validation rows this search scored: stay with validation selection
-    # Heads whose folds ran over other rows (none in one search) cannot be weighed beside the first.
-    heads = [
-        name
-        for name in cross_validated
-        if np.array_equal(np.asarray(candidates[name].user_attrs[TrialAttr.CV_LABELS], dtype=np.int64), y_oof)
-    ]
-    pool = {name: np.asarray(candidates[name].user_attrs[TrialAttr.CV_PROBS], dtype=float) for name in heads}
-    if classical is not None and classical.oof_probs is not None and np.array_equal(classical.oof_labels, y_oof):
-        pool[classical.name] = classical.oof_probs
-    first = greedy_selection(pool, y_oof) if len(pool) > 1 else {heads[0]: 1.0}
-    oof_mix = np.sum([w * pool[n] for n, w in first.items()], axis=0)
-    oof_acc = float((oof_mix.argmax(1) == y_oof).mean())
-    level = {LEVEL_ONE: oof_mix[n_train:]}
+    level = {LEVEL_ONE: first.val_probs}
     # A fine-tuning trial competes only if it alone beats the mix on validation: on BBC 20/class a
     # trial that fine-tuning had not moved (0.94, +0.0 over its head) took a 0.39 weight from 50
     # validation texts and doubled the prediction cost.
-    mix_val = float((level[LEVEL_ONE].argmax(1) == y).mean())
+    mix_val = first.val_accuracy or 0.0
     level.update(
         {
             n: p
             for n, p in val_probs.items()
-            if n not in cross_validated and len(p) == len(y) and float((p.argmax(1) == y).mean()) > mix_val
+            if n not in first.heads and len(p) == len(y) and float((p.argmax(1) == y).mean()) > mix_val
         }
     )
     second = greedy_selection(level, y) if len(level) > 1 else {LEVEL_ONE: 1.0}
-    weights = {n: w * second.get(LEVEL_ONE, 0.0) for n, w in first.items()}
+    weights = {n: w * second.get(LEVEL_ONE, 0.0) for n, w in first.weights.items()}
     weights.update({n: w for n, w in second.items() if n != LEVEL_ONE})
     weights = {n: w for n, w in weights.items() if w > 0}
     mixed = np.sum([w * level[n] for n, w in second.items()], axis=0)
-    listed = ", ".join(f"{n} {w:.2f}" for n, w in sorted(first.items(), key=lambda kv: -kv[1]))
+    listed = ", ".join(f"{n} {w:.2f}" for n, w in sorted(first.weights.items(), key=lambda kv: -kv[1]))
     note = (
         f"Validation has {len(y)} examples: members with out-of-fold predictions were weighed on all "
-        f"{len(y_oof)} train + validation examples ({listed}; out-of-fold accuracy {oof_acc:.4f})"
+        f"{len(first.oof_labels)} train + validation examples ({listed}; out-of-fold accuracy {first.oof_accuracy:.4f})"
     )
     others = [n for n in second if n != LEVEL_ONE]
     note += (

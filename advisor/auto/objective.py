@@ -22,6 +22,7 @@ from advisor.auto.budget import CostModel, PassPrice
 from advisor.auto.config import TuneConfig
 from advisor.auto.diagnosis import final_diagnoses, head_stage, observe, stage_gains
 from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
+from advisor.auto.stacking import fine_tune_bar
 from advisor.auto.study import diverse_first, out_of_fold_head, ranked_trials, selection_key
 from advisor.auto.trial_specs import rule_plan_spec, trial_spec
 from advisor.engine.diagnose import Diagnosis, diagnose
@@ -31,6 +32,7 @@ from runners.errors import StopTrial
 from runners.specs import CacheConfig
 
 if TYPE_CHECKING:
+    from advisor.auto.classical import ClassicalMember
     from runners.runner import Runner
     from runners.specs import AugmentConfig, TrialSpec
 
@@ -103,11 +105,11 @@ class Objective:
         split_sizes: tuple[int, int, int] | None = None,
         recommendation: Recommendation | None = None,
         price: PassPrice | None = None,
-        classical_read_seconds: float = 0.0,
-        classical_refit_seconds: float = 0.0,
+        classical: ClassicalMember | None = None,
     ) -> None:
-        """`classical_read_seconds`, `classical_refit_seconds`: the classical member's reading of train +
-        validation in set-up and its expected refit (`advisor.auto.classical.ClassicalMember`; 0 without one)."""
+        """`classical`: the member fitted in set-up (TF-IDF, pixels), if any: its reading of train +
+        validation and expected refit are priced in the reserve, its out-of-fold rows join the heads'
+        mix a fine-tuning trial must beat (`stacking.fine_tune_bar`)."""
         self.config = config
         self.space = space
         self.book = book
@@ -138,8 +140,12 @@ class Objective:
         # in the ensemble candidates' order (`diverse_first`): what the export may hold and what their refits cost.
         self.kept_runs: list[tuple[TrialPlan, float, float]] = []
         self.best_value = -1.0
-        self.classical_read_seconds = classical_read_seconds
-        self.classical_refit_seconds = classical_refit_seconds
+        self.classical = classical
+        self.classical_read_seconds = classical.read_seconds if classical is not None else 0.0
+        self.classical_refit_seconds = classical.refit_seconds if classical is not None else 0.0
+        # The validation accuracy of the heads' mix a fine-tuning trial must beat to join an out-of-fold
+        # export (`stacking.fine_tune_bar`), as of the last complete trial; None until it can be weighed.
+        self.fine_tune_bar: float | None = None
 
     def trial_dir(self, number: int) -> Path:
         return self.config.out / "trials" / f"{number:04d}"
@@ -229,8 +235,8 @@ class Objective:
 
         Up to `KEEP_MODELS` with the ensemble on; on a small validation split (out-of-fold selection,
         `finish.select_out_of_fold`) the kept heads (at least one) plus the fine-tuning trials that
-        beat the best head on validation, the only ones that may join them (a fine-tuning candidate
-        may be one).
+        beat the heads' mix on validation (`fine_tune_bar`; the best head's score until the mix can
+        be weighed), the only ones that may join them (a fine-tuning candidate may be one).
         """
         if not self.config.ensemble:
             return 1
@@ -238,7 +244,8 @@ class Objective:
             return min(KEEP_MODELS, max(1, self.n_complete + (candidate is not None)))
         plans = [plan for plan, _, _ in self.kept_runs] + ([candidate] if candidate is not None else [])
         heads = max(1, sum(plan.trainable_blocks == 0 for plan in plans))
-        better = sum(v > max(self.head_vals, default=0.0) for v in self.tuned_vals)
+        bar = self.fine_tune_bar if self.fine_tune_bar is not None else max(self.head_vals, default=0.0)
+        better = sum(v > bar for v in self.tuned_vals)
         better += candidate is not None and candidate.trainable_blocks > 0
         return min(KEEP_MODELS, heads + better)
 
@@ -480,7 +487,8 @@ class Objective:
         ranked = sorted(
             done, key=lambda t: selection_key(value if t is trial else t.value, t.user_attrs, t.number), reverse=True
         )
-        candidates = diverse_first(ranked)
+        self.fine_tune_bar = fine_tune_bar(ranked, KEEP_MODELS, self.classical) if self.config.ensemble else None
+        candidates = diverse_first(ranked, self.fine_tune_bar)
         kept = {t.number for t in candidates[:KEEP_MODELS]}
         head = out_of_fold_head(ranked)
         if head is not None:

@@ -135,8 +135,7 @@ def run_search(
         clock=clock,
         worker=worker,
         split_sizes=(len(setup.split.train), len(setup.split.val), len(setup.split.test)),
-        classical_read_seconds=classical.read_seconds if classical is not None else 0.0,
-        classical_refit_seconds=classical.refit_seconds if classical is not None else 0.0,
+        classical=classical,
     )
 
     def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:

@@ -109,7 +109,7 @@ def trial_kind(attrs: Mapping[str, Any]) -> tuple[Any, ...]:
     return ("head", plan.head_features, plan.head_kernel, plan.dihedral_views)
 
 
-def diverse_first(ranked: Sequence[_T]) -> list[_T]:
+def diverse_first(ranked: Sequence[_T], bar: float | None = None) -> list[_T]:
     """`ranked` (best first) with the best trial of each kind (`trial_kind`) ahead of the rest, each
     part in rank order, except that the best fine-tuned trial comes second when it is not first: the
     ensemble's candidates (the first `KEEP_MODELS`).
@@ -122,19 +122,20 @@ def diverse_first(ranked: Sequence[_T]) -> list[_T]:
     alike. The fine-tuned member had the largest weight where it was kept (0.52 and 0.4, splits 0
     and 1: test 0.875 and 0.878).
 
-    With a cross-validated head among them (out-of-fold selection, `finish.select_out_of_fold`) a
-    fine-tuned trial joins the export only by beating the heads' mix on validation, so those that
-    do not beat the best head's validation accuracy go last (`Objective.expected_members` counts
-    the same): their place is a head's. On ELPV 4 grades (split 1, AMX CPU) the rule plan (0.700 on
-    validation, heads up to 0.779) held the second place, the RBF head on the rotations (third by
-    cross-validation) was dropped, and the two linear heads and the pixels tested 0.782.
+    `bar`: with out-of-fold selection (`stacking.fine_tune_bar`), the validation accuracy a
+    fine-tuned trial must beat to join the export (the heads' mix); those at or below it go last,
+    their place is a head's (`Objective.expected_members` counts the same). On ELPV 4 grades (split
+    1, AMX CPU) the rule plan (0.700 on validation, heads up to 0.779) held the second place, the RBF
+    head on the rotations (third by cross-validation) was dropped, and the two linear heads and the
+    pixels tested 0.782.
     """
-    behind = _below_the_heads(ranked)
+    behind = [t for t in ranked if bar is not None and trial_kind(t.user_attrs) == FINE_TUNED and _val(t) <= bar]
+    held = {id(t) for t in behind}
     seen: list[tuple[Any, ...]] = []  # the kinds of `firsts`, in order
     firsts: list[_T] = []
     rest: list[_T] = []
     for t in ranked:
-        if any(t is b for b in behind):
+        if id(t) in held:
             continue
         kind = trial_kind(t.user_attrs)
         if kind in seen:
@@ -147,17 +148,8 @@ def diverse_first(ranked: Sequence[_T]) -> list[_T]:
     return firsts + rest + behind
 
 
-def _below_the_heads(ranked: Sequence[_T]) -> list[_T]:
-    """The fine-tuned trials of `ranked` at or below the best head-only trial's validation accuracy,
-    when a head was cross-validated (out-of-fold selection); else none."""
-    if not any(TrialAttr.CV_PROBS in t.user_attrs for t in ranked):
-        return []
-
-    def val(t: _T) -> float:
-        return float(t.user_attrs.get(TrialAttr.VAL_ACCURACY) or 0.0)
-
-    best_head = max(val(t) for t in ranked if trial_kind(t.user_attrs) != FINE_TUNED)
-    return [t for t in ranked if trial_kind(t.user_attrs) == FINE_TUNED and val(t) <= best_head]
+def _val(t: _WithAttrs) -> float:
+    return float(t.user_attrs.get(TrialAttr.VAL_ACCURACY) or 0.0)
 
 
 def out_of_fold_head(ranked: Iterable[_T]) -> _T | None:

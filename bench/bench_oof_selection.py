@@ -3,14 +3,17 @@
 `advisor.auto.finish.select_out_of_fold` weighs the kept cross-validated heads by greedy selection
 with replacement (`runners.ensemble.greedy_selection`: accuracy, ties to log-loss) on their
 out-of-fold predictions over train + validation. This bench reads the study of kept `advisor auto`
-runs (`bench/bench_peers.py --keep`; only `auto/study.db`, no model is loaded and nothing is
-refitted), takes the heads the search keeps (the first `KEEP_MODELS` of `diverse_first` among the
+runs (`bench/bench_peers.py --keep`; only `auto/study.db`: no neural model is loaded or refitted),
+takes the heads the search keeps (the first `KEEP_MODELS` of `diverse_first` among the
 cross-validated trials), and for many random halvings of the out-of-fold rows chooses weights on one
-half and scores the mix on the other, for four rules: the project's greedy selection, greedy
-selection on log-loss alone, the best head alone, and the plain mean of the kept heads. The
-classical member is left out: its out-of-fold predictions are not stored with the study.
+half and scores the mix on the other, for six rules: the project's greedy selection, greedy
+selection on log-loss alone, the best head alone, the plain mean of the kept members, bagged greedy
+selection and a logistic-regression stacker. The classical member's out-of-fold predictions are
+not stored with the study: `--classical` refits it as the search did (reading the data again) and
+weighs it beside the heads, as the export does.
 
     HF_HUB_OFFLINE=1 python bench/bench_oof_selection.py /tmp/bench-elpv4-* /tmp/bench-elpv-* --halvings 40
+    HF_HUB_OFFLINE=1 python bench/bench_oof_selection.py /tmp/bench-elpv-A /tmp/bench-digits-B --classical
 """
 
 from __future__ import annotations
@@ -54,12 +57,76 @@ def greedy_on_log_loss(pool: Probs, y: np.ndarray, rounds: int = 25) -> dict[str
     return {n: c / size for n, c in best_counts.items() if c}
 
 
-RULES: dict[str, Callable[[Probs, np.ndarray], dict[str, float]]] = {
-    "greedy (accuracy)": greedy_selection,
-    "greedy (log-loss)": greedy_on_log_loss,
-    "best head": lambda pool, y: {max(pool, key=lambda n: (accuracy(pool[n], y), -log_loss(pool[n], y))): 1.0},
-    "mean of the kept": lambda pool, y: dict.fromkeys(pool, 1 / len(pool)),
+def bagged_greedy(pool: Probs, y: np.ndarray, bags: int = 20, seed: int = 0) -> dict[str, float]:
+    """Greedy selection on `bags` bootstrap samples of the rows, the weights averaged (Caruana et al.,
+    ICML 2004, bagged ensemble selection: their remedy for its overfitting on small selection sets)."""
+    rng = np.random.default_rng(seed)
+    weights = dict.fromkeys(pool, 0.0)
+    for _ in range(bags):
+        rows = rng.integers(0, len(y), len(y))
+        for name, w in greedy_selection({n: p[rows] for n, p in pool.items()}, y[rows]).items():
+            weights[name] += w / bags
+    return {n: w for n, w in weights.items() if w > 0}
+
+
+Mixer = Callable[[Probs], np.ndarray]
+
+
+def weighing(rule: Callable[[Probs, np.ndarray], dict[str, float]]) -> Callable[[Probs, np.ndarray], Mixer]:
+    """A rule that weighs the members, as one that returns the mix it chose."""
+
+    def fit(pool: Probs, y: np.ndarray) -> Mixer:
+        weights = rule(pool, y)
+        return lambda rows: np.sum([w * rows[n] for n, w in weights.items()], axis=0)
+
+    return fit
+
+
+def stacker(pool: Probs, y: np.ndarray) -> Mixer:
+    """Logistic regression (C 0.1) on the members' log-probabilities, side by side: a learned combiner."""
+    from sklearn.linear_model import LogisticRegression
+
+    def features(rows: Probs) -> np.ndarray:
+        return np.hstack([np.log(np.clip(rows[n], 1e-6, 1.0)) for n in sorted(rows)])
+
+    model = LogisticRegression(C=0.1, max_iter=2000).fit(features(pool), y)
+
+    # Columns in class-id order; a class absent from the rows it was fitted on scores 0.
+    def mix(rows: Probs) -> np.ndarray:
+        out = np.zeros_like(next(iter(rows.values())))
+        out[:, model.classes_] = model.predict_proba(features(rows))
+        return out
+
+    return mix
+
+
+RULES: dict[str, Callable[[Probs, np.ndarray], Mixer]] = {
+    "greedy (accuracy)": weighing(greedy_selection),
+    "greedy (log-loss)": weighing(greedy_on_log_loss),
+    "best head": weighing(
+        lambda pool, y: {max(pool, key=lambda n: (accuracy(pool[n], y), -log_loss(pool[n], y))): 1.0}
+    ),
+    "mean of the kept": weighing(lambda pool, y: dict.fromkeys(pool, 1 / len(pool))),
+    "bagged greedy": weighing(bagged_greedy),
+    "stacker (LR)": stacker,
 }
+
+
+def classical_oof(folder: Path, study: optuna.Study) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """The classical member's out-of-fold rows, refitted as the search fitted it (same seed and folds)."""
+    from advisor.auto.attrs import StudyAttr
+    from advisor.auto.classical import fit_classical_member
+    from advisor.auto.config import TuneConfig
+    from advisor.auto.setup import data_source
+    from runners import get_runner
+    from runners.data.splits import stratified_split
+
+    config = TuneConfig.model_validate(study.user_attrs[StudyAttr.CONFIG])
+    data = get_runner(config.data_modality).load_data(data_source(config))
+    member = fit_classical_member(config, data, stratified_split(data, config.split_fractions, config.seed))
+    if member is None or member.oof_probs is None:
+        return None
+    return member.name, np.asarray(member.oof_labels), np.asarray(member.oof_probs, dtype=float)
 
 
 def main() -> None:
@@ -67,6 +134,9 @@ def main() -> None:
     parser.add_argument("kept", type=Path, nargs="+", help="folders bench_peers.py --keep left (hold auto/study.db)")
     parser.add_argument("--halvings", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--classical", action="store_true", help="refit the classical member (pixels, TF-IDF) and weigh it too"
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(args.seed)
@@ -80,14 +150,16 @@ def main() -> None:
         y = np.asarray(heads[0].user_attrs[TrialAttr.CV_LABELS])
         pool = {f"trial_{t.number:04d}": np.asarray(t.user_attrs[TrialAttr.CV_PROBS]) for t in diverse_first(heads)}
         pool = dict(list(pool.items())[:KEEP_MODELS])
+        classical = classical_oof(folder, study) if args.classical else None
+        if classical is not None and np.array_equal(classical[1], y):
+            pool[classical[0]] = classical[2]
         scores: dict[str, list[float]] = {rule: [] for rule in RULES}
         for _ in range(args.halvings):
             order = rng.permutation(len(y))
             chosen_on, scored_on = order[: len(y) // 2], order[len(y) // 2 :]
-            for rule, select in RULES.items():
-                weights = select({n: p[chosen_on] for n, p in pool.items()}, y[chosen_on])
-                mix = np.sum([w * pool[n][scored_on] for n, w in weights.items()], axis=0)
-                scores[rule].append(accuracy(mix, y[scored_on]))
+            for rule, fit in RULES.items():
+                mix = fit({n: p[chosen_on] for n, p in pool.items()}, y[chosen_on])
+                scores[rule].append(accuracy(mix({n: p[scored_on] for n, p in pool.items()}), y[scored_on]))
         row = [float(np.mean(v)) for v in scores.values()]
         means.append(row)
         print(f"| {folder.name} | {len(y)} | {' | '.join(f'{v:.4f}' for v in row)} |")

@@ -19,6 +19,8 @@ class StudyAttr:
     # The creating run's measuring pass (`advisor.auto.budget.PassPrice`): a joining worker's first prices.
     PASS_PRICE: Final = "advisor_pass_price"
     ELAPSED: Final = "advisor_elapsed_seconds"
+    # The classical member's out-of-fold rows (`stacking.store_classical`): every process's bar for a fine-tuned trial.
+    CLASSICAL_OOF: Final = "advisor_classical_oof"
     # "retried:<mistake id>" once that mistake's variant is queued (the study retries each mistake once).
     RETRIED: Final = "retried"
     # "test_score_of_<model key>": a model's confusion matrix on the test split, scored once.

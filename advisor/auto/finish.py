@@ -25,7 +25,7 @@ from advisor.auto.attrs import TrialAttr
 from advisor.auto.classical import ClassicalMember
 from advisor.auto.objective import KEEP_MODELS, Objective, run_seconds
 from advisor.auto.space import TrialPlan
-from advisor.auto.stacking import fine_tune_bar, level_one, member_name
+from advisor.auto.stacking import OutOfFoldMember, fine_tune_bar, level_one, member_name, stored_classical
 from advisor.auto.study import diverse_first, out_of_fold_head, ranked_trials
 from runners.specs import EpochMetrics, kept_epoch
 
@@ -71,12 +71,13 @@ def trial_folder(trial: optuna.trial.FrozenTrial, objective: Objective) -> Path:
 
 
 def _candidates(
-    ranked: list[optuna.trial.FrozenTrial], objective: Objective, keep: int, classical: ClassicalMember | None = None
+    ranked: list[optuna.trial.FrozenTrial], objective: Objective, keep: int, classical: OutOfFoldMember | None = None
 ) -> dict[str, Any]:
     """Kept trials with a model on disk, the best of each kind first (`diverse_first`, fine-tuned trials
-    under the heads' mix last; ensemble members also need validation probabilities), and, when it
-    is not among them, the best head-only trial with out-of-fold predictions (the out-of-fold
-    ensemble's head: its score is cross-validated, the others' may be validation accuracy)."""
+    at or under the heads' mix with `classical` last; ensemble members also need validation
+    probabilities), and, when it is not among them, the best head-only trial with out-of-fold
+    predictions (the out-of-fold ensemble's head: its score is cross-validated, the others' may be
+    validation accuracy)."""
     out: dict[str, Any] = {}
     on_disk = [t for t in ranked if (trial_folder(t, objective) / "model").is_dir()]
     bar = fine_tune_bar(on_disk, keep, classical) if keep > 1 else None
@@ -112,7 +113,8 @@ def finish_search(
     config = objective.config
     ranked = ranked_trials(study)
     notes: list[str] = []
-    candidates = _candidates(ranked, objective, KEEP_MODELS if config.ensemble else 1, classical)
+    # The bar the search kept models by: the classical member's rows as the study holds them.
+    candidates = _candidates(ranked, objective, KEEP_MODELS if config.ensemble else 1, stored_classical(study))
     if not candidates:
         return Finished(members=[], model_dir=out_model if out_model.is_dir() else None, seconds=clock() - start)
     first = next(iter(candidates.values()))

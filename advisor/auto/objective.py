@@ -22,7 +22,7 @@ from advisor.auto.budget import CostModel, PassPrice
 from advisor.auto.config import TuneConfig
 from advisor.auto.diagnosis import final_diagnoses, head_stage, observe, stage_gains
 from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
-from advisor.auto.stacking import fine_tune_bar
+from advisor.auto.stacking import MAX_STORED_OOF, fine_tune_bar, stored_classical
 from advisor.auto.study import diverse_first, out_of_fold_head, ranked_trials, selection_key
 from advisor.auto.trial_specs import rule_plan_spec, trial_spec
 from advisor.engine.diagnose import Diagnosis, diagnose
@@ -32,7 +32,6 @@ from runners.errors import StopTrial
 from runners.specs import CacheConfig
 
 if TYPE_CHECKING:
-    from advisor.auto.classical import ClassicalMember
     from runners.runner import Runner
     from runners.specs import AugmentConfig, TrialSpec
 
@@ -49,8 +48,6 @@ KEEP_MODELS = 3
 # member, test 0.998. (It was 200, the issue's "~200".)
 SMALL_VALIDATION = 1000
 CV_FOLDS = 5
-# Out-of-fold probabilities are stored with a trial (for ensemble selection) up to this many examples.
-MAX_STORED_OOF = 5000
 # The largest share of the budget held back for refitting the winner on train + validation.
 REFIT_MAX_SHARE = 0.25
 
@@ -105,11 +102,11 @@ class Objective:
         split_sizes: tuple[int, int, int] | None = None,
         recommendation: Recommendation | None = None,
         price: PassPrice | None = None,
-        classical: ClassicalMember | None = None,
+        classical_read_seconds: float = 0.0,
+        classical_refit_seconds: float = 0.0,
     ) -> None:
-        """`classical`: the member fitted in set-up (TF-IDF, pixels), if any: its reading of train +
-        validation and expected refit are priced in the reserve, its out-of-fold rows join the heads'
-        mix a fine-tuning trial must beat (`stacking.fine_tune_bar`)."""
+        """`classical_read_seconds`, `classical_refit_seconds`: the classical member's reading of train +
+        validation in set-up and its expected refit (`advisor.auto.classical.ClassicalMember`; 0 without one)."""
         self.config = config
         self.space = space
         self.book = book
@@ -140,9 +137,8 @@ class Objective:
         # in the ensemble candidates' order (`diverse_first`): what the export may hold and what their refits cost.
         self.kept_runs: list[tuple[TrialPlan, float, float]] = []
         self.best_value = -1.0
-        self.classical = classical
-        self.classical_read_seconds = classical.read_seconds if classical is not None else 0.0
-        self.classical_refit_seconds = classical.refit_seconds if classical is not None else 0.0
+        self.classical_read_seconds = classical_read_seconds
+        self.classical_refit_seconds = classical_refit_seconds
         # The validation accuracy of the heads' mix a fine-tuning trial must beat to join an out-of-fold
         # export (`stacking.fine_tune_bar`), as of the last complete trial; None until it can be weighed.
         self.fine_tune_bar: float | None = None
@@ -487,7 +483,8 @@ class Objective:
         ranked = sorted(
             done, key=lambda t: selection_key(value if t is trial else t.value, t.user_attrs, t.number), reverse=True
         )
-        self.fine_tune_bar = fine_tune_bar(ranked, KEEP_MODELS, self.classical) if self.config.ensemble else None
+        if self.config.ensemble:  # the classical member's rows as the study holds them: every worker's bar is the same
+            self.fine_tune_bar = fine_tune_bar(ranked, KEEP_MODELS, stored_classical(trial.study))
         candidates = diverse_first(ranked, self.fine_tune_bar)
         kept = {t.number for t in candidates[:KEEP_MODELS]}
         head = out_of_fold_head(ranked)

@@ -21,6 +21,7 @@ from advisor.auto.progress import SilentProgress
 from advisor.auto.publish import build_report, publish_report
 from advisor.auto.report import Report
 from advisor.auto.setup import SearchSetup, as_stored, initialise_study, prepare
+from advisor.auto.stacking import store_classical
 from advisor.auto.study import FINISHED_STATES, finished_trials, open_study
 from advisor.auto.trial_specs import augment_config
 from advisor.auto.workers import start_local_workers, wait_for_workers
@@ -119,6 +120,7 @@ def run_search(
     study = open_study(config, setup.space.max_total_epochs, worker)
     if not study.get_trials(deepcopy=False):
         initialise_study(study, config, setup)
+    store_classical(study, classical)
     setup = as_stored(study, setup)
     objective = Objective(
         config=config,
@@ -135,7 +137,8 @@ def run_search(
         clock=clock,
         worker=worker,
         split_sizes=(len(setup.split.train), len(setup.split.val), len(setup.split.test)),
-        classical=classical,
+        classical_read_seconds=classical.read_seconds if classical is not None else 0.0,
+        classical_refit_seconds=classical.refit_seconds if classical is not None else 0.0,
     )
 
     def stop_when_spent(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:

@@ -103,7 +103,7 @@ def stacker(pool: Probs, y: np.ndarray) -> Mixer:
 RULES: dict[str, Callable[[Probs, np.ndarray], Mixer]] = {
     "greedy (accuracy)": weighing(greedy_selection),
     "greedy (log-loss)": weighing(greedy_on_log_loss),
-    "best head": weighing(
+    "best member alone": weighing(
         lambda pool, y: {max(pool, key=lambda n: (accuracy(pool[n], y), -log_loss(pool[n], y))): 1.0}
     ),
     "mean of the kept": weighing(lambda pool, y: dict.fromkeys(pool, 1 / len(pool))),

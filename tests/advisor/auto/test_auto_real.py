@@ -9,9 +9,11 @@ import json
 import re
 from pathlib import Path
 
+import optuna
 import pytest
 from typer.testing import CliRunner
 
+from advisor.auto.stacking import stored_classical
 from advisor.cli.main import app
 from advisor.examples import write_example
 
@@ -82,6 +84,12 @@ def test_auto_search_resume_and_predict(elpv_small: Path, tmp_path: Path) -> Non
     assert all(re.fullmatch(r"scoring trial \d+ on the test split", stage) for stage, _, _ in steps[4:]), steps
     assert output.index("✓ frozen pass") < output.index("✓ pixel member") < output.index("trial 0 ")
     assert {"data", "measuring", "setup", "pixels", "trials", "finish", "test"} <= first["phase_seconds"].keys()
+    # The pixel member's out-of-fold rows (train + validation) are kept with the study, for every
+    # worker's bar on a fine-tuned trial.
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{out / 'study.db'}")
+    stored = stored_classical(study)
+    assert stored is not None and stored.name == "pixels"
+    assert stored.oof_probs.shape == (80 - n_test, 2) and len(stored.oof_labels) == 80 - n_test
 
     second, _ = _auto(elpv_small, out, trials=4)  # resume: three trials kept, one more run
     assert second["n_trials"] == 4

@@ -25,21 +25,15 @@ import optuna
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from advisor.auto.attrs import StudyAttr, TrialAttr  # noqa: E402
-from advisor.auto.classical import fit_classical_member  # noqa: E402
-from advisor.auto.config import TuneConfig  # noqa: E402
-from advisor.auto.setup import data_source  # noqa: E402
+from bench_kept_heads import model_dir  # noqa: E402
+from bench_oof_selection import accuracy, classical_oof  # noqa: E402
+
+from advisor.auto.attrs import TrialAttr  # noqa: E402
 from advisor.auto.stacking import level_one, member_name  # noqa: E402
 from advisor.auto.study import FINE_TUNED, ranked_trials, trial_kind  # noqa: E402
-from runners import get_runner  # noqa: E402
-from runners.data.splits import stratified_split  # noqa: E402
 from runners.ensemble import greedy_selection  # noqa: E402
 
 MIX = "heads' mix"
-
-
-def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
-    return float((probs.argmax(1) == y).mean())
 
 
 def cross_fitted_gain(level: dict[str, np.ndarray], y: np.ndarray, halvings: int, seed: int) -> np.ndarray:
@@ -71,7 +65,7 @@ def main() -> None:
     for kept in args.kept:
         run = kept / "auto"
         study = optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'study.db'}")
-        on_disk = [t for t in ranked_trials(study) if (run / "trials" / f"{t.number:04d}" / "model").is_dir()]
+        on_disk = [t for t in ranked_trials(study) if model_dir(run, t.number).is_dir()]
         heads = {member_name(t.number): t for t in on_disk if TrialAttr.CV_PROBS in t.user_attrs}
         tuned = {
             member_name(t.number): t
@@ -81,9 +75,7 @@ def main() -> None:
         if not heads or not tuned:
             print(f"| {kept.name} | no kept cross-validated head or no kept fine-tuned trial | | | | | |")
             continue
-        config = TuneConfig.model_validate(study.user_attrs[StudyAttr.CONFIG])
-        data = get_runner(config.data_modality).load_data(data_source(config))
-        member = fit_classical_member(config, data, stratified_split(data, config.split_fractions, config.seed))
+        member = classical_oof(study)
         y = np.asarray(next(iter(heads.values())).user_attrs[TrialAttr.VAL_LABELS], dtype=np.int64)
         first = level_one(heads, y, member)
         if first is None:

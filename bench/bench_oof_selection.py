@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from advisor.auto.attrs import TrialAttr  # noqa: E402
 from advisor.auto.objective import KEEP_MODELS  # noqa: E402
+from advisor.auto.stacking import StoredMember  # noqa: E402
 from advisor.auto.study import diverse_first, ranked_trials  # noqa: E402
 from runners.ensemble import greedy_selection  # noqa: E402
 from runners.predict import log_loss  # noqa: E402
@@ -112,8 +113,9 @@ RULES: dict[str, Callable[[Probs, np.ndarray], Mixer]] = {
 }
 
 
-def classical_oof(folder: Path, study: optuna.Study) -> tuple[str, np.ndarray, np.ndarray] | None:
-    """The classical member's out-of-fold rows, refitted as the search fitted it (same seed and folds)."""
+def classical_oof(study: optuna.Study) -> StoredMember | None:
+    """The classical member's out-of-fold rows, refitted as the search fitted it (same seed and folds),
+    in the form the study keeps them (`advisor.auto.stacking.store_classical`)."""
     from advisor.auto.attrs import StudyAttr
     from advisor.auto.classical import fit_classical_member
     from advisor.auto.config import TuneConfig
@@ -126,7 +128,7 @@ def classical_oof(folder: Path, study: optuna.Study) -> tuple[str, np.ndarray, n
     member = fit_classical_member(config, data, stratified_split(data, config.split_fractions, config.seed))
     if member is None or member.oof_probs is None:
         return None
-    return member.name, np.asarray(member.oof_labels), np.asarray(member.oof_probs, dtype=float)
+    return StoredMember(member.name, np.asarray(member.oof_labels), np.asarray(member.oof_probs, dtype=float))
 
 
 def main() -> None:
@@ -150,9 +152,9 @@ def main() -> None:
         y = np.asarray(heads[0].user_attrs[TrialAttr.CV_LABELS])
         pool = {f"trial_{t.number:04d}": np.asarray(t.user_attrs[TrialAttr.CV_PROBS]) for t in diverse_first(heads)}
         pool = dict(list(pool.items())[:KEEP_MODELS])
-        classical = classical_oof(folder, study) if args.classical else None
-        if classical is not None and np.array_equal(classical[1], y):
-            pool[classical[0]] = classical[2]
+        classical = classical_oof(study) if args.classical else None
+        if classical is not None and np.array_equal(classical.oof_labels, y):
+            pool[classical.name] = classical.oof_probs
         scores: dict[str, list[float]] = {rule: [] for rule in RULES}
         for _ in range(args.halvings):
             order = rng.permutation(len(y))

@@ -22,7 +22,7 @@ from advisor.auto.budget import CostModel, PassPrice
 from advisor.auto.config import TuneConfig
 from advisor.auto.diagnosis import final_diagnoses, head_stage, observe, stage_gains
 from advisor.auto.space import HEAD_C_DEFAULT, SearchSpace, TrialPlan
-from advisor.auto.stacking import MAX_STORED_OOF, fine_tune_bar, stored_classical
+from advisor.auto.stacking import MAX_STORED_OOF, StoredMember, fine_tune_bar, stored_classical
 from advisor.auto.study import diverse_first, out_of_fold_head, ranked_trials, selection_key
 from advisor.auto.trial_specs import rule_plan_spec, trial_spec
 from advisor.engine.diagnose import Diagnosis, diagnose
@@ -142,6 +142,7 @@ class Objective:
         # The validation accuracy of the heads' mix a fine-tuning trial must beat to join an out-of-fold
         # export (`stacking.fine_tune_bar`), as of the last complete trial; None until it can be weighed.
         self.fine_tune_bar: float | None = None
+        self.classical_oof: StoredMember | None = None  # `stacking.stored_classical`, once read
 
     def trial_dir(self, number: int) -> Path:
         return self.config.out / "trials" / f"{number:04d}"
@@ -483,8 +484,11 @@ class Objective:
         ranked = sorted(
             done, key=lambda t: selection_key(value if t is trial else t.value, t.user_attrs, t.number), reverse=True
         )
-        if self.config.ensemble:  # the classical member's rows as the study holds them: every worker's bar is the same
-            self.fine_tune_bar = fine_tune_bar(ranked, KEEP_MODELS, stored_classical(trial.study))
+        if self.config.ensemble:
+            # The classical member's rows as the study holds them (every worker's bar is the same), read once:
+            # they are stored before the first trial, and a worker that joins earlier reads them on a later one.
+            self.classical_oof = self.classical_oof or stored_classical(trial.study)
+            self.fine_tune_bar = fine_tune_bar(ranked, KEEP_MODELS, self.classical_oof)
         candidates = diverse_first(ranked, self.fine_tune_bar)
         kept = {t.number for t in candidates[:KEEP_MODELS]}
         head = out_of_fold_head(ranked)

@@ -201,38 +201,55 @@ def initialise_study(study: optuna.Study, config: TuneConfig, setup: SearchSetup
     if not config.enqueue_rule_plan:
         return
     study.enqueue_trial(rule_plan_params(setup.recommendation, setup.space), user_attrs={TrialAttr.RULE_PLAN: True})
-    # Head fits cost seconds once the features are cached: a few strengths across the range
-    # teach the sampler where the head-only optimum lies before it spends minutes on fine-tuning.
-    # When the dihedral views are searched, the sweep runs again on them: its first fit pays a frozen
-    # pass per view, the others read the cache (ELPV 4 grades, 4 rotations: 0.768 → 0.791 test with the views).
-    # Heads on the stages' channel statistics follow each view count's sweep: they read the same cached
-    # top states (bench/bench_elpv_layers.py, ELPV binary over 8 splits: on the image as it is, 0.845 →
-    # 0.864; on the 4 rotations, 0.859 → 0.866, 0.873 with the RBF head), so where the views' passes do
-    # not fit the time the rule plan left, the statistics on the clean images still run.
-    searched = len(setup.space.dihedral_views) > 1
-    swept = {TrialAttr.SWEEP: True}
-    balanced = {"class_weights": "off"} if setup.space.imbalanced else {}  # the rule plan tried the guide's weighting
-    statistics = STAGE_STATISTICS in setup.space.head_features
-    for views in setup.space.dihedral_views if searched else (None,):
-        on_views = {"dihedral_views": views} if views is not None else {}
-        for c in HEAD_C_SWEEP:
-            head = {"trainable_blocks": 0, "head_c": c, **balanced, **on_views}
-            study.enqueue_trial(_plain(head, setup.space), skip_if_exists=True, user_attrs=swept)
-        for c in STAGE_STATISTICS_C_SWEEP if statistics else ():
-            stats = {"trainable_blocks": 0, "head_c": c, **balanced, **on_views, "head_features": STAGE_STATISTICS}
-            study.enqueue_trial(_plain(stats, setup.space), skip_if_exists=True, user_attrs=swept)
-        if "rbf" in setup.space.head_kernels:
-            # An RBF head beside each view count's linear sweep (bench/bench_elpv_heads.py: C 0.003–0.1
-            # won on ELPV's splits); the sampler takes its strength from there. It reads the stage
-            # statistics where they are offered: on ELPV binary's 4 rotations, 0.873 against 0.865 on
-            # the pooled features alone over 8 splits (bench/bench_elpv_layers.py). Queued after the
-            # views' sweep only, it never ran on digits (slower CPU): the rotations' pass and a 62 s
-            # head on their statistics went first, and the reserve for them ended the search, 0.989
-            # test against 0.996 when the RBF head ran.
-            rbf = {"trainable_blocks": 0, "head_c": RBF_HEAD_C, **balanced, **on_views, "head_kernel": "rbf"}
-            if statistics:
-                rbf["head_features"] = STAGE_STATISTICS
-            study.enqueue_trial(_plain(rbf, setup.space), skip_if_exists=True, user_attrs=swept)
+    for params in head_sweep(setup.space):
+        study.enqueue_trial(_plain(params, setup.space), skip_if_exists=True, user_attrs={TrialAttr.SWEEP: True})
+
+
+def head_sweep(space: SearchSpace) -> list[dict[str, Any]]:
+    """The head-only trials enqueued after the rule plan, in the order they run: each a fit of seconds on
+    cached features, a few strengths across the range that teach the sampler where the head-only optimum
+    lies before it spends minutes on fine-tuning.
+
+    When the dihedral views are searched, the sweep runs on each view count the space offers (ELPV 4
+    grades, 4 rotations: 0.768 → 0.791 test with the views). The first fit on a view count pays a
+    frozen pass per view the cache lacks, the others read the cache. The budget guard skips what does
+    not fit and the search ends where the budget does, so the order decides what an export can hold:
+
+    - The clean images first (the rule plan filled their cache), then the widest view count: the
+      views are cached by index, so the half turn's heads after the rotations' read the cache, and
+      the three passes the rotations need cost what the half turn's one and the rotations' two more did.
+    - Where the runner taps the backbone's stages, the heads on their channel statistics and the RBF
+      head come first on each view count, and the pooled linear sweeps after all of them.
+
+    Over 27 kept image runs (ELPV binary and 4 grades, digits; `bench/bench_export_members.py`), every
+    export held a statistics head and every ELPV export a head on the 4 rotations (14 the RBF one); the
+    half turn's heads sat in 8, each beside a rotations' head, and a pooled head on views in 2 (weight
+    0.07). Queued behind the pooled sweeps and the half turn, the rotations' RBF head did not fit ELPV 4
+    grades' 10 minutes on the days this CPU ran slow.
+    """
+    balanced = {"class_weights": "off"} if space.imbalanced else {}  # the rule plan tried the guide's weighting
+    statistics = STAGE_STATISTICS in space.head_features
+    rbf_features = {"head_features": STAGE_STATISTICS} if statistics else {}
+    searched = len(space.dihedral_views) > 1
+    view_counts = sorted(space.dihedral_views, key=lambda v: (v != 1, -v)) if searched else [None]
+    first: list[dict[str, Any]] = []
+    pooled_after: list[dict[str, Any]] = []
+    for views in view_counts:
+        on_views = {"trainable_blocks": 0, **balanced, **({"dihedral_views": views} if views is not None else {})}
+        pooled = [{**on_views, "head_c": c} for c in HEAD_C_SWEEP]
+        # Heads on the stages' statistics (bench/bench_elpv_layers.py, ELPV binary over 8 splits: on
+        # the image as it is, 0.845 → 0.864; on the 4 rotations, 0.859 → 0.866, 0.873 with the RBF head).
+        stats = [{**on_views, "head_c": c, "head_features": STAGE_STATISTICS} for c in STAGE_STATISTICS_C_SWEEP]
+        # An RBF head on each view count (bench/bench_elpv_heads.py: C 0.003–0.1 won on ELPV's splits), on
+        # the statistics where they are offered; the sampler takes its strength from there.
+        rbf = [{**on_views, "head_c": RBF_HEAD_C, "head_kernel": "rbf", **rbf_features}]
+        rbf = rbf if "rbf" in space.head_kernels else []
+        if statistics:
+            first += [*stats, *rbf]
+            pooled_after += pooled
+        else:
+            first += [*pooled, *rbf]
+    return first + pooled_after
 
 
 def _plain(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:

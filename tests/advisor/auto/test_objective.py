@@ -314,13 +314,13 @@ def test_with_dihedral_views_every_head_only_trial_and_its_refit_use_them(monkey
 
 
 @pytest.mark.parametrize("gain", [0.03, -0.1])
-def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_rotations(
+def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_rotations_then_half_turns(
     monkeypatch, image_dir, tmp_path, gain
 ) -> None:
     """`--dihedral-views auto`: the rule plan as it is, the head-strength sweep on the clean images,
-    then again on the images and their half turns, then on their 4 rotations; the export (refit
-    included) predicts on the rotations only when they validated better, and the report says which
-    trials ran on which views."""
+    then again on their 4 rotations, then on the images and their half turns (cached by the rotations'
+    pass); the export (refit included) predicts on the rotations only when they validated better, and
+    the report says which trials ran on which views."""
 
     def script(spec: TrialSpec) -> list[float]:
         return [min(a + (gain if spec.dihedral_views == 4 else 0.0), 0.99) for a in _lr_curve(spec)]
@@ -328,13 +328,13 @@ def test_by_default_an_image_search_sweeps_the_head_on_the_images_then_on_their_
     runner = ScriptedRunner(script)
     report = _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=16)
     # Each sweep ends in an RBF head.
-    assert [spec.dihedral_views for spec in runner.specs] == [1] * 6 + [2] * 5 + [4] * 5
+    assert [spec.dihedral_views for spec in runner.specs] == [1] * 6 + [4] * 5 + [2] * 5
     heads = [spec.stages[0].head_c for spec in runner.specs[1:] if spec.stages[0].head_kernel == "linear"]
     assert heads == [*HEAD_C_SWEEP] * 3
     exported = {spec.dihedral_views for spec in runner.refits}
     (note,) = [n for n in report.notes if "`--dihedral-views auto`" in n]
-    assert "trials 6, 7, 8, 9, 10 on the image and its half turn; " in note
-    assert "trials 11, 12, 13, 14, 15 on the image's 4 right-angle rotations)" in note
+    assert "trials 11, 12, 13, 14, 15 on the image and its half turn; " in note
+    assert "trials 6, 7, 8, 9, 10 on the image's 4 right-angle rotations)" in note
     (selected,) = [line for line in (tmp_path / "out" / "report.md").read_text().splitlines() if "Selected" in line]
     assert selected.count("validation accuracy") == 1  # selected on validation: its score is said once
     if gain > 0:
@@ -349,7 +349,7 @@ def test_an_image_search_fits_an_rbf_head_after_each_linear_sweep_and_exports_th
     monkeypatch, image_dir, tmp_path
 ) -> None:
     """After the rule plan, the linear sweep on the clean images, an RBF head on them, then the same on
-    the images and their half turns and on the 4 rotations; when the rotations' RBF head validates
+    the 4 rotations and on the images and their half turns; when the rotations' RBF head validates
     best, the export (refit included) is that head on those views."""
 
     def script(spec: TrialSpec) -> list[float]:
@@ -359,21 +359,21 @@ def test_an_image_search_fits_an_rbf_head_after_each_linear_sweep_and_exports_th
     runner = ScriptedRunner(script)
     _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=16)
     kernels = [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.specs]
-    assert kernels == [("linear", 1)] * 5 + [("rbf", 1)] + [("linear", 2)] * 4 + [("rbf", 2)] + [("linear", 4)] * 4 + [
-        ("rbf", 4)
+    assert kernels == [("linear", 1)] * 5 + [("rbf", 1)] + [("linear", 4)] * 4 + [("rbf", 4)] + [("linear", 2)] * 4 + [
+        ("rbf", 2)
     ]
     for rbf in (runner.specs[5], runner.specs[10], runner.specs[15]):
         assert rbf.stages[0].head_c == RBF_HEAD_C and len(rbf.stages) == 1
     assert [(spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.refits] == [("rbf", 4)]
 
 
-def test_an_image_search_on_an_efficientnet_fits_heads_on_the_stage_statistics_after_each_sweep(
+def test_an_image_search_on_an_efficientnet_fits_its_heads_on_the_stage_statistics_before_the_pooled_sweeps(
     monkeypatch, image_dir, tmp_path
 ) -> None:
-    """Where the runner can tap the backbone's stages, two heads on their statistics follow each view
-    count's sweep (the clean images' first: they read the cache the rule plan filled), then an RBF
-    head, on the statistics too, before the next view count's sweep; when one validates best, the
-    refit is that head."""
+    """Where the runner can tap the backbone's stages, each view count (the clean images, then the 4
+    rotations, then the half turns) starts with two heads on the stages' statistics and an RBF head on
+    them; the pooled linear sweeps follow all of them, so a budget that cuts the queue cuts those
+    (what the exports seldom hold). When a statistics head validates best, the refit is that head."""
 
     def script(spec: TrialSpec) -> list[float]:
         linear = spec.stages[0].head_kernel == "linear"
@@ -383,22 +383,24 @@ def test_an_image_search_on_an_efficientnet_fits_heads_on_the_stage_statistics_a
     runner = ScriptedRunner(script, head_features=("pooled", "stage_statistics"))
     _search(monkeypatch, runner, image_dir, tmp_path / "out", trials=22)
     heads = [(spec.head_features, spec.stages[0].head_kernel, spec.dihedral_views) for spec in runner.specs]
-    linear, stats = ("pooled", "linear"), ("stage_statistics", "linear")
+    linear, stats, rbf = ("pooled", "linear"), ("stage_statistics", "linear"), ("stage_statistics", "rbf")
     assert heads == [
-        *[(*linear, 1)] * 5,
+        (*linear, 1),  # the rule plan
         *[(*stats, 1)] * 2,
-        ("stage_statistics", "rbf", 1),
-        *[(*linear, 2)] * 4,
-        *[(*stats, 2)] * 2,
-        ("stage_statistics", "rbf", 2),
-        *[(*linear, 4)] * 4,
+        (*rbf, 1),
         *[(*stats, 4)] * 2,
-        ("stage_statistics", "rbf", 4),
+        (*rbf, 4),
+        *[(*stats, 2)] * 2,
+        (*rbf, 2),
+        *[(*linear, 1)] * 4,
+        *[(*linear, 4)] * 4,
+        *[(*linear, 2)] * 4,
     ]
-    for first in (5, 12, 19):
+    for first in (1, 4, 7):
         on_statistics = runner.specs[first : first + 2]
         assert [s.stages[0].head_c for s in on_statistics] == list(STAGE_STATISTICS_C_SWEEP)
         assert all(len(s.stages) == 1 for s in on_statistics)
+    assert [s.stages[0].head_c for s in runner.specs[10:]] == [*HEAD_C_SWEEP] * 3
     assert [(spec.head_features, spec.dihedral_views) for spec in runner.refits] == [("stage_statistics", 4)]
 
 

@@ -222,10 +222,10 @@ def head_sweep(space: SearchSpace) -> list[dict[str, Any]]:
       head come first on each view count, and the pooled linear sweeps after all of them.
 
     Over 27 kept image runs (ELPV binary and 4 grades, digits; `bench/bench_export_members.py`), every
-    export held a statistics head and every ELPV export a head on the 4 rotations (14 the RBF one); the
-    half turn's heads sat in 8, each beside a rotations' head, and a pooled head on views in 2 (weight
-    0.07). Queued behind the pooled sweeps and the half turn, the rotations' RBF head did not fit ELPV 4
-    grades' 10 minutes on the days this CPU ran slow.
+    export held a statistics head and every ELPV export a head on the 4 rotations (14 the sweep's RBF
+    one); the half turn's heads sat in 8, each beside a rotations' head, and a pooled head on views in
+    2 (one run's, kept twice; weight 0.07). Queued behind the pooled sweeps and the half turn, the
+    rotations' RBF head did not fit ELPV 4 grades' 10 minutes on the days this CPU ran slow.
     """
     balanced = {"class_weights": "off"} if space.imbalanced else {}  # the rule plan tried the guide's weighting
     statistics = STAGE_STATISTICS in space.head_features

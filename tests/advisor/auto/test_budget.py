@@ -661,6 +661,30 @@ def test_a_head_fit_whose_views_do_not_fit_the_time_left_is_not_started(image_di
     assert runner.specs == [] and trial.user_attrs["skipped_by_budget"] == "not started: estimated 420 s, 300 s left"
 
 
+def test_where_the_rotations_passes_do_not_fit_the_sweep_skips_them_and_the_half_turn_still_runs(
+    image_dir, tmp_path, book
+) -> None:
+    """The sweep queues the 4 rotations before the half turn (`head_sweep`). 1,200 train + validation
+    images at 50 ms a pass: the rotations' three missing views cost 180 s, the half turn's one 60 s.
+    With 100 s left the budget guard refuses the rotations' heads, and the half turn's, queued after
+    them, run: the order loses nothing the old one (half turn first) ran."""
+    from advisor.auto.setup import _plain, head_sweep
+
+    now = [200.0]
+    objective, runner = _objective(image_dir, tmp_path, book, now, budget_s=300.0, dihedral_views="auto")
+    assert objective.space.dihedral_views == (1, 2, 4) and objective.cost.view_rows == 1200
+    objective.cost.forward_prior = 0.05
+    study = optuna.create_study(direction="maximize")
+    for params in head_sweep(objective.space):
+        study.enqueue_trial(_plain(params, objective.space))
+    study.optimize(objective, n_trials=12)
+    queued = [t.params["dihedral_views"] for t in study.trials]
+    assert queued == [1] * 4 + [4] * 4 + [2] * 4
+    assert [spec.dihedral_views for spec in runner.specs] == [1] * 4 + [2] * 4
+    refused = [t.user_attrs.get("skipped_by_budget") for t in study.trials if t.params["dihedral_views"] == 4]
+    assert refused == ["not started: estimated 180 s, 100 s left"] * 4
+
+
 def test_sweep_heads_the_budget_refuses_do_not_count_toward_the_streak_that_ends_the_search(
     image_dir, tmp_path, book
 ) -> None:

@@ -22,6 +22,7 @@ from advisor.auto.publish import build_report, publish_report
 from advisor.auto.report import Report
 from advisor.auto.setup import SearchSetup, as_stored, initialise_study, prepare
 from advisor.auto.stacking import store_classical
+from advisor.auto.storage import storage_calls_finish_before_ctrl_c
 from advisor.auto.study import FINISHED_STATES, finished_trials, open_study
 from advisor.auto.trial_specs import augment_config
 from advisor.auto.workers import start_local_workers, wait_for_workers
@@ -163,9 +164,10 @@ def run_search(
     try:
         enough_time = objective.time_left() > 0
         if (config.trials is None or len(finished_trials(study)) < config.trials) and enough_time:
-            study.optimize(
-                _recording_folders(objective), catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=True
-            )
+            with storage_calls_finish_before_ctrl_c():  # a Ctrl-C mid-commit left SQLite locked
+                study.optimize(
+                    _recording_folders(objective), catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=True
+                )
     except KeyboardInterrupt:
         interrupted = True
     finally:

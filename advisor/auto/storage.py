@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
@@ -39,6 +45,69 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
     return {}
 
 
+class _HeldInterrupt:
+    """Storage calls the main thread is inside, and whether a Ctrl-C came during them."""
+
+    depth = 0
+    pending = False
+
+
+def _finishing_before_ctrl_c(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():  # the heartbeat's thread
+            return method(self, *args, **kwargs)
+        _HeldInterrupt.depth += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _HeldInterrupt.depth -= 1
+            if _HeldInterrupt.depth == 0 and _HeldInterrupt.pending:
+                _HeldInterrupt.pending = False
+                raise KeyboardInterrupt
+
+    return call
+
+
+class _AtomicRDBStorage(optuna.storages.RDBStorage):
+    """An RDBStorage whose every call from the main thread finishes before a Ctrl-C takes effect, under
+    `storage_calls_finish_before_ctrl_c`. A KeyboardInterrupt raised inside a call, between a write and
+    its commit, can leave the transaction open: Optuna's write of the interrupted trial's state then
+    met "database is locked" (SQLite), and the run exited 1 with no report instead of 130 with one
+    (tests/advisor/cli/test_interrupt.py, once in a clean-clone CI run; the Ctrl-C came as trial 2
+    began, while it wrote its attributes)."""
+
+
+for _name, _method in inspect.getmembers(optuna.storages.RDBStorage, inspect.isfunction):
+    if not _name.startswith("_"):
+        setattr(_AtomicRDBStorage, _name, _finishing_before_ctrl_c(_method))
+
+
+@contextmanager
+def storage_calls_finish_before_ctrl_c() -> Iterator[None]:
+    """Within it, a Ctrl-C (SIGINT) that comes while the main thread is inside a call to a storage from
+    `make_storage` takes effect, as a KeyboardInterrupt, when that call returns; elsewhere at once, as
+    before. Off the main thread (no signal handler can be set there) it changes nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        if _HeldInterrupt.depth:
+            _HeldInterrupt.pending = True
+        elif callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def make_storage(
     url: str, heartbeat_seconds: int = HEARTBEAT_SECONDS, grace_seconds: int = GRACE_SECONDS
 ) -> optuna.storages.RDBStorage:
@@ -55,7 +124,7 @@ def make_storage(
         with warnings.catch_warnings():
             # Heartbeats are marked experimental in Optuna 4/5; they are what makes workers safe to kill.
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
+            return _AtomicRDBStorage(
                 url,
                 engine_kwargs=_engine_kwargs(url),
                 heartbeat_interval=heartbeat_seconds,

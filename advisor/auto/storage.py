@@ -87,16 +87,20 @@ for _name, _method in inspect.getmembers(optuna.storages.RDBStorage, inspect.isf
 def storage_calls_finish_before_ctrl_c() -> Iterator[None]:
     """Within it, a Ctrl-C (SIGINT) that comes while the main thread is inside a call to a storage from
     `make_storage` takes effect, as a KeyboardInterrupt, when that call returns; elsewhere at once, as
-    before. Off the main thread (no signal handler can be set there) it changes nothing."""
+    before. A second Ctrl-C before the call returns interrupts at once (a storage call that hangs, on
+    a lost server, stays interruptible). Off the main thread (no signal handler can be set there) it
+    changes nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
 
     def handler(signum: int, frame: Any) -> None:
-        if _HeldInterrupt.depth:
+        if _HeldInterrupt.depth and not _HeldInterrupt.pending:
             _HeldInterrupt.pending = True
-        elif callable(previous):
+            return
+        _HeldInterrupt.pending = False
+        if callable(previous):
             previous(signum, frame)
         elif previous != signal.SIG_IGN:
             signal.default_int_handler(signum, frame)

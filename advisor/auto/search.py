@@ -164,7 +164,7 @@ def run_search(
     try:
         enough_time = objective.time_left() > 0
         if (config.trials is None or len(finished_trials(study)) < config.trials) and enough_time:
-            with storage_calls_finish_before_ctrl_c():  # a Ctrl-C mid-commit left SQLite locked
+            with storage_calls_finish_before_ctrl_c():  # never between a write and its commit
                 study.optimize(
                     _recording_folders(objective), catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=True
                 )

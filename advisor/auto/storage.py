@@ -78,9 +78,13 @@ class _AtomicRDBStorage(optuna.storages.RDBStorage):
     began, while it wrote its attributes)."""
 
 
-for _name, _method in inspect.getmembers(optuna.storages.RDBStorage, inspect.isfunction):
-    if not _name.startswith("_"):
-        setattr(_AtomicRDBStorage, _name, _finishing_before_ctrl_c(_method))
+def _wrap_public_calls(cls: type) -> None:
+    for name, method in inspect.getmembers(optuna.storages.RDBStorage, inspect.isfunction):
+        if not name.startswith("_"):
+            setattr(cls, name, _finishing_before_ctrl_c(method))
+
+
+_wrap_public_calls(_AtomicRDBStorage)
 
 
 @contextmanager

@@ -17,23 +17,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-def member_kind(trial: dict[str, Any] | None, name: str) -> str:
-    """A member's kind from its trial's row of the report (None: the classical member, named as exported)."""
+from advisor.auto.space import TrialPlan, describe  # noqa: E402
+
+
+def member_kind(trial: dict[str, Any] | None, name: str, n_blocks: int) -> str:
+    """A member's kind from its trial's row of the report (None: the classical member, named as exported):
+    a head as the report describes it (`advisor.auto.space.describe`), a fine-tuning trial by its depth."""
     if trial is None:
         return name
-    params = trial["params"]
+    plan = TrialPlan.model_validate(trial["params"])
     source = "rule plan" if trial.get("rule_plan") else "trial"
-    if params.get("trainable_blocks", 0) > 0:
-        return f"{source}: fine-tune top {params['trainable_blocks']}"
-    views = params.get("dihedral_views", 1)
-    features = params.get("head_features", "pooled")
-    kernel = params.get("head_kernel", "linear")
-    return f"{source}: head {features} {kernel} {views} view{'s' if views > 1 else ''} C={params['head_c']:.3g}"
+    if plan.trainable_blocks > 0:  # its rates and epochs would make every such trial a kind of its own
+        return f"{source}: fine-tune top {plan.trainable_blocks}"
+    return f"{source}: {describe(plan, n_blocks)}"
 
 
 def main() -> None:
@@ -53,7 +56,8 @@ def main() -> None:
         ran = [t["number"] for t in report["trials"] if t["status"] in ("complete", "stopped", "pruned")]
         members = []
         for member in report.get("ensemble") or []:
-            kind = member_kind(trials.get(member["trial"]) if member["trial"] is not None else None, member["name"])
+            trial = trials.get(member["trial"]) if member["trial"] is not None else None
+            kind = member_kind(trial, member["name"], report["n_blocks"])
             weights[kind].append(member["weight"])
             members.append(f"{kind} ({member['weight']:.2f})")
         n_runs += 1

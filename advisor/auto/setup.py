@@ -230,6 +230,7 @@ def head_sweep(space: SearchSpace) -> list[dict[str, Any]]:
     balanced = {"class_weights": "off"} if space.imbalanced else {}  # the rule plan tried the guide's weighting
     statistics = STAGE_STATISTICS in space.head_features
     rbf_features = {"head_features": STAGE_STATISTICS} if statistics else {}
+    with_rbf = "rbf" in space.head_kernels
     searched = len(space.dihedral_views) > 1
     view_counts = sorted(space.dihedral_views, key=lambda v: (v != 1, -v)) if searched else [None]
     first: list[dict[str, Any]] = []
@@ -242,8 +243,7 @@ def head_sweep(space: SearchSpace) -> list[dict[str, Any]]:
         stats = [{**on_views, "head_c": c, "head_features": STAGE_STATISTICS} for c in STAGE_STATISTICS_C_SWEEP]
         # An RBF head on each view count (bench/bench_elpv_heads.py: C 0.003–0.1 won on ELPV's splits), on
         # the statistics where they are offered; the sampler takes its strength from there.
-        rbf = [{**on_views, "head_c": RBF_HEAD_C, "head_kernel": "rbf", **rbf_features}]
-        rbf = rbf if "rbf" in space.head_kernels else []
+        rbf = [{**on_views, "head_c": RBF_HEAD_C, "head_kernel": "rbf", **rbf_features}] if with_rbf else []
         if statistics:
             first += [*stats, *rbf]
             pooled_after += pooled

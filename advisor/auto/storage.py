@@ -94,10 +94,10 @@ def storage_calls_finish_before_ctrl_c() -> Iterator[None]:
     before. A second Ctrl-C before the call returns interrupts at once (a storage call that hangs, on
     a lost server, stays interruptible). Off the main thread (no signal handler can be set there) it
     changes nothing."""
-    if threading.current_thread() is not threading.main_thread():
+    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+    if previous is None or previous == signal.SIG_IGN:  # a process that ignores Ctrl-C (started in the background)
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
 
     def handler(signum: int, frame: Any) -> None:
         if _HeldInterrupt.depth and not _HeldInterrupt.pending:
@@ -106,7 +106,7 @@ def storage_calls_finish_before_ctrl_c() -> Iterator[None]:
         _HeldInterrupt.pending = False
         if callable(previous):
             previous(signum, frame)
-        elif previous != signal.SIG_IGN:
+        else:
             signal.default_int_handler(signum, frame)
 
     signal.signal(signal.SIGINT, handler)

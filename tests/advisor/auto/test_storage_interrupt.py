@@ -27,6 +27,14 @@ class CtrlC:
     presses: int = 1
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Python's own Ctrl-C handler, whatever this process inherited (a shell's background job ignores SIGINT)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture
 def ctrl_c_before_the_commit(monkeypatch: pytest.MonkeyPatch) -> CtrlC:
     original = rdb_storage._create_scoped_session
@@ -94,3 +102,11 @@ def test_a_ctrl_c_outside_a_storage_call_still_interrupts_at_once_and_the_handle
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_process_that_ignores_ctrl_c_keeps_ignoring_it() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with storage_calls_finish_before_ctrl_c():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN

@@ -51,23 +51,28 @@ VIEWS = 4
 POOLED = 1280  # Lite0's pooled features lead the top state; its stage statistics follow
 
 
-def top_states(paths: list[str], batch: int = 32) -> np.ndarray:
-    """(n, views, 1280 + 1408): the runners' top state of Lite0 per rotation, pooled features then statistics."""
-    model = frozen_backbone("efficientnet_lite0", 0)
-    adapter = adapter_for(model)
-    transform = eval_transform(model.pretrained_cfg["input_size"][-1], model.pretrained_cfg)
+def per_rotation(paths: list[str], transform, rows, batch: int = 32) -> np.ndarray:  # noqa: ANN001 - callables
+    """(n, VIEWS, d): `rows(x)` ((b, d) from a batch of images) of every cell under each right-angle
+    rotation, in batches of `batch` cells, with the progress on stderr."""
     chunks, start = [], time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(paths), batch):
             x = torch.stack([transform(to_rgb(p)) for p in paths[i : i + batch]])
-            views = [torch.cat(adapter.encode((dihedral_view(x, v),), 0, adapter.n_blocks), 1) for v in range(VIEWS)]
-            chunks.append(torch.stack(views, 1))
+            chunks.append(torch.stack([rows(dihedral_view(x, v)) for v in range(VIEWS)], 1))
             done = min(i + batch, len(paths))
             elapsed = time.perf_counter() - start
             left = elapsed * (len(paths) / done - 1)
             print(f"\r{done}/{len(paths)} cells, {elapsed:.0f} s, about {left:.0f} s left", end="", file=sys.stderr)
     print(file=sys.stderr)
     return torch.cat(chunks).numpy()
+
+
+def top_states(paths: list[str], batch: int = 32) -> np.ndarray:
+    """(n, views, 1280 + 1408): the runners' top state of Lite0 per rotation, pooled features then statistics."""
+    model = frozen_backbone("efficientnet_lite0", 0)
+    adapter = adapter_for(model)
+    transform = eval_transform(model.pretrained_cfg["input_size"][-1], model.pretrained_cfg)
+    return per_rotation(paths, transform, lambda x: torch.cat(adapter.encode((x,), 0, adapter.n_blocks), 1), batch)
 
 
 def main() -> None:

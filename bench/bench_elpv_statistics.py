@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_augment_views import frozen_backbone  # noqa: E402
 from bench_elpv_heads import head_test_accuracy_of_runners, rbf_test_accuracy  # noqa: E402
+from bench_elpv_layers import per_rotation  # noqa: E402
 from bench_elpv_pooling import C_GRID, Scorer, elpv_features, split_tables  # noqa: E402
 
 from runners.backbones.registry import adapter_for  # noqa: E402
 from runners.data.images import to_rgb  # noqa: E402
 from runners.transforms import eval_transform  # noqa: E402
-from runners.views import dihedral_view  # noqa: E402
 
 VIEWS = 4
 STATISTICS = ("mean", "std", "max")
@@ -75,7 +74,6 @@ def stage_rows(paths: list[str], batch: int = 32) -> np.ndarray:
     model = frozen_backbone("efficientnet_lite0", 0)
     adapter = adapter_for(model)
     transform = eval_transform(model.pretrained_cfg["input_size"][-1], model.pretrained_cfg)
-    runners_columns = columns(UPPER, ("mean", "std"))
 
     def rows(x: torch.Tensor) -> torch.Tensor:
         x = model.bn1(model.conv_stem(x))
@@ -87,21 +85,11 @@ def stage_rows(paths: list[str], batch: int = 32) -> np.ndarray:
         stats = [torch.cat([m.mean((2, 3)), m.std((2, 3), correction=0), m.amax((2, 3))], 1) for m in parts]
         return torch.cat([pooled, *stats], 1)
 
-    chunks, start = [], time.perf_counter()
-    with torch.no_grad():
-        for i in range(0, len(paths), batch):
-            x = torch.stack([transform(to_rgb(p)) for p in paths[i : i + batch]])
-            views = [rows(dihedral_view(x, v)) for v in range(VIEWS)]
-            if i == 0:  # what the runners cache, from the same pass
-                runners = torch.cat(adapter.encode((x,), 0, adapter.n_blocks), 1)
-                torch.testing.assert_close(views[0][:, runners_columns], runners, rtol=1e-4, atol=1e-4)
-            chunks.append(torch.stack(views, 1))
-            done = min(i + batch, len(paths))
-            elapsed = time.perf_counter() - start
-            left = elapsed * (len(paths) / done - 1)
-            print(f"\r{done}/{len(paths)} cells, {elapsed:.0f} s, about {left:.0f} s left", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    return torch.cat(chunks).numpy()
+    with torch.no_grad():  # what the runners cache, from the same pass, on the first batch
+        x = torch.stack([transform(to_rgb(p)) for p in paths[:batch]])
+        runners = torch.cat(adapter.encode((x,), 0, adapter.n_blocks), 1)
+        torch.testing.assert_close(rows(x)[:, columns(UPPER, ("mean", "std"))], runners, rtol=1e-4, atol=1e-4)
+    return per_rotation(paths, transform, rows, batch)
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ a minute per split and task, or 3 with `--svm`, on 2 CPU cores):
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 from pathlib import Path
@@ -35,8 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_elpv_pooling import elpv_features, head_test_accuracy, pooled_features, split  # noqa: E402
 
-from runners.pixels import _rbf as rbf_values  # noqa: E402
-from runners.training.head import RBF_LANDMARKS, NystromMap, fit_linear_head, fit_nystrom  # noqa: E402
+from runners.training.head import RBF_LANDMARKS, fit_linear_head, fit_nystrom  # noqa: E402
 
 VIEWS = 4
 RBF_CS = (0.003, 0.01, 0.03, 0.1)
@@ -48,30 +46,16 @@ def rbf_test_accuracy(features: np.ndarray, labels: np.ndarray, parts: tuple, se
     return head_test_accuracy_of_runners(features, labels, parts, seed, RBF_CS, rbf=True)
 
 
-def widened(kernel: NystromMap, factor: float) -> NystromMap:
-    """`kernel` with its RBF width γ multiplied by `factor` and the normalisation K^(-1/2) recomputed
-    for it (the runners' map keeps γ = 1 / d)."""
-    features = copy.deepcopy(kernel.features)
-    features.gamma.mul_(factor)
-    basis = features.landmarks.double().numpy()
-    u, s, vt = np.linalg.svd(rbf_values(basis, basis, float(features.gamma)))
-    return NystromMap(features, torch.from_numpy((u / np.sqrt(np.maximum(s, 1e-12))) @ vt))
-
-
 def head_test_accuracy_of_runners(
-    features: np.ndarray, labels: np.ndarray, parts: tuple, seed: int, cs, rbf: bool, gamma_factor: float = 1.0
+    features: np.ndarray, labels: np.ndarray, parts: tuple, seed: int, cs, rbf: bool, gamma_scale: float = 1.0
 ) -> tuple[float, float]:
     """(test accuracy, chosen C) of the runners' converged head (`fit_linear_head`; with `rbf`, on the
-    Nyström map's kernel values, its γ times `gamma_factor`), C on validation among `cs` (ties: the smaller C)."""
+    Nyström map's kernel values, its γ times `gamma_scale`), C on validation among `cs` (ties: the smaller C)."""
     train, val, test = parts
     n_classes = int(labels.max()) + 1
     views = features.shape[1]
     rows = lambda idx: torch.from_numpy(features[idx].reshape(len(idx) * views, -1))  # noqa: E731
-    if rbf:
-        kernel = fit_nystrom(rows(train), seed, RBF_LANDMARKS)
-        transform = (kernel if gamma_factor == 1.0 else widened(kernel, gamma_factor)).map
-    else:
-        transform = lambda x: x  # noqa: E731
+    transform = fit_nystrom(rows(train), seed, RBF_LANDMARKS, gamma_scale).map if rbf else (lambda x: x)
     mapped = {name: transform(rows(idx)) for name, idx in (("train", train), ("val", val), ("test", test))}
     y = torch.from_numpy(np.repeat(labels[train], views))
     best: tuple[float, float, float] | None = None

@@ -45,7 +45,7 @@ def main() -> None:
 
     def rbf(factor: float) -> Scorer:
         return lambda labels, parts, seed: head_test_accuracy_of_runners(
-            runners, labels, parts, seed, RBF_CS, True, gamma_factor=factor
+            runners, labels, parts, seed, RBF_CS, True, gamma_scale=factor
         )[0]
 
     scorers = {f"γ × {factor:g}": rbf(factor) for factor in args.factors}

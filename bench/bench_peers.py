@@ -15,7 +15,8 @@ Tasks:
 Rows: the tutorial's fixed recipes (feature extraction; feature extraction then the top 20% of
 blocks at 1e-4/1e-5; all layers at 1e-5), plain Optuna TPE (no pruning, no cache, no rule plan),
 frozen features + scikit-learn LogisticRegression (C chosen on validation), an RBF SVM on 32×32
-pixels (images), TF-IDF + linear SVM (text), SetFit (text; `pip install -e .[bench]`), and `advisor auto`. Every row gets the same
+pixels (images), TF-IDF + linear SVM (text), SetFit (text; `pip install -e .[bench]`), AutoGluon's
+`MultiModalPredictor` on the same backbone (`--autogluon-python`, its own environment), and `advisor auto`. Every row gets the same
 split and the same wall-clock budget: the fixed recipes train their epochs, cut by the budget; the
 searches stop starting trials when it is spent; a row may overrun by the epoch or trial in flight.
 SetFit cannot be cut by a clock: it runs whole and its seconds are printed beside its accuracy.
@@ -66,6 +67,7 @@ PER_CLASS = {"bbc20": (20, 10), "bbc5": (5, 5)}
 OVERRUN = 0.05  # a budgeted row more than 5% over its budget is marked "overran"
 FROZEN_LR = "frozen features + LogisticRegression (C on val)"
 SETFIT = "SetFit (MiniLM-L6, num_iterations=20)"
+AUTOGLUON = "AutoGluon MultiModalPredictor (same backbone)"
 PIXELS_SVM = f"{PIXEL_SIDE}×{PIXEL_SIDE} pixels + RBF SVM (C on val)"
 LP_FT = "LP-FT: top 20% for 8 epochs from the converged head"
 RANDOM_HEAD = "LP-FT off: top 20% for 8 epochs from a random head"
@@ -345,6 +347,45 @@ def setfit_row(task: str, data: Path, seed: int, workdir: Path) -> dict[str, Any
     return {"val": accuracy(val_x, val_y), "test": accuracy(test_x, test_y), "trials": 1}
 
 
+def autogluon_row(task: str, data: Path, budget_s: float, seed: int, workdir: Path, python: str) -> dict[str, Any]:
+    """AutoGluon's `MultiModalPredictor` with the task's backbone from local weights and `time_limit`
+    the budget, run by `bench/autogluon_row.py` under `python` (AutoGluon's own environment; its
+    log goes to `workdir/autogluon.log`). The row's seconds include that interpreter's start."""
+    import subprocess
+    import sys
+
+    import runners
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    choice = runners.resolve_backbone(BACKBONES[task], modality_of(task), None)
+    if modality_of(task) == "text":
+        checkpoint = Path(str(choice.weights_path))
+    else:  # timm's own checkpoint format, which AutoGluon reads from a folder
+        import torch
+
+        from runners.backbones.build import build_timm
+
+        model, _ = build_timm(choice, 0, {})
+        checkpoint = workdir / "backbone"
+        checkpoint.mkdir(exist_ok=True)
+        torch.save(model.state_dict(), checkpoint / "pytorch_model.bin")
+        keys = ("input_size", "mean", "std", "interpolation", "crop_pct")
+        cfg = {"architecture": choice.architecture, "num_features": model.num_features}
+        cfg["pretrained_cfg"] = {k: model.pretrained_cfg[k] for k in keys}
+        (checkpoint / "config.json").write_text(json.dumps(cfg))
+    command = [python, str(Path(__file__).with_name("autogluon_row.py")), "--data", str(data)]
+    command += ["--modality", modality_of(task), "--checkpoint", str(checkpoint), "--time-limit", str(budget_s)]
+    command += ["--seed", str(seed), "--workdir", str(workdir / "predictor")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # AutoGluon's packages, not ours
+    with (workdir / "autogluon.log").open("w") as log:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        print(f"AutoGluon exited {done.returncode}; its log: {workdir / 'autogluon.log'}", file=sys.stderr)
+        return {"val": None, "test": None, "trials": 0, "note": f"failed, exit {done.returncode}"}
+    return dict(json.loads(lines[-1]))
+
+
 def search(data: Path, out: Path, task: str, budget_minutes: float, seed: int, **settings: Any) -> dict[str, Any]:
     config = TuneConfig(
         data=data,
@@ -418,6 +459,8 @@ def build_rows(args: argparse.Namespace, data: Path, root: Path) -> dict[str, Ca
     if modality_of(task) == "text":
         rows["TF-IDF + linear SVM"] = lambda: tfidf_svm(data)
         rows[SETFIT] = lambda: setfit_row(task, data, seed, root / "setfit")
+    if args.autogluon_python:
+        rows[AUTOGLUON] = lambda: autogluon_row(task, data, budget_s, seed, root / "autogluon", args.autogluon_python)
     for plan in args.plan or []:
         ops = None if args.augment is None else tuple(op for op in args.augment.split(",") if op and op != "none")
         name = f"{ONE_TRIAL}{plan.model_dump(exclude_none=True)}" + (
@@ -471,6 +514,13 @@ def main() -> None:
     )
     parser.add_argument("--rows", nargs="*", default=None, help="substrings of row names to run (default: all)")
     parser.add_argument("--keep", action="store_true", help="keep the rows' output folders (reports, models)")
+    parser.add_argument(
+        "--autogluon-python",
+        default=None,
+        metavar="PYTHON",
+        help="the interpreter of an environment with autogluon.multimodal: adds its row "
+        "(`bench/autogluon_row.py` says how to make one)",
+    )
     parser.add_argument(
         "--auto-setting",
         type=parse_setting,

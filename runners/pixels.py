@@ -56,7 +56,7 @@ class PixelRbf:
         mean: (d,) float32 per-pixel mean of the training pixels.
         scale: (d,) float32 per-pixel standard deviation (1 where a pixel never varies).
         landmarks: (m, d) float32 standardised training images the kernel is measured against.
-        gamma: RBF width, 1 / d (standardised pixels have unit variance).
+        gamma: RBF width, `gamma_scale` / d (1 / d by default: standardised pixels have unit variance).
     """
 
     mean: np.ndarray
@@ -91,15 +91,18 @@ def _rbf(z: np.ndarray, landmarks: np.ndarray, gamma: float) -> np.ndarray:
     return np.exp(-gamma * np.maximum(squared, 0.0))
 
 
-def fit_kernel_map(pixels: np.ndarray, seed: int = 0, landmarks: int = LANDMARKS) -> KernelMap:
-    """Standardises `pixels` and picks `landmarks` of them (seeded) for the Nyström map."""
+def fit_kernel_map(
+    pixels: np.ndarray, seed: int = 0, landmarks: int = LANDMARKS, gamma_scale: float = 1.0
+) -> KernelMap:
+    """Standardises `pixels` and picks `landmarks` of them (seeded) for the Nyström map, with
+    γ = `gamma_scale` / d (1, the default: `bench/bench_elpv_rbf_width.py` found no better multiple on ELPV)."""
     mean = pixels.mean(0).astype(np.float32)
     scale = pixels.std(0).astype(np.float32)
     scale[scale < 1e-6] = 1.0
     z = ((pixels - mean) / scale).astype(np.float32)
     chosen = np.sort(np.random.default_rng(seed).permutation(len(z))[: min(landmarks, len(z))])
     basis = z[chosen]
-    gamma = 1.0 / z.shape[1]
+    gamma = gamma_scale / z.shape[1]
     u, s, vt = np.linalg.svd(_rbf(basis, basis, gamma))
     normalization = (u / np.sqrt(np.maximum(s, 1e-12))) @ vt  # K^(-1/2), as scikit-learn's Nystroem
     return KernelMap(mean, scale, basis, gamma, normalization)

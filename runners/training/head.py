@@ -148,7 +148,7 @@ class RbfFeatures(torch.nn.Module):
     """exp(-γ‖(x − mean) / scale − lⱼ‖²) against m landmark rows: the kernel side of an RBF head.
 
     Buffers (saved with the model): `mean` and `scale` (d,) standardise the pooled features,
-    `landmarks` (m, d) are standardised training rows, `gamma` is 1 / d.
+    `landmarks` (m, d) are standardised training rows, `gamma` is 1 / d (`fit_nystrom`'s default).
     """
 
     mean: torch.Tensor
@@ -234,12 +234,12 @@ class NystromMap:
         return HeadFit(weight=weight, bias=fit.bias, iterations=fit.iterations, seconds=fit.seconds)
 
 
-def fit_nystrom(rows: torch.Tensor, seed: int, landmarks: int = RBF_LANDMARKS) -> NystromMap:
+def fit_nystrom(rows: torch.Tensor, seed: int, landmarks: int = RBF_LANDMARKS, gamma_scale: float = 1.0) -> NystromMap:
     """Standardises `rows` (n, d) and draws up to `landmarks` of them (seeded): `runners.pixels`' map,
-    on features instead of pixels."""
+    on features instead of pixels (γ = `gamma_scale` / d)."""
     from runners.pixels import fit_kernel_map
 
-    kernel = fit_kernel_map(rows.float().cpu().numpy(), seed, landmarks)
+    kernel = fit_kernel_map(rows.float().cpu().numpy(), seed, landmarks, gamma_scale)
     features = RbfFeatures(rows.shape[1], len(kernel.landmarks))
     features.mean.copy_(torch.from_numpy(kernel.mean))
     features.scale.copy_(torch.from_numpy(kernel.scale))

@@ -65,11 +65,14 @@ def test_digits_test_accuracy_beats_frozen_backbone_features(digits, fitted: Pix
     assert fitted.val_log_loss == log_loss(val, y_val)
 
 
-def test_the_nystrom_map_reproduces_the_rbf_kernel_on_its_landmarks(digits) -> None:
-    """φ(x)·φ(l) = k(x, l) for every landmark l: the defining property of the Nyström approximation."""
+@pytest.mark.parametrize("gamma_scale", [1.0, 4.0])
+def test_the_nystrom_map_reproduces_the_rbf_kernel_on_its_landmarks(digits, gamma_scale) -> None:
+    """φ(x)·φ(l) = k(x, l) for every landmark l: the defining property of the Nyström approximation,
+    for the default γ = 1 / d and a narrower kernel."""
     pixels = raw_pixels(digits["train_x"][:300])
-    kernel = fit_kernel_map(pixels, seed=3, landmarks=120)
-    assert kernel.landmarks.shape == (120, PIXEL_SIDE * PIXEL_SIDE * 3) and kernel.gamma == 1 / pixels.shape[1]
+    kernel = fit_kernel_map(pixels, seed=3, landmarks=120, gamma_scale=gamma_scale)
+    assert kernel.landmarks.shape == (120, PIXEL_SIDE * PIXEL_SIDE * 3)
+    assert kernel.gamma == gamma_scale / pixels.shape[1]
     z = (pixels - kernel.mean) / kernel.scale
     on_landmarks = (kernel.landmarks * kernel.scale + kernel.mean).astype(np.float32)
     approx = kernel(pixels) @ kernel(on_landmarks).T

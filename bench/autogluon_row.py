@@ -6,13 +6,17 @@ environment does not satisfy, so `bench_peers.py` runs this file in AutoGluon's 
 nothing from this project. Everything is AutoGluon's default for the problem (its fine-tuning
 recipe, its validation-based checkpoint selection and averaging) except what keeps the comparison
 fair: the same backbone as `advisor auto` from local weights (no hub here), the bench's train and
-validation splits (`tuning_data`), `time_limit` the row's budget, CPU only. An environment for it
-(torch from this machine's disk, as AutoGluon 1.6.3's pin of torch < 2.14 has no torchvision
-that runs with the CPU build here):
+validation splits (`tuning_data`), `time_limit` the row's budget, CPU only. The environment the
+README's rows ran in, made on this machine (AutoGluon 1.6.3 pins torch < 2.14; the CPU build of
+torch 2.13 on this disk satisfies the pin for the install, but the index's torchvision 0.28 fails on
+it, "operator torchvision::nms does not exist", so torch 2.14.1 is put back over the pin, with its
+CUDA libraries linked from this project's environment):
 
-    python3.11 -m venv /tmp/agv && /tmp/agv/bin/pip install autogluon.multimodal
+    python3.11 -m venv /tmp/agv
+    /tmp/agv/bin/pip install /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+    /tmp/agv/bin/pip install autogluon.multimodal
     /tmp/agv/bin/pip install --no-deps torch==2.14.1 torchvision==0.29.1
-    # and torch 2.14.1's CUDA libraries, e.g. linked from this project's .venv: nvidia, cuda, triton
+    for n in nvidia cuda triton; do ln -s "$PWD/.venv/lib/python3.11/site-packages/$n" /tmp/agv/lib/python3.11/site-packages/; done
 
 Run by `bench_peers.py --rows AutoGluon --autogluon-python /tmp/agv/bin/python`, not by hand.
 """

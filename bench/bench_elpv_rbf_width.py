@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_elpv_heads import RBF_CS, head_test_accuracy_of_runners  # noqa: E402
+from bench_elpv_layers import VIEWS  # noqa: E402
 from bench_elpv_pooling import Scorer, elpv_features, split_tables  # noqa: E402
-from bench_elpv_statistics import CHANNELS, POOLED, STATISTICS, UPPER, VIEWS, columns, stage_rows  # noqa: E402
+from bench_elpv_statistics import UPPER, WIDTH, columns, stage_rows  # noqa: E402
 
 
 def main() -> None:
@@ -39,8 +40,7 @@ def main() -> None:
             help="multiples of γ = 1 / d to score, comma-separated; the first is the reference",
         )
 
-    width = POOLED + len(STATISTICS) * sum(CHANNELS)
-    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS, width), stage_rows, factors_option)
+    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS, WIDTH), stage_rows, factors_option)
     runners = np.ascontiguousarray(features[..., columns(UPPER, ("mean", "std"))].astype(np.float32))
 
     def rbf(factor: float) -> Scorer:

@@ -41,20 +41,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_augment_views import frozen_backbone  # noqa: E402
 from bench_elpv_heads import head_test_accuracy_of_runners, rbf_test_accuracy  # noqa: E402
-from bench_elpv_layers import per_rotation  # noqa: E402
+from bench_elpv_layers import POOLED, VIEWS, per_rotation  # noqa: E402
 from bench_elpv_pooling import C_GRID, Scorer, elpv_features, split_tables  # noqa: E402
 
 from runners.backbones.registry import adapter_for  # noqa: E402
 from runners.data.images import to_rgb  # noqa: E402
 from runners.transforms import eval_transform  # noqa: E402
 
-VIEWS = 4
 STATISTICS = ("mean", "std", "max")
-POOLED = 1280  # Lite0's pooled top features lead each row
 # Lite0's stem and 7 stages, in order: the channels each outputs (a row holds, after the pooled
 # features, every stage's means, then its deviations, then its maxima).
 CHANNELS = (32, 16, 24, 40, 80, 112, 192, 320)
 UPPER = range(4, 8)  # the stages the runners keep (the adapter's tapped blocks 4–7)
+WIDTH = POOLED + len(STATISTICS) * sum(CHANNELS)  # a row of `stage_rows`
 
 
 def columns(stages: range, statistics: tuple[str, ...]) -> np.ndarray:
@@ -101,8 +100,7 @@ def main() -> None:
             "and on every stage's three statistics instead of the linear head on the four sets",
         )
 
-    width = POOLED + len(STATISTICS) * sum(CHANNELS)
-    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS, width), stage_rows, rbf_option)
+    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS, WIDTH), stage_rows, rbf_option)
     features = features.astype(np.float32)
 
     def head(stages: range, statistics: tuple[str, ...]) -> Scorer:

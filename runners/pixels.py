@@ -56,7 +56,7 @@ class PixelRbf:
         mean: (d,) float32 per-pixel mean of the training pixels.
         scale: (d,) float32 per-pixel standard deviation (1 where a pixel never varies).
         landmarks: (m, d) float32 standardised training images the kernel is measured against.
-        gamma: RBF width, `gamma_scale` / d (1 / d by default: standardised pixels have unit variance).
+        gamma: RBF width, 1 / d (standardised pixels have unit variance; `fit_kernel_map`'s default).
     """
 
     mean: np.ndarray

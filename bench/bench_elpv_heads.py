@@ -51,6 +51,15 @@ def head_test_accuracy_of_runners(
 ) -> tuple[float, float]:
     """(test accuracy, chosen C) of the runners' converged head (`fit_linear_head`; with `rbf`, on the
     Nyström map's kernel values, its γ times `gamma_scale`), C on validation among `cs` (ties: the smaller C)."""
+    _, test_probs, c = head_probabilities_of_runners(features, labels, parts, seed, cs, rbf, gamma_scale)
+    return float(np.mean(test_probs.argmax(-1) == labels[parts[2]])), c
+
+
+def head_probabilities_of_runners(
+    features: np.ndarray, labels: np.ndarray, parts: tuple, seed: int, cs, rbf: bool, gamma_scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(validation probabilities, test probabilities, chosen C) of the head `head_test_accuracy_of_runners`
+    picks: each cell's class probabilities averaged over its views."""
     train, val, test = parts
     n_classes = int(labels.max()) + 1
     views = features.shape[1]
@@ -58,20 +67,21 @@ def head_test_accuracy_of_runners(
     transform = fit_nystrom(rows(train), seed, RBF_LANDMARKS, gamma_scale).map if rbf else (lambda x: x)
     mapped = {name: transform(rows(idx)) for name, idx in (("train", train), ("val", val), ("test", test))}
     y = torch.from_numpy(np.repeat(labels[train], views))
-    best: tuple[float, float, float] | None = None
+    best: tuple[float, np.ndarray, np.ndarray, float] | None = None
     for c in cs:
         c = float(c)
         fit = fit_linear_head(mapped["train"], y, n_classes, c)
 
-        def predict(name: str, n: int, fit=fit) -> np.ndarray:
+        def probabilities(name: str, n: int, fit=fit) -> np.ndarray:
             logits = mapped[name].float() @ fit.weight.T + fit.bias
-            return logits.softmax(-1).view(n, views, -1).mean(1).argmax(-1).numpy()
+            return logits.softmax(-1).view(n, views, -1).mean(1).numpy()
 
-        score = float(np.mean(predict("val", len(val)) == labels[val]))
+        val_probs = probabilities("val", len(val))
+        score = float(np.mean(val_probs.argmax(-1) == labels[val]))
         if best is None or score > best[0]:
-            best = (score, float(np.mean(predict("test", len(test)) == labels[test])), c)
+            best = (score, val_probs, probabilities("test", len(test)), c)
     assert best is not None
-    return best[1], best[2]
+    return best[1], best[2], best[3]
 
 
 def svm_test_accuracy(features: np.ndarray, labels: np.ndarray, parts: tuple) -> float:

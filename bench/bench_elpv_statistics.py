@@ -25,6 +25,11 @@ passes, then 2–4 per split and task on 2 CPU cores):
 
 `--rbf` scores the runners' RBF head instead (`bench_elpv_heads.rbf_test_accuracy`, C on validation),
 on the runners' set and on every stage's three statistics.
+
+`--mix` asks whether a linear head on every stage's three statistics would help the heads' mix an
+export holds: the RBF head on the runners' set beside the linear head on the runners' set (as the
+exports do) or on the widest, or beside both, mixed by the runners' greedy selection on validation
+(`runners.ensemble.greedy_selection`) and by a plain mean, and each head alone.
 """
 
 from __future__ import annotations
@@ -40,12 +45,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_augment_views import frozen_backbone  # noqa: E402
-from bench_elpv_heads import head_test_accuracy_of_runners, rbf_test_accuracy  # noqa: E402
+from bench_elpv_heads import (  # noqa: E402
+    RBF_CS,
+    head_probabilities_of_runners,
+    head_test_accuracy_of_runners,
+    rbf_test_accuracy,
+)
 from bench_elpv_layers import POOLED, VIEWS, per_rotation  # noqa: E402
 from bench_elpv_pooling import C_GRID, Scorer, elpv_features, split_tables  # noqa: E402
 
 from runners.backbones.registry import adapter_for  # noqa: E402
 from runners.data.images import to_rgb  # noqa: E402
+from runners.ensemble import greedy_selection  # noqa: E402
 from runners.transforms import eval_transform  # noqa: E402
 
 STATISTICS = ("mean", "std", "max")
@@ -91,17 +102,70 @@ def stage_rows(paths: list[str], batch: int = 32) -> np.ndarray:
     return per_rotation(paths, transform, rows, batch)
 
 
+def mixes(features: np.ndarray) -> dict[str, Scorer]:
+    """`--mix`'s columns: the heads' mixes with and without the linear head on the widest set, then
+    each head alone; every head is fitted once per split and task."""
+    heads = {
+        "RBF": (columns(UPPER, ("mean", "std")), RBF_CS, True),
+        "linear": (columns(UPPER, ("mean", "std")), C_GRID, False),
+        "linear, widest": (columns(range(len(CHANNELS)), STATISTICS), C_GRID, False),
+    }
+    fitted: dict[tuple[int, int, str], tuple[np.ndarray, np.ndarray, float]] = {}
+
+    def probabilities(labels: np.ndarray, parts: tuple, seed: int, head: str) -> tuple[np.ndarray, np.ndarray]:
+        key = (int(labels.max()), seed, head)  # the task (2 or 4 classes), the split, the head
+        if key not in fitted:
+            picked, cs, rbf = heads[head]
+            fitted[key] = head_probabilities_of_runners(
+                np.ascontiguousarray(features[..., picked]), labels, parts, seed, cs, rbf
+            )
+        return fitted[key][0], fitted[key][1]
+
+    def mix(members: tuple[str, ...], greedy: bool) -> Scorer:
+        def score(labels: np.ndarray, parts: tuple, seed: int) -> float:
+            probs = {head: probabilities(labels, parts, seed, head) for head in members}
+            weights = (
+                greedy_selection({head: p[0] for head, p in probs.items()}, labels[parts[1]])
+                if greedy
+                else dict.fromkeys(members, 1 / len(members))
+            )
+            test = sum(w * probs[head][1] for head, w in weights.items())
+            return float(np.mean(np.asarray(test).argmax(-1) == labels[parts[2]]))
+
+        return score
+
+    return {
+        "greedy: RBF + linear (the exports')": mix(("RBF", "linear"), True),
+        "greedy: RBF + linear, widest": mix(("RBF", "linear, widest"), True),
+        "greedy: all three": mix(("RBF", "linear", "linear, widest"), True),
+        "mean: RBF + linear": mix(("RBF", "linear"), False),
+        "mean: RBF + linear, widest": mix(("RBF", "linear, widest"), False),
+        **{f"{head} alone": mix((head,), False) for head in heads},
+    }
+
+
 def main() -> None:
-    def rbf_option(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
+    def options(parser: argparse.ArgumentParser) -> None:
+        chosen = parser.add_mutually_exclusive_group()
+        chosen.add_argument(
             "--rbf",
             action="store_true",
             help="score the runners' RBF head (`bench_elpv_heads.rbf_test_accuracy`) on the runners' set "
             "and on every stage's three statistics instead of the linear head on the four sets",
         )
+        chosen.add_argument(
+            "--mix",
+            action="store_true",
+            help="score the heads' mixes with and without a linear head on every stage's three statistics",
+        )
 
-    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS, WIDTH), stage_rows, rbf_option)
+    args, binary, grades, features = elpv_features(__doc__, lambda n: (n, VIEWS, WIDTH), stage_rows, options)
     features = features.astype(np.float32)
+    if args.mix:
+        split_tables(
+            binary, grades, {}, args.splits, f"Lite0 on the {VIEWS} rotations, the heads' mixes", mixes(features)
+        )
+        return
 
     def head(stages: range, statistics: tuple[str, ...]) -> Scorer:
         picked = np.ascontiguousarray(features[..., columns(stages, statistics)])

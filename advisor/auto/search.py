@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -78,6 +79,21 @@ def _classical_member(
     return member, ({member.name: clock() - start} if member is not None else {}), [note] if note else []
 
 
+@dataclass(frozen=True)
+class _TrialsDone:
+    """What the trial loop leaves for the finishing phase."""
+
+    study: optuna.Study
+    setup: SearchSetup
+    objective: Objective
+    classical: ClassicalMember | None
+    classical_notes: list[str]
+    interrupted: bool
+    phases: dict[str, float]  # set-up's steps, the classical member's fit, the trials
+    setup_seconds: float
+    start: float
+
+
 def run_search(
     config: TuneConfig,
     events: SearchEvents | None = None,
@@ -97,10 +113,65 @@ def run_search(
             notes say what preparing the search found (backbone fallback, measured similarity).
         clock: Monotonic seconds; the budget is measured on it.
         worker: 0 for the process that owns the search (it starts `config.workers - 1` local
-            workers); the index of a joining worker otherwise.
+            workers, which run trials only: `join_trials`); the index of a joining worker otherwise.
         progress: Gets (stage, done, total) from the long steps outside the trials: reading the
             data, the frozen passes that measure it, scoring the test split.
     """
+    done = _run_trials(config, events, book, events_factory, clock, worker, progress, finish=True)
+    study, setup, objective = done.study, done.setup, done.objective
+    config = setup.config
+    finished = finish_search(
+        study,
+        objective,
+        setup.data,
+        setup.split,
+        config.out / "model",
+        clock,
+        refit=not done.interrupted,
+        classical=done.classical,
+    )
+    finished = finished.model_copy(update={"notes": [*done.classical_notes, *finished.notes]})
+    phases = {**done.phases, "finish": finished.seconds}
+    test_start = clock()
+    report = build_report(study, setup, done.interrupted, objective, finished, done.setup_seconds, progress)
+    phases["test"] = clock() - test_start
+    test_inputs = [setup.data.inputs[i] for i in setup.split.test]
+    report, onnx_phase = export_for_mobile(report, config, test_inputs, done.interrupted, clock)
+    phases.update(onnx_phase)
+    elapsed = float(study.user_attrs.get(StudyAttr.ELAPSED, 0.0)) + clock() - done.start
+    if worker == 0:
+        study.set_user_attr(StudyAttr.ELAPSED, elapsed)
+    return publish_report(report, study, elapsed, phases)
+
+
+def join_trials(
+    config: TuneConfig,
+    worker: int,
+    events_factory: Any = None,
+    clock: Callable[[], float] = time.monotonic,
+    progress: Progress | None = None,
+) -> tuple[int, bool]:
+    """Run trials of the study as worker `worker` until the budget or the trial limit stops them, and
+    leave the finishing phase (refit, export, report) to the run that started the study: what the
+    local workers of `advisor auto --workers N` do, so that the run ends when its budget does and
+    the model is refitted and scored once. Returns (trials this worker finished, interrupted)."""
+    done = _run_trials(config, None, None, events_factory, clock, worker, progress, finish=False)
+    mine = [t for t in finished_trials(done.study) if t.user_attrs.get(TrialAttr.WORKER) == worker]
+    return len(mine), done.interrupted
+
+
+def _run_trials(
+    config: TuneConfig,
+    events: SearchEvents | None,
+    book: RuleBook | None,
+    events_factory: Any,
+    clock: Callable[[], float],
+    worker: int,
+    progress: Progress | None,
+    finish: bool,
+) -> _TrialsDone:
+    """Set-up, the classical member (when this process will finish the study) and the trial loop,
+    with the local workers the owner starts (`run_search`'s arguments)."""
     import runners
 
     start = clock()
@@ -112,8 +183,10 @@ def run_search(
     # Every trial loads the data and builds the model again, as `prepare` just did: a budget that
     # cannot cover that once more cannot finish a single epoch.
     setup_seconds = clock() - start
+    # Every process that finishes the study weighs the classical member in its ensemble; one that
+    # runs trials only reads its out-of-fold rows from the study (`store_classical`).
     classical, classical_phase, classical_notes = (
-        _classical_member(config, setup, progress, clock) if worker == 0 else (None, {}, [])
+        _classical_member(config, setup, progress, clock) if finish else (None, {}, [])
     )
     if events is None:
         setup_notes = [note for note in (setup.backbone_note, setup.similarity_note) if note]
@@ -159,7 +232,8 @@ def run_search(
     if config.trials is not None:
         # Counted over the whole study, so resumed runs and parallel workers share one total.
         callbacks.append(optuna.study.MaxTrialsCallback(config.trials, states=FINISHED_STATES))
-    local_workers = start_local_workers(config) if worker == 0 else []
+    # The local workers end their trials when this run does: they get what is left of its budget.
+    local_workers = start_local_workers(config, (deadline - clock()) / 60) if worker == 0 else []
     interrupted = False
     try:
         enough_time = objective.time_left() > 0
@@ -178,25 +252,14 @@ def run_search(
     # Set-up's long steps on their own, then the rest of it (rules, model build, study); they add up to the whole.
     phases = {**setup.seconds, "setup": setup_seconds - sum(setup.seconds.values()), **classical_phase}
     phases["trials"] = clock() - start - setup_seconds - sum(classical_phase.values())
-    finished = finish_search(
-        study,
-        objective,
-        setup.data,
-        setup.split,
-        config.out / "model",
-        clock,
-        refit=not interrupted,
+    return _TrialsDone(
+        study=study,
+        setup=setup,
+        objective=objective,
         classical=classical,
+        classical_notes=classical_notes,
+        interrupted=interrupted,
+        phases=phases,
+        setup_seconds=setup_seconds,
+        start=start,
     )
-    finished = finished.model_copy(update={"notes": [*classical_notes, *finished.notes]})
-    phases["finish"] = finished.seconds
-    test_start = clock()
-    report = build_report(study, setup, interrupted, objective, finished, setup_seconds, progress)
-    phases["test"] = clock() - test_start
-    test_inputs = [setup.data.inputs[i] for i in setup.split.test]
-    report, onnx_phase = export_for_mobile(report, config, test_inputs, interrupted, clock)
-    phases.update(onnx_phase)
-    elapsed = float(study.user_attrs.get(StudyAttr.ELAPSED, 0.0)) + clock() - start
-    if worker == 0:
-        study.set_user_attr(StudyAttr.ELAPSED, elapsed)
-    return publish_report(report, study, elapsed, phases)

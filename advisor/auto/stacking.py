@@ -59,9 +59,12 @@ class StoredMember:
 
 def store_classical(study: optuna.Study, member: OutOfFoldMember | None) -> None:
     """Keeps the classical member's out-of-fold rows with the study, so that every process of the
-    search (the one that fitted it in set-up, and the workers, which do not fit it) weighs the
-    same heads' mix (`fine_tune_bar`). Nothing without a member, its out-of-fold rows, or past `MAX_STORED_OOF`."""
+    search (the one that fitted it in set-up, and the workers that run trials only) weighs the
+    same heads' mix (`fine_tune_bar`). Nothing without a member, its out-of-fold rows, or past `MAX_STORED_OOF`;
+    rows already stored stay (a worker that finishes fits the member again, maybe on another machine)."""
     if member is None or member.oof_probs is None or len(member.oof_labels) > MAX_STORED_OOF:
+        return
+    if StudyAttr.CLASSICAL_OOF in study.user_attrs:
         return
     rows = [[round(float(p), 6) for p in row] for row in np.asarray(member.oof_probs)]
     labels = [int(y) for y in member.oof_labels]

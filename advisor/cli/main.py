@@ -354,12 +354,13 @@ def auto(
     _search(config, worker=0)
 
 
-def _search(config: Any, worker: int) -> None:
-    """Run the search with a live progress line; map expected failures to one-line errors (exit 2)."""
+def _search(config: Any, worker: int, finish: bool = True) -> None:
+    """Run the search with a live progress line (without `finish`, this worker's trials only); map
+    expected failures to one-line errors (exit 2)."""
     import optuna
 
     from advisor.auto.progress import StepProgress, TerminalProgress
-    from advisor.auto.search import SearchFailed, run_search
+    from advisor.auto.search import SearchFailed, join_trials, run_search
     from advisor.auto.storage import StorageError
     from advisor.cli.render import render_report
     from runners.errors import BackboneError, DataError, RunnerError
@@ -373,6 +374,16 @@ def _search(config: Any, worker: int) -> None:
         return TerminalProgress(console, n_blocks, deadline, notes)
 
     try:
+        if not finish:
+            trials, interrupted = join_trials(config, worker, events_factory=trial_events, progress=steps)
+            console.print(
+                f"worker {worker}: {trials} trials finished; the run that started the study refits, "
+                "exports and reports it.",
+                highlight=False,
+            )
+            if interrupted:
+                raise typer.Exit(code=130)
+            return
         report = run_search(config, worker=worker, events_factory=trial_events, progress=steps)
     except (DataError, BackboneError, RunnerError, StorageError, SearchFailed) as exc:
         raise _fail(str(exc)) from None
@@ -401,8 +412,18 @@ def worker(
     trials: Annotated[int | None, typer.Option(help="Stop when the study has this many finished trials.")] = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="This worker's trials, report and model (default: OUT/workers/<host>-<pid> of the study)."),
+        typer.Option(
+            help="This worker's trials, and its report and model when it finishes "
+            "(default: OUT/workers/<host>-<pid> of the study)."
+        ),
     ] = None,
+    finish: Annotated[
+        bool,
+        typer.Option(
+            help="Refit, export and report the whole study when the trials end; with --no-finish, run trials "
+            "only and leave that to the run that started the study (what `advisor auto --workers N` starts)."
+        ),
+    ] = True,
 ) -> None:
     """Join a search: data, search space and settings come from the study itself."""
     from advisor.auto.storage import StorageError
@@ -414,7 +435,7 @@ def worker(
         raise _fail(str(exc).strip("'\"")) from None
     except ValidationError as exc:
         raise _fail(f"the study's stored settings no longer validate here: {_validation_message(exc)}") from None
-    _search(config, worker=index)
+    _search(config, worker=index, finish=finish)
 
 
 @app.command()

@@ -17,13 +17,16 @@ def _trial(number: int, plan: dict, **attrs: object) -> SimpleNamespace:
 
 
 def test_a_worker_reads_the_classical_members_rows_the_creating_run_stored(tmp_path) -> None:
-    """Workers do not fit the classical member; they read its out-of-fold rows from the study, so
-    that their bar for a fine-tuned trial is the creating run's. Past `MAX_STORED_OOF` rows (or
-    without any) nothing is stored, as for a trial's own out-of-fold rows."""
+    """Workers that run trials only do not fit the classical member; they read its out-of-fold rows
+    from the study, so that their bar for a fine-tuned trial is the creating run's. A worker that
+    finishes fits the member again (maybe on another machine): the creating run's rows stay. Past
+    `MAX_STORED_OOF` rows (or without any) nothing is stored, as for a trial's own out-of-fold rows."""
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     study = optuna.create_study(study_name="s", storage=storage)
     probs = np.array([[0.1234567, 0.8765433], [0.5, 0.5], [1.0, 0.0]])
     store_classical(study, SimpleNamespace(name="pixels", oof_labels=np.array([1, 0, 0]), oof_probs=probs))
+    refitted = SimpleNamespace(name="pixels", oof_labels=np.array([1, 0, 0]), oof_probs=np.full((3, 2), 0.5))
+    store_classical(optuna.load_study(study_name="s", storage=storage), refitted)
     joined = stored_classical(optuna.load_study(study_name="s", storage=storage))
     assert joined is not None and joined.name == "pixels"
     assert joined.oof_labels.tolist() == [1, 0, 0]

@@ -21,9 +21,9 @@ def start_local_workers(config: TuneConfig, minutes: float) -> list[subprocess.P
     `minutes` of budget (what is left of the starting run's); logs go to OUT/worker-N.log.
 
     They run trials only and end when the starting run's trials do, which then finishes the study
-    once: with their own full budget and their own finishing phase they had ended a 3-minute run on
-    400 ELPV cells 20% past its budget (two workers, 2 CPU cores), and each had refitted and scored the test
-    split again. None when no time is left.
+    once: with their own full budget and their own finishing phase they had ended a 3-minute run
+    on 400 ELPV cells 20% past its budget (two processes, 2 CPU cores), and each had refitted and
+    scored the test split again. None when no time is left.
 
     The storage URL travels in the environment, not the command line, so a password stays out of `ps`.
     """

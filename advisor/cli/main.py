@@ -377,8 +377,8 @@ def _search(config: Any, worker: int, finish: bool = True) -> None:
         if not finish:
             trials, interrupted = join_trials(config, worker, events_factory=trial_events, progress=steps)
             console.print(
-                f"worker {worker}: {trials} trials finished; the run that started the study refits, "
-                "exports and reports it.",
+                f"worker {worker}: {trials} trial{'' if trials == 1 else 's'} finished; the run that started "
+                "the study refits, exports and reports it.",
                 highlight=False,
             )
             if interrupted:

@@ -38,6 +38,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -351,9 +353,6 @@ def autogluon_row(task: str, data: Path, budget_s: float, seed: int, workdir: Pa
     """AutoGluon's `MultiModalPredictor` with the task's backbone from local weights and `time_limit`
     the budget, run by `bench/autogluon_row.py` under `python` (AutoGluon's own environment; its
     log goes to `workdir/autogluon.log`). The row's seconds include that interpreter's start."""
-    import subprocess
-    import sys
-
     import runners
 
     workdir.mkdir(parents=True, exist_ok=True)

@@ -64,7 +64,7 @@ def store_classical(study: optuna.Study, member: OutOfFoldMember | None) -> None
     rows already stored stay (a worker that finishes fits the member again, maybe on another machine)."""
     if member is None or member.oof_probs is None or len(member.oof_labels) > MAX_STORED_OOF:
         return
-    if StudyAttr.CLASSICAL_OOF in study.user_attrs:
+    if study.user_attrs.get(StudyAttr.CLASSICAL_OOF):  # what `stored_classical` reads as stored
         return
     rows = [[round(float(p), 6) for p in row] for row in np.asarray(member.oof_probs)]
     labels = [int(y) for y in member.oof_labels]

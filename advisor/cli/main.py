@@ -390,7 +390,10 @@ def _search(config: Any, worker: int, finish: bool = True) -> None:
     except KeyboardInterrupt:  # outside the trials (setup, finishing): no report from this run
         console.print(
             "Interrupted before the report was written: the trials finished so far are kept in the study; "
-            "run the same command again to resume.",
+            "run the same command again to resume."
+            if finish
+            else f"worker {worker}: interrupted; the trials finished so far are kept in the study, and the run "
+            "that started it refits, exports and reports it.",
             highlight=False,
         )
         raise typer.Exit(code=130) from None

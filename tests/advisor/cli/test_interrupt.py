@@ -180,3 +180,24 @@ def test_ctrl_c_outside_the_trials_exits_130_and_says_how_to_resume(monkeypatch,
     assert "the trials finished so far are kept in the study; run the same command again" in " ".join(
         result.output.split()
     )
+
+
+def test_ctrl_c_during_a_trials_only_workers_set_up_says_who_reports(monkeypatch, tmp_path: Path) -> None:
+    """A worker started with --no-finish writes no report whether or not it is interrupted, so it
+    does not tell the user to rerun it for one: the run that started the study reports."""
+    from typer.testing import CliRunner
+
+    import advisor.auto.search
+    import advisor.auto.workers
+    from advisor.cli.main import app
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(advisor.auto.workers, "stored_config", lambda *args, **kwargs: None)
+    monkeypatch.setattr(advisor.auto.search, "join_trials", interrupted)
+    result = CliRunner().invoke(app, ["worker", "--storage", "sqlite:///unused.db", "--index", "2", "--no-finish"])
+    assert result.exit_code == 130
+    said = " ".join(result.output.split())
+    assert "worker 2: interrupted; the trials finished so far are kept in the study" in said
+    assert "report was written" not in said and "run the same command again" not in said

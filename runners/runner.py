@@ -381,6 +381,42 @@ class Runner(ABC):
         features = torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
         return _frozen_result(features, meter, choice, model, adapter, start)
 
+    def pass_seconds(
+        self,
+        backbone: str,
+        inputs: list[Any],
+        *,
+        weights: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 32,
+        image_size: int | None = None,
+        max_length: int = 128,
+    ) -> float:
+        """Seconds per example of the pretrained backbone's frozen pass (`frozen_features`'s, without
+        the model build) over one batch of `inputs`, reading and preparing them included, timed on the
+        second of two runs: a backbone's price before any pass over the data has measured it.
+
+        Raises:
+            BackboneError: the backbone cannot be built.
+        """
+        choice = resolve_backbone(backbone, self.modality, weights)
+        bundle = self.build(choice, ["a", "b"], {})
+        model = bundle.model.eval()
+        adapter = adapter_for(model)
+        dev = pick_device(device)
+        model.to(dev)
+        picked = list(inputs[:batch_size])
+        seconds = 0.0
+        for _ in range(2):  # the first run warms the kernels up
+            start = time.perf_counter()
+            with torch.inference_mode():
+                for state in self.frozen_batches(
+                    bundle, picked, batch_size, image_size=image_size, max_length=max_length
+                ):
+                    adapter.encode(tuple(t.to(dev) for t in state), 0, adapter.n_blocks)
+            seconds = time.perf_counter() - start
+        return seconds / max(len(picked), 1)
+
     @staticmethod
     def _pooled(
         pipe: Any,

@@ -55,6 +55,11 @@ class PassPrice(BaseModel):
         le=MAX_INPUT_SHARE,
         description="Share of the timed batch spent outside the blocks: reading, decoding, preparing inputs.",
     )
+    backbone_ratios: dict[str, float] = Field(
+        default_factory=dict,
+        description="Each other backbone a head may read (`SearchSpace.head_backbones`): its frozen pass per "
+        "example over the search's own, both timed on the same batch (`Runner.pass_seconds`).",
+    )
 
     @classmethod
     def from_pass(
@@ -104,6 +109,10 @@ class CostModel:
     # lacks (train + validation; `TrialPlan.dihedral_views`), and the views the cache holds.
     view_rows: int = 0
     views_cached: int = 1
+    # Other backbones a head may read (`TrialPlan.head_backbone`): each one's pass against this one's, as
+    # set-up timed it (`PassPrice.backbone_ratios`), then as its first fill measured it; the views cached.
+    ratios: dict[str, float] = field(default_factory=dict)
+    other_views_cached: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def priced(
@@ -120,6 +129,7 @@ class CostModel:
             block_shares=price.block_shares,
             input_share=price.input_share,
             view_rows=view_rows,
+            ratios=dict(price.backbone_ratios),
         )
 
     def observe(
@@ -143,10 +153,17 @@ class CostModel:
             fill: Seconds the trial spent filling the cache: paid once per boundary, so not part of
                 the fixed cost of the trials after it.
         """
-        whole = self._whole_pass(fill_rate, fill_boundary) if fill_rate else None
+        other = plan.head_backbone
+        if other is not None and fill > 0:  # another backbone's fill prices that backbone, not this one's blocks
+            forward = self.forward_per_example or self.forward_prior
+            rows = max(plan.dihedral_views - self.other_views_cached.get(other, 0), 0) * self.view_rows
+            if forward and rows:
+                self.ratios[other] = fill / (rows * forward)
+            self.other_views_cached[other] = max(self.other_views_cached.get(other, 0), plan.dihedral_views)
+        whole = self._whole_pass(fill_rate, fill_boundary) if fill_rate and other is None else None
         if whole is not None:
             self.forwards.append(whole)
-        if plan.trainable_blocks == 0 and fill > 0:
+        if plan.trainable_blocks == 0 and fill > 0 and other is None:
             self.views_cached = max(self.views_cached, plan.dihedral_views)  # its views are cached now
         first_tune = len(stage_seconds) if plan.trainable_blocks == 0 else int(head_fit)
         tune_seconds = sum(stage_seconds[first_tune:])
@@ -206,12 +223,19 @@ class CostModel:
             return None
         return forward * self.top_share(k) * (self.n_train_rows * _BACKWARD_FACTOR + self.n_val)
 
-    def head_fill(self, views: int) -> float:
+    def head_fill(self, views: int, backbone: str | None = None) -> float:
         """Seconds a head-only trial on `views` dihedral views spends computing those the cache lacks
-        (0 when none or unknown)."""
+        (0 when none or unknown); on another `backbone`, at its pass's price (as dear as this one's when
+        it was never timed)."""
         forward = self.forward_per_example or self.forward_prior
-        missing = max(views - self.views_cached, 0) * self.view_rows
-        return forward * missing if forward is not None else 0.0
+        if forward is None:
+            return 0.0
+        cached = self.views_cached if backbone is None else self.other_views_cached.get(backbone, 0)
+        return forward * self.pass_ratio(backbone) * max(views - cached, 0) * self.view_rows
+
+    def pass_ratio(self, backbone: str | None) -> float:
+        """A pass of `backbone` (None: this search's own) in passes of this one (1.0 when never timed)."""
+        return 1.0 if backbone is None else self.ratios.get(backbone, 1.0)
 
     def fill(self, k: int) -> float:
         """Seconds to fill the cache at the boundary below the top `k` blocks (0 once filled or when unknown)."""
@@ -241,7 +265,7 @@ class CostModel:
         forward = (self.forward_per_example or 0.0) * (n_train + n_val)
         if plan.trainable_blocks == 0:
             fit = max(seconds - fill, 0.0) * (n_train + n_val) / max(n_train, 1)
-            return fit + (0.0 if cached else forward * plan.dihedral_views)
+            return fit + (0.0 if cached else forward * self.pass_ratio(plan.head_backbone) * plan.dihedral_views)
         return seconds * (n_train + n_val) / max(n_train, 1) + forward * views
 
     def epochs_that_fit(self, k: int, seconds: float) -> int | None:
@@ -255,7 +279,7 @@ class CostModel:
     def estimate(self, plan: TrialPlan) -> float | None:
         """Seconds the plan will take, or None when nothing is known yet (the first trials)."""
         if plan.trainable_blocks == 0:
-            views = self.head_fill(plan.dihedral_views)
+            views = self.head_fill(plan.dihedral_views, plan.head_backbone)
             return self.overhead() + views if self.overheads or views else None
         epoch = self.epoch(plan.trainable_blocks)
         if epoch is None:

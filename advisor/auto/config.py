@@ -80,6 +80,14 @@ class TuneConfig(BaseModel):
         "head-only trials on the image as it is, then on 2 and on 4 views, and keeps what validates better; "
         "1: never.",
     )
+    second_backbone: str = Field(
+        "auto",
+        min_length=1,
+        description="A second backbone whose frozen features head-only trials may also read, so that the "
+        "ensemble can weigh heads that err apart: 'auto' (pretrained weights the runners resolve, not "
+        "`weights`) picks the largest other packaged backbone of the modality (ELPV binary, 8 splits: Lite0's "
+        "heads beside Lite2's, +0.6 points); 'none': never; or a backbone name.",
+    )
     refit: bool = Field(True, description="Retrain the selected model(s) on train + validation before export.")
     ensemble: bool = Field(
         True,

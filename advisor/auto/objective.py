@@ -214,9 +214,25 @@ class Objective:
         counted once a member on them is kept or about to start: a trial's start pays for the
         passes its views would add. Held from the first trial (on ELPV, 2 CPU cores, 4 views' test
         pass, 107 s), they stopped the search after the rule plan with 99 s left.
+
+        A head on another backbone (`TrialPlan.head_backbone`) shares no block with this one's: that
+        backbone's pass over its views, in passes of this one (`CostModel.pass_ratio`), shared by its heads.
         """
         members = self.expected_members(candidate)
         plans = [plan for plan, _, _ in self._members(candidate)]
+        others: dict[str, int] = {}
+        for plan in plans:
+            if plan.head_backbone is not None:
+                others[plan.head_backbone] = max(others.get(plan.head_backbone, 0), plan.dihedral_views)
+        elsewhere = sum(views * self.cost.pass_ratio(name) for name, views in others.items())
+        own = [plan for plan in plans if plan.head_backbone is None]
+        members -= len(plans) - len(own)
+        if members <= 0:
+            return elsewhere
+        return elsewhere + self._own_passes(members, own)
+
+    def _own_passes(self, members: int, plans: list[TrialPlan]) -> float:
+        """`expected_passes` of `members` members on this search's backbone, `plans` those known."""
         views = max((plan.dihedral_views for plan in plans if plan.trainable_blocks == 0), default=1)
         depths = [plan.trainable_blocks for plan in plans]
         if self.config.weights == "none" or not depths or self.space.n_blocks <= 0:

@@ -111,6 +111,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
         # Workers and resumed runs read the stored config: they reuse the answers instead of measuring again.
         config = config.model_copy(update={"similarity": measured.similarity.level, "backbone": choice.name})
     n_blocks = runner.n_blocks(choice.name, config.weights)
+    others, price = other_backbones(config, choice.name, runner, data, price)
     space = space_for(
         rec,
         book,
@@ -119,6 +120,7 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
         config.view_choices,
         config.head_kernel_choices,
         runner.head_feature_choices(choice.name),
+        others,
     )
     from runners.data.splits import stratified_split
 
@@ -135,6 +137,50 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
         price=price,
         seconds=seconds,
     )
+
+
+def other_backbones(
+    config: TuneConfig, backbone: str, runner: Runner, data: Any, price: PassPrice | None
+) -> tuple[tuple[str, ...], PassPrice | None]:
+    """The backbones other than `backbone` whose frozen features head-only trials may read
+    (`TuneConfig.second_backbone`), and `price` with each one's pass timed against this one's on the
+    same batch (`Runner.pass_seconds`, a few seconds): none without a price (a trial on it could not be
+    priced), with the search's own `weights`, or where it offers its head other features.
+
+    'auto' takes the largest packaged backbone of the modality, beside the smaller one a search
+    usually runs: over 8 ELPV binary splits, the RBF and linear heads on Lite0's 4 rotations mixed
+    with Lite2's (both at the runners' 224 px) scored 0.879 against 0.873 for Lite0's alone, paired
+    +0.6 ± 0.1 points, better or equal on every split; Lite1's added nothing (−0.2 ± 0.2), and
+    Lite2's alone scored 0.877 (`bench/bench_elpv_backbones.py`).
+    """
+    import runners
+
+    if price is None or config.weights is not None or config.second_backbone == "none":
+        return (), price
+    if config.second_backbone == "auto":
+        packaged = [e for e in runners.offline_backbones(config.data_modality) if e["name"] != backbone]
+        if not packaged:
+            return (), price
+        other = packaged[-1]["name"]  # the packaged entries run fastest first: the largest is last
+    else:
+        other = runners.resolve_backbone(config.second_backbone, config.data_modality, None).name
+    if other == backbone or runner.head_feature_choices(other) != runner.head_feature_choices(backbone):
+        return (), price
+    sample = list(data.inputs[: config.batch_size])
+    timed = {
+        name: runner.pass_seconds(
+            name,
+            sample,
+            weights=config.weights if name == backbone else None,
+            device=config.device,
+            batch_size=config.batch_size,
+            image_size=config.image_size,
+            max_length=config.max_length,
+        )
+        for name in (backbone, other)
+    }
+    ratios = {**price.backbone_ratios, other: timed[other] / timed[backbone]}
+    return (other,), price.model_copy(update={"backbone_ratios": ratios})
 
 
 def measure_for_search(
@@ -235,6 +281,7 @@ def head_sweep(space: SearchSpace) -> list[dict[str, Any]]:
     view_counts = sorted(space.dihedral_views, key=lambda v: (v != 1, -v)) if searched else [None]
     first: list[dict[str, Any]] = []
     pooled_after: list[dict[str, Any]] = []
+    by_views: dict[int | None, list[dict[str, Any]]] = {}
     for views in view_counts:
         on_views = {"trainable_blocks": 0, **balanced, **({"dihedral_views": views} if views is not None else {})}
         pooled = [{**on_views, "head_c": c} for c in HEAD_C_SWEEP]
@@ -244,12 +291,24 @@ def head_sweep(space: SearchSpace) -> list[dict[str, Any]]:
         # An RBF head on each view count (bench/bench_elpv_heads.py: C 0.003–0.1 won on ELPV's splits), on
         # the statistics where they are offered; the sampler takes its strength from there.
         rbf = [{**on_views, "head_c": RBF_HEAD_C, "head_kernel": "rbf", **rbf_features}] if with_rbf else []
+        heads = [*stats, *rbf] if statistics else [*pooled, *rbf]
+        first += heads
         if statistics:
-            first += [*stats, *rbf]
             pooled_after += pooled
-        else:
-            first += [*pooled, *rbf]
-    return first + pooled_after
+        by_views[views] = heads
+    # The other backbones' heads, after every first head of this backbone and before the pooled sweeps:
+    # an other backbone's frozen pass is the sweep's dearest (ELPV, Lite2 on the 4 rotations: ~1.35 of
+    # Lite0's, none of them cached). Widest views first, then fewer, never the image alone: where the
+    # budget refuses the rotations' passes (skipped, not cut), the half turn's may fit; after the
+    # rotations, the half turn's heads read their cache.
+    widest_first = sorted((v for v in by_views if v is None or v > 1), key=lambda v: -(v or 0))
+    others = [
+        {**params, "head_backbone": other}
+        for other in space.head_backbones
+        for views in widest_first
+        for params in by_views[views]
+    ]
+    return first + others + pooled_after
 
 
 def _plain(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
@@ -259,7 +318,10 @@ def _plain(params: dict[str, Any], space: SearchSpace) -> dict[str, Any]:
         "head_kernel": (LINEAR_HEAD, space.head_kernels),
         "head_features": (POOLED_FEATURES, space.head_features),
     }
-    return {**{k: v for k, (v, choices) in defaults.items() if len(choices) > 1}, **params}
+    searched: dict[str, Any] = {k: v for k, (v, choices) in defaults.items() if len(choices) > 1}
+    if space.head_backbones and params.get("trainable_blocks") == 0:
+        searched["head_backbone"] = None  # the search's own backbone
+    return {**searched, **params}
 
 
 def as_stored(study: optuna.Study, setup: SearchSetup) -> SearchSetup:

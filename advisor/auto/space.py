@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor.engine.decide import match_lr_rule
 from advisor.engine.rulebook import RuleBook
@@ -75,6 +75,17 @@ class TrialPlan(BaseModel):
         description="Head-only plans: the pooled features, or those and the stages' channel statistics "
         "(`TrialSpec.head_features`).",
     )
+    head_backbone: str | None = Field(
+        None,
+        description="Head-only plans: another backbone whose frozen features the head reads "
+        "(`SearchSpace.head_backbones`); None: the search's own.",
+    )
+
+    @model_validator(mode="after")
+    def _other_backbones_read_frozen_features(self) -> TrialPlan:
+        if self.head_backbone is not None and self.trainable_blocks > 0:
+            raise ValueError("only a head-only plan reads another backbone (head_backbone)")
+        return self
 
     @property
     def total_epochs(self) -> int:
@@ -113,6 +124,11 @@ class SearchSpace(BaseModel):
         description="What a head-only plan's head reads (the runner's `head_feature_choices` for the "
         "backbone): searched when more than one.",
     )
+    head_backbones: tuple[str, ...] = Field(
+        (),
+        description="Other backbones whose frozen features a head-only plan may read beside the search's "
+        "own (`TuneConfig.second_backbone`): searched when any.",
+    )
 
     @property
     def max_total_epochs(self) -> int:
@@ -148,6 +164,8 @@ class SearchSpace(BaseModel):
         if k == 0:
             plan["head_kernel"] = _choose(trial, "head_kernel", self.head_kernels)
             plan["head_features"] = _choose(trial, "head_features", self.head_features)
+            if self.head_backbones:
+                plan["head_backbone"] = trial.suggest_categorical("head_backbone", [None, *self.head_backbones])
         if k > 0:
             plan["lr_head"] = trial.suggest_float("lr_head", *self.lr_head, log=True)
             plan["lr_backbone"] = trial.suggest_float("lr_backbone", *self.lr_backbone, log=True)
@@ -177,9 +195,10 @@ def space_for(
     dihedral_views: tuple[DihedralViews, ...] = (1,),
     head_kernels: tuple[HeadKernel, ...] = (LINEAR_HEAD,),
     head_features: tuple[HeadFeatures, ...] = (POOLED_FEATURES,),
+    head_backbones: tuple[str, ...] = (),
 ) -> SearchSpace:
     """Centre the ranges on the recommendation's learning-rate guide; head-only plans use `dihedral_views`,
-    `head_kernels` and `head_features`.
+    `head_kernels`, `head_features` and `head_backbones`.
 
     The head's learning rate only matters while the top blocks train (the head-only stage is a
     converged fit): its range runs from the fine-tuning stage's head rate up to the head stage's.
@@ -207,6 +226,7 @@ def space_for(
         dihedral_views=dihedral_views,
         head_kernels=head_kernels,
         head_features=head_features,
+        head_backbones=head_backbones,
     )
 
 
@@ -234,6 +254,8 @@ def rule_plan_params(rec: Recommendation, space: SearchSpace) -> dict[str, Any]:
         params["head_kernel"] = LINEAR_HEAD  # the guide's classifier on the pooled features
     if k == 0 and len(space.head_features) > 1:
         params["head_features"] = POOLED_FEATURES
+    if k == 0 and space.head_backbones:
+        params["head_backbone"] = None  # the recommended backbone
     if k > 0:
         assert last.lr_backbone is not None
         decay = last.layer_decay(k) if last.layerwise_span else 1.0
@@ -253,7 +275,8 @@ def describe(plan: TrialPlan, n_blocks: int) -> str:
         views = f", {plan.dihedral_views} views" if plan.dihedral_views > 1 else ""
         kernel = ", RBF kernel" if plan.head_kernel == "rbf" else ""
         features = ", stage statistics" if plan.head_features == STAGE_STATISTICS else ""
-        return f"{head} (head only{kernel}{features}{views})"
+        other = f", on {plan.head_backbone}" if plan.head_backbone is not None else ""
+        return f"{head} (head only{kernel}{features}{views}{other})"
     decay = "" if plan.layer_decay is None or math.isclose(plan.layer_decay, 1.0) else f" ×{plan.layer_decay:.2f}/block"
     return (
         f"{head}, then top {plan.trainable_blocks}/{n_blocks} blocks "

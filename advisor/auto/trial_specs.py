@@ -90,8 +90,8 @@ def trial_spec(
 
     With `config.linear_probe_first` off, a fine-tuning trial starts from a random head instead
     (the comparison the bench makes for LP-FT). `augment` is the runners' `AugmentConfig`. A head-only
-    plan fits and scores its head on its `dihedral_views`; a fine-tuning plan's head stage stays on
-    the clean images (its blocks then train on them).
+    plan fits and scores its head on its `dihedral_views`, and on its `head_backbone`'s features when
+    it names one; a fine-tuning plan's head stage stays on the clean images (its blocks then train on them).
     """
     from runners import StageSpec
 
@@ -111,11 +111,11 @@ def trial_spec(
         )
     return _spec(
         config,
-        backbone,
+        plan.head_backbone or backbone,
         output_dir,
         augment,
         stages,
-        weights=config.weights,
+        weights=config.weights if plan.head_backbone is None else None,  # the other backbone's own weights
         weight_decay=plan.weight_decay if plan.weight_decay is not None else 0.0,
         class_weights=plan.class_weights,
         head_cv_folds=cv_folds if plan.trainable_blocks == 0 else None,

@@ -317,6 +317,14 @@ def auto(
             "what validates better; 1: never."
         ),
     ] = "auto",  # type: ignore[assignment]
+    second_backbone: Annotated[
+        str,
+        typer.Option(
+            help="A second backbone whose frozen features head-only trials may also read, for an ensemble whose "
+            "heads err apart: auto (pretrained weights, no --weights) takes the largest other packaged backbone "
+            "of the modality; none: never; or a backbone name."
+        ),
+    ] = "auto",
 ) -> None:
     """Search unfreeze depth and learning rates with real fine-tuning trials; write the best model and a report."""
     from advisor.auto.config import TuneConfig
@@ -348,6 +356,7 @@ def auto(
             ensemble=ensemble,
             linear_probe_first=linear_probe_first,
             dihedral_views=_views(_value(dihedral_views)),
+            second_backbone=second_backbone,
         )
     except ValidationError as exc:
         raise _fail(_validation_message(exc)) from None

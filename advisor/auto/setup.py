@@ -111,7 +111,8 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
         # Workers and resumed runs read the stored config: they reuse the answers instead of measuring again.
         config = config.model_copy(update={"similarity": measured.similarity.level, "backbone": choice.name})
     n_blocks = runner.n_blocks(choice.name, config.weights)
-    others, price = other_backbones(config, choice.name, runner, data, price)
+    gain = measured.similarity.probe_gain if measured is not None and measured.similarity is not None else None
+    others, price = other_backbones(config, choice.name, runner, data, price, gain)
     space = space_for(
         rec,
         book,
@@ -140,12 +141,23 @@ def prepare(config: TuneConfig, book: RuleBook, runner: Runner, progress: Progre
 
 
 def other_backbones(
-    config: TuneConfig, backbone: str, runner: Runner, data: Any, price: PassPrice | None
+    config: TuneConfig,
+    backbone: str,
+    runner: Runner,
+    data: Any,
+    price: PassPrice | None,
+    probe_gain: float | None = None,
 ) -> tuple[tuple[str, ...], PassPrice | None]:
     """The backbones other than `backbone` whose frozen features head-only trials may read
     (`TuneConfig.second_backbone`), and `price` with each one's pass timed against this one's on the
     same batch (`Runner.pass_seconds`, a few seconds): none without a price (a trial on it could not be
     priced), with the search's own `weights`, or where it offers its head other features.
+
+    None either where frozen features lose to the raw inputs on set-up's sample (`probe_gain` < 0,
+    `SimilarityEvidence`): there the classical member carries the export, and another frozen
+    backbone's pass is time the search needs elsewhere. On digits (probe 0.82 against 0.93 for the
+    32×32 pixels) Lite2's heads on the rotations took 176 s of 480, and the one the export weighed
+    in (0.07) cost it 2 test cells of 450 (0.998 without it, 0.993 with it).
 
     'auto' takes the largest packaged backbone of the modality, beside the smaller one a search
     usually runs: over 8 ELPV binary splits, the RBF and linear heads on Lite0's 4 rotations mixed
@@ -155,7 +167,8 @@ def other_backbones(
     """
     import runners
 
-    if price is None or config.weights is not None or config.second_backbone == "none":
+    lose = probe_gain is not None and probe_gain < 0
+    if price is None or config.weights is not None or config.second_backbone == "none" or lose:
         return (), price
     if config.second_backbone == "auto":
         packaged = [e for e in runners.offline_backbones(config.data_modality) if e["name"] != backbone]

@@ -68,6 +68,25 @@ def test_image_features_and_drift_cover_every_example_and_block(colour_images) -
     assert result.n_params > 11_000_000
 
 
+def test_a_pass_is_timed_on_one_batch_of_the_inputs_and_priced_per_example(colour_images, monkeypatch) -> None:  # noqa: ANN001
+    """`pass_seconds` prices a backbone before any pass over the data: one batch (never more), run twice
+    (the first warms up), its seconds divided by the examples in it."""
+    runner = get_runner("image")
+    images, _ = colour_images(6)
+    seen: list[int] = []
+    batches = runner.frozen_batches
+
+    def counted(bundle, inputs, batch_size, **kwargs):  # noqa: ANN001, ANN202
+        seen.append(len(inputs))
+        return batches(bundle, inputs, batch_size, **kwargs)
+
+    monkeypatch.setattr(runner, "frozen_batches", counted)
+    clock = iter([0.0, 1.0, 10.0, 12.0])  # warm-up 1 s, then 2 s for the batch of 4
+    monkeypatch.setattr("runners.runner.time.perf_counter", lambda: next(clock))
+    seconds = runner.pass_seconds("resnet18", images, weights="none", image_size=32, batch_size=4)
+    assert seen == [4, 4] and seconds == pytest.approx(2.0 / 4)
+
+
 def test_text_backbones_have_no_drift_but_give_pooled_features(tiny_bert_dir: Path, keyword_texts) -> None:  # noqa: ANN001
     texts, _ = keyword_texts(4)
     result = get_runner("text").frozen_features("tiny-bert", texts, weights=str(tiny_bert_dir), max_length=16)

@@ -363,12 +363,8 @@ class Runner(ABC):
             BackboneError: the backbone cannot be built.
         """
         start = time.perf_counter()
-        choice = resolve_backbone(backbone, self.modality, weights)
-        bundle = self.build(choice, ["a", "b"], {})
-        model = bundle.model.eval()
-        adapter = adapter_for(model)
-        dev = pick_device(device)
-        model.to(dev)
+        choice, bundle, adapter, dev = self._frozen_model(backbone, weights, device)
+        model = bundle.model
         batches = self.frozen_batches(bundle, inputs, batch_size, image_size=image_size, max_length=max_length)
         chunks, done = [], 0
         with DriftMeter(adapter) as meter, torch.inference_mode():
@@ -380,6 +376,16 @@ class Runner(ABC):
                     progress(done, len(inputs))
         features = torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
         return _frozen_result(features, meter, choice, model, adapter, start)
+
+    def _frozen_model(self, backbone: str, weights: str | None, device: str) -> tuple[Any, Any, BlockAdapter, Any]:
+        """(the resolved backbone, its bundle, block adapter and device): the pretrained model built with a
+        stand-in head, in eval mode, on `device` (what `frozen_features` and `pass_seconds` run)."""
+        choice = resolve_backbone(backbone, self.modality, weights)
+        bundle = self.build(choice, ["a", "b"], {})
+        adapter = adapter_for(bundle.model.eval())
+        dev = pick_device(device)
+        bundle.model.to(dev)
+        return choice, bundle, adapter, dev
 
     def pass_seconds(
         self,
@@ -399,12 +405,7 @@ class Runner(ABC):
         Raises:
             BackboneError: the backbone cannot be built.
         """
-        choice = resolve_backbone(backbone, self.modality, weights)
-        bundle = self.build(choice, ["a", "b"], {})
-        model = bundle.model.eval()
-        adapter = adapter_for(model)
-        dev = pick_device(device)
-        model.to(dev)
+        _, bundle, adapter, dev = self._frozen_model(backbone, weights, device)
         picked = list(inputs[:batch_size])
         seconds = 0.0
         for _ in range(2):  # the first run warms the kernels up

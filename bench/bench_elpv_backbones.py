@@ -2,9 +2,10 @@
 
 Every frozen-Lite0 lever has been measured (docs/benchmarks.md): the best reading of Lite0's frozen
 pass, the RBF head on the 4 rotations' stage statistics, mixed with the linear head as the exports
-do, sits near 0.87 on binary. The packaged weights hold two more backbones, EfficientNet-Lite1
-(240 px) and Lite2 (260 px). A member on another backbone errs elsewhere, so it may add what no
-head on Lite0 can; its cost is one more frozen pass. This bench measures both before anything is built.
+do, sits near 0.87 on binary. The packaged weights hold two more backbones, EfficientNet-Lite1 and
+Lite2 (nominally 240 and 260 px; the runners feed them 224). A member on another backbone errs
+elsewhere, so it may add what no head on Lite0 can; its cost is one more frozen pass. This bench
+measured both before anything was built (docs/benchmarks.md).
 
 One frozen pass per backbone and right-angle rotation of every cell (the runners' eval transform and
 input size, 224 px for every packaged Lite; with `--nominal`, timm's 240 and 260 px for Lite1 and
